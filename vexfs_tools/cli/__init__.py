@@ -1,0 +1,1 @@
+"""Command-line front ends: they parse, call the library once, and print."""

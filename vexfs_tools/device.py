@@ -1,0 +1,195 @@
+"""The device layer: an image file or a block device, opened read-only unless asked.
+
+Every read and write of the tools goes through a Device. Writes are refused on a mounted
+device; block devices opened for writing are opened O_EXCL so that the kernel refuses when
+the device is mounted or held by someone else.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import fcntl
+import os
+import stat
+import struct
+
+from .errors import DeviceBusyError, DeviceError, TruncatedImageError
+
+BLKGETSIZE64 = 0x80081272
+BLKZEROOUT = 0x127F
+BLKFLSBUF = 0x1261
+FALLOC_FL_KEEP_SIZE = 0x01
+FALLOC_FL_PUNCH_HOLE = 0x02
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+
+
+def _device_number(path: str) -> int | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_rdev if stat.S_ISBLK(st.st_mode) else None
+
+
+def _loop_devices_backed_by(path: str) -> list[str]:
+    """Loop devices whose backing file is `path` (from sysfs)."""
+    found = []
+    real = os.path.realpath(path)
+    try:
+        entries = os.listdir("/sys/block")
+    except OSError:
+        return found
+    for name in entries:
+        backing = f"/sys/block/{name}/loop/backing_file"
+        try:
+            with open(backing) as f:
+                if os.path.realpath(f.read().strip()) == real:
+                    found.append(f"/dev/{name}")
+        except OSError:
+            continue
+    return found
+
+
+def mount_point_of(path: str) -> str | None:
+    """Where `path` (a block device, or an image behind a loop device) is mounted, if at all."""
+    targets = {_device_number(path)} if _device_number(path) is not None else set()
+    real = os.path.realpath(path)
+    for loop in _loop_devices_backed_by(path):
+        number = _device_number(loop)
+        if number is not None:
+            targets.add(number)
+    try:
+        with open("/proc/self/mounts") as f:
+            lines = f.readlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 2:
+            continue
+        source = fields[0].replace("\\040", " ")
+        where = fields[1].replace("\\040", " ")
+        if source.startswith("/") and (os.path.realpath(source) == real
+                                       or _device_number(source) in targets - {None}):
+            return where
+    return None
+
+
+class Device:
+    """An open image file or block device, addressed in bytes."""
+
+    def __init__(self, path: str, *, writable: bool = False, create_size: int | None = None):
+        self.path = path
+        self.writable = writable
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            if create_size is None:
+                raise DeviceError(f"{path}: no such file or device") from None
+            st = None
+        except OSError as e:
+            raise DeviceError(f"{path}: {e.strerror}") from None
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            raise DeviceError(f"{path}: is a directory, not an image file or a block device")
+        if st is not None and not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+            raise DeviceError(f"{path}: not a regular file or a block device")
+        self.is_block_device = st is not None and stat.S_ISBLK(st.st_mode)
+        if writable:
+            where = mount_point_of(path) if st is not None else None
+            if where is not None:
+                raise DeviceBusyError(f"{path} is mounted on {where}; refusing to write to it")
+        flags = os.O_RDWR if writable else os.O_RDONLY
+        if writable and self.is_block_device:
+            flags |= os.O_EXCL
+        if st is None:
+            flags |= os.O_CREAT
+        try:
+            self.fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
+        except OSError as e:
+            if e.errno == errno.EBUSY:
+                raise DeviceBusyError(f"{path} is in use (mounted or held open); refusing to write to it") from None
+            raise DeviceError(f"{path}: {e.strerror}") from None
+        if create_size is not None and not self.is_block_device:
+            if os.fstat(self.fd).st_size < create_size:
+                os.ftruncate(self.fd, create_size)
+        self.size = self._measure()
+
+    def _measure(self) -> int:
+        if self.is_block_device:
+            buf = fcntl.ioctl(self.fd, BLKGETSIZE64, b"\0" * 8)
+            return struct.unpack("<Q", buf)[0]
+        return os.fstat(self.fd).st_size
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Exactly `length` bytes at `offset`, or TruncatedImageError."""
+        if offset < 0 or offset + length > self.size:
+            raise TruncatedImageError(
+                f"{self.path}: read of {length} bytes at offset {offset} goes past the end "
+                f"of the device ({self.size} bytes); the image is truncated")
+        data = os.pread(self.fd, length, offset)
+        while len(data) < length:
+            more = os.pread(self.fd, length - len(data), offset + len(data))
+            if not more:
+                raise TruncatedImageError(f"{self.path}: short read at offset {offset + len(data)}")
+            data += more
+        return data
+
+    def write(self, offset: int, data: bytes | bytearray | memoryview) -> None:
+        if not self.writable:
+            raise DeviceError(f"{self.path}: opened read-only")
+        if offset < 0 or offset + len(data) > self.size:
+            raise DeviceError(f"{self.path}: write at {offset}+{len(data)} past the end ({self.size})")
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(self.fd, view, offset)
+            view = view[written:]
+            offset += written
+
+    def zero_range(self, offset: int, length: int) -> None:
+        """Make [offset, offset+length) read as zeros, without writing zeros where possible.
+
+        Image files get a hole punched (they stay sparse); block devices get BLKZEROOUT,
+        which a loop device turns into a hole in its backing file.
+        """
+        if length <= 0:
+            return
+        if not self.writable:
+            raise DeviceError(f"{self.path}: opened read-only")
+        if self.is_block_device:
+            try:
+                fcntl.ioctl(self.fd, BLKZEROOUT, struct.pack("<QQ", offset, length))
+                return
+            except OSError:
+                pass
+        elif _libc.fallocate(self.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length) == 0:
+            return
+        chunk = bytes(1 << 20)
+        end = offset + length
+        while offset < end:
+            n = min(len(chunk), end - offset)
+            self.write(offset, chunk[:n])
+            offset += n
+
+    def flush(self) -> None:
+        if self.writable:
+            os.fsync(self.fd)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            if self.writable:
+                try:
+                    os.fsync(self.fd)
+                except OSError:
+                    pass
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> "Device":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,66 @@
+"""numpy dtypes derived from the construct declarations, for bulk scans.
+
+A dtype is never written by hand: it is read off the Struct, field by field, so the two can
+not drift apart (tests/format/test_dtypes.py proves they agree on real bytes).
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+from construct import Array, Bytes, Const, FormatField, Renamed, Struct
+
+from .blocks import IndirectBlock
+from .directory import DirEntryHeader, DirTail
+from .inode import Inode
+from .superblock import Superblock
+
+
+def _field_format(con) -> object:
+    while isinstance(con, (Renamed, Const)):
+        con = con.subcon
+    if isinstance(con, FormatField):
+        return np.dtype(np.dtype(con.fmtstr[1:]).kind + str(con.sizeof())).newbyteorder(
+            "<" if con.fmtstr[0] == "<" else ">")
+    if isinstance(con, Array):
+        return (_field_format(con.subcon), (con.count,))
+    if isinstance(con, Bytes):
+        return np.dtype(("V", con.length))
+    raise TypeError(f"no numpy equivalent for {con!r}")
+
+
+def dtype_of(struct: Struct) -> np.dtype:
+    """A packed little-endian numpy dtype with the Struct's field names and offsets."""
+    names, formats, offsets = [], [], []
+    offset = 0
+    for sub in struct.subcons:
+        names.append(sub.name)
+        formats.append(_field_format(sub))
+        offsets.append(offset)
+        offset += sub.sizeof()
+    return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": offset})
+
+
+INODE_DTYPE = dtype_of(Inode)
+SUPERBLOCK_DTYPE = dtype_of(Superblock)
+DIRENT_HEADER_DTYPE = dtype_of(DirEntryHeader)
+INDIRECT_DTYPE = dtype_of(IndirectBlock)
+
+
+def struct_of(declaration: Struct) -> struct.Struct:
+    """A `struct.Struct` packer for a Struct made only of fixed integer fields (headers read
+    per entry on hot paths, where construct's per-record parse is too slow)."""
+    codes = []
+    for sub in declaration.subcons:
+        con = sub.subcon
+        while isinstance(con, (Renamed, Const)):
+            con = con.subcon
+        if not isinstance(con, FormatField):
+            raise TypeError(f"{sub.name}: not a plain integer field")
+        codes.append(con.fmtstr[1:])
+    return struct.Struct("<" + "".join(codes))
+
+
+DIRENT_HEADER = struct_of(DirEntryHeader)
+DIR_TAIL = struct_of(DirTail)

@@ -1,0 +1,45 @@
+"""Feature flags: names, bits, and which word each lives in (docs/FORMAT.md, "Features").
+
+ext4's rules: a tool must refuse to read an image with an unknown incompat bit, and to
+write one with an unknown incompat or ro_compat bit. Unknown compat bits are harmless.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+COMPAT = "compat"
+RO_COMPAT = "ro_compat"
+INCOMPAT = "incompat"
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    word: str  # COMPAT, RO_COMPAT or INCOMPAT
+    bit: int
+    summary: str
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("backup_super", COMPAT, 0x0001,
+            "a backup superblock in the last block of the file system"),
+    Feature("metadata_csum", RO_COMPAT, 0x0001,
+            "crc32c checksums on superblock, inodes, bitmaps, directory and indirect blocks"),
+    Feature("vector_files", RO_COMPAT, 0x0002,
+            "vector files may exist (inode flag 0x1); their content format is versioned"),
+    Feature("flex_geometry", INCOMPAT, 0x0001,
+            "geometry recorded in the superblock; the extended layout"),
+    Feature("indirect_blocks", INCOMPAT, 0x0002,
+            "single/double/triple indirect block pointers: files beyond 48 KiB"),
+    Feature("large_dir", INCOMPAT, 0x0004,
+            "directories of more than one block"),
+)
+
+BY_NAME = {f.name: f for f in FEATURES}
+KNOWN_MASK = {
+    word: sum(f.bit for f in FEATURES if f.word == word) for word in (COMPAT, RO_COMPAT, INCOMPAT)
+}
+DEFAULT_EXTENDED = ("backup_super", "metadata_csum", "flex_geometry", "indirect_blocks", "large_dir")
+# Features that every extended-layout image carries (mkfs refuses ^flex_geometry).
+REQUIRED_EXTENDED = ("flex_geometry",)

@@ -1,0 +1,143 @@
+"""The block bitmap: one bit per block, LSB first; kept as packed bytes, in numpy.
+
+The kernel layout has one 4096-byte bitmap block (32768 bits). In the extended layout each
+bitmap block holds 32736 bits and a crc32c tail. The whole bitmap is at most 512 MiB packed
+(16 TiB of blocks); it is read in bounded chunks, never unpacked whole.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..format import constants as C
+from .checksums import block_checksum_ok, set_tail
+from .geometry import KERNEL, Geometry
+
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+CHUNK_BLOCKS = 2048  # bitmap blocks per bulk read: 8 MiB
+
+
+class BlockBitmap:
+    def __init__(self, device, geometry: Geometry, *, seed: int | None):
+        self.device = device
+        self.geometry = geometry
+        self.seed = seed  # None: no checksums (kernel layout or metadata_csum off)
+        self.bits_per_block = geometry.bits_per_bitmap_block
+        self.bytes_per_block = self.bits_per_block // 8
+        self._blocks: dict[int, bytearray] = {}
+        self._dirty: set[int] = set()
+        self._search_from = 0
+
+    # --- single bits ----------------------------------------------------------------------
+
+    def _load(self, index: int) -> bytearray:
+        data = self._blocks.get(index)
+        if data is None:
+            data = bytearray(self.device.read((self.geometry.bitmap_start + index) * C.BLOCK_SIZE,
+                                              C.BLOCK_SIZE))
+            self._blocks[index] = data
+        return data
+
+    def _locate(self, block: int) -> tuple[int, int, int]:
+        if not 0 <= block < self.geometry.addressable_blocks:
+            raise ValueError(f"block {block} outside the bitmap")
+        index, bit = divmod(block, self.bits_per_block)
+        return index, bit >> 3, 1 << (bit & 7)
+
+    def test(self, block: int) -> bool:
+        index, byte, mask = self._locate(block)
+        return bool(self._load(index)[byte] & mask)
+
+    def set(self, block: int, value: bool = True) -> None:
+        index, byte, mask = self._locate(block)
+        data = self._load(index)
+        if value:
+            data[byte] |= mask
+        else:
+            data[byte] &= ~mask & 0xFF
+        self._dirty.add(index)
+
+    def set_range(self, first: int, count: int, value: bool = True) -> None:
+        """Set `count` bits from `first`, a bitmap block at a time (mkfs marks large runs)."""
+        end = first + count
+        while first < end:
+            index, start_bit = divmod(first, self.bits_per_block)
+            n = min(end - first, self.bits_per_block - start_bit)
+            data = self._load(index)
+            bits = np.unpackbits(np.frombuffer(bytes(data[:self.bytes_per_block]), np.uint8),
+                                 bitorder="little")
+            bits[start_bit:start_bit + n] = 1 if value else 0
+            data[:self.bytes_per_block] = np.packbits(bits, bitorder="little").tobytes()
+            self._dirty.add(index)
+            first += n
+
+    def set_padding(self) -> None:
+        """Set the bits past the last block in the last bitmap block (extended layout), as
+        ext2 pads its bitmaps; the kernel layout leaves them clear."""
+        index = self.geometry.bitmap_blocks - 1
+        first = self.geometry.blocks_count - index * self.bits_per_block
+        data = self._load(index)
+        for bit in range(first, self.bits_per_block):
+            data[bit >> 3] |= 1 << (bit & 7)
+        self._dirty.add(index)
+
+    # --- bulk -----------------------------------------------------------------------------
+
+    def iter_chunks(self):
+        """(first block described, packed bits as uint8 array) over the whole bitmap,
+        cached (possibly modified) blocks taking precedence over the device."""
+        g = self.geometry
+        for first in range(0, g.bitmap_blocks, CHUNK_BLOCKS):
+            n = min(CHUNK_BLOCKS, g.bitmap_blocks - first)
+            raw = np.frombuffer(self.device.read((g.bitmap_start + first) * C.BLOCK_SIZE,
+                                                 n * C.BLOCK_SIZE), np.uint8).reshape(n, C.BLOCK_SIZE).copy()
+            for index in range(first, first + n):
+                if index in self._blocks:
+                    raw[index - first] = np.frombuffer(self._blocks[index], np.uint8)
+            yield first * self.bits_per_block, raw[:, :self.bytes_per_block].reshape(-1)
+
+    def count_used(self) -> int:
+        """Set bits among the blocks of the file system (padding bits past the end excluded)."""
+        total = 0
+        limit = self.geometry.addressable_blocks
+        for first, packed in self.iter_chunks():
+            if first >= limit:
+                break
+            nbits = min(limit - first, packed.size * 8)
+            full, rest = divmod(nbits, 8)
+            total += int(_POPCOUNT[packed[:full]].sum(dtype=np.int64))
+            if rest:
+                total += bin(int(packed[full]) & ((1 << rest) - 1)).count("1")
+        return total
+
+    def find_free(self, goal: int = 0) -> int | None:
+        """The lowest clear bit at or after `goal` (wrapping once), or None."""
+        limit = self.geometry.addressable_blocks
+        for start, stop in ((goal, limit), (0, goal)):
+            block = start
+            while block < stop:
+                index, bit = divmod(block, self.bits_per_block)
+                data = self._load(index)
+                bits = np.unpackbits(np.frombuffer(bytes(data[:self.bytes_per_block]), np.uint8),
+                                     bitorder="little")
+                end_bit = min(self.bits_per_block, stop - index * self.bits_per_block)
+                free = np.flatnonzero(bits[bit:end_bit] == 0)
+                if free.size:
+                    return index * self.bits_per_block + bit + int(free[0])
+                block = (index + 1) * self.bits_per_block
+        return None
+
+    def checksum_ok(self, index: int) -> bool:
+        if self.seed is None:
+            return True
+        return block_checksum_ok(self.seed, self.geometry.bitmap_start + index, self._load(index),
+                                 zero_ok=True)
+
+    def flush(self) -> None:
+        for index in sorted(self._dirty):
+            data = self._blocks[index]
+            block = self.geometry.bitmap_start + index
+            if self.seed is not None and self.geometry.layout != KERNEL:
+                set_tail(self.seed, block, data)
+            self.device.write(block * C.BLOCK_SIZE, data)
+        self._dirty.clear()

@@ -1,0 +1,195 @@
+"""Block maps: logical block of a file -> physical block.
+
+Kernel layout: 12 direct pointers only. Extended layout with indirect_blocks: then a single,
+a double and a triple indirect block (i_indirect, i_double_indirect, i_triple_indirect),
+each indirect block holding 1023 pointers and a crc32c tail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from ..errors import LimitError
+from ..format import constants as C
+from ..format.dtypes import INDIRECT_DTYPE
+
+P = C.POINTERS_PER_INDIRECT
+TOP_FIELDS = ("i_indirect", "i_double_indirect", "i_triple_indirect")
+# First logical block reached through each top-level pointer, and how many it spans.
+LEVEL_START = (C.DIRECT_BLOCKS, C.DIRECT_BLOCKS + P, C.DIRECT_BLOCKS + P + P * P)
+LEVEL_SPAN = (P, P * P, P * P * P)
+MAX_LOGICAL_EXTENDED = C.DIRECT_BLOCKS + P + P * P + P * P * P
+
+
+def indirect_pointers(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, INDIRECT_DTYPE, count=1)["pointers"][0]
+
+
+def build_indirect(pointers) -> bytearray:
+    record = np.zeros(1, INDIRECT_DTYPE)
+    record["pointers"][0][:len(pointers)] = pointers
+    return bytearray(record.tobytes())
+
+
+class BlockMap:
+    """Walks one inode's map. `read_block(n)` reads a metadata block; `valid(n)` says whether a
+    block number may be followed (inside the file system, not fixed metadata)."""
+
+    def __init__(self, inode, *, indirect: bool, read_block: Callable[[int], bytes],
+                 valid: Callable[[int], bool]):
+        self.inode = inode
+        self.indirect = indirect
+        self.read_block = read_block
+        self.valid = valid
+        self.problems: list[str] = []
+
+    @property
+    def max_logical(self) -> int:
+        return MAX_LOGICAL_EXTENDED if self.indirect else C.DIRECT_BLOCKS
+
+    def mapping(self, limit: int | None = None) -> Iterator[tuple[int, int]]:
+        """(logical, physical) of every mapped block below `limit`, in logical order.
+        Bad pointers are noted in self.problems and skipped; an indirect block seen twice is
+        not followed again, so a hostile map can not loop."""
+        limit = self.max_logical if limit is None else min(limit, self.max_logical)
+        for logical, physical in enumerate(self.inode.i_block):
+            if logical >= limit:
+                return
+            if physical:
+                if self.valid(physical):
+                    yield logical, physical
+                else:
+                    self.problems.append(f"block {physical} at logical {logical} is out of range")
+        if not self.indirect:
+            return
+        seen: set[int] = set()
+        for level, field in enumerate(TOP_FIELDS):
+            top = getattr(self.inode, field)
+            if top and LEVEL_START[level] < limit:
+                yield from self._walk(top, level, LEVEL_START[level], limit, seen)
+
+    def _walk(self, block: int, level: int, first: int, limit: int, seen: set[int]):
+        if not self.valid(block):
+            self.problems.append(f"indirect block {block} is out of range")
+            return
+        if block in seen:
+            self.problems.append(f"indirect block {block} is referenced twice")
+            return
+        seen.add(block)
+        pointers = indirect_pointers(self.read_block(block))
+        span = LEVEL_SPAN[level] // P
+        for index in np.flatnonzero(pointers):
+            start = first + int(index) * span
+            if start >= limit:
+                break
+            child = int(pointers[index])
+            if level == 0:
+                if self.valid(child):
+                    yield start, child
+                else:
+                    self.problems.append(f"block {child} at logical {start} is out of range")
+            else:
+                yield from self._walk(child, level - 1, start, limit, seen)
+
+    def indirect_blocks(self) -> list[int]:
+        """Every indirect block of the map (metadata, counted in i_blocks)."""
+        found: list[int] = []
+        if not self.indirect:
+            return found
+        seen: set[int] = set()
+        for level, field in enumerate(TOP_FIELDS):
+            top = getattr(self.inode, field)
+            if top:
+                self._collect(top, level, seen, found)
+        return found
+
+    def _collect(self, block: int, level: int, seen: set[int], found: list[int]) -> None:
+        if not self.valid(block) or block in seen:
+            return
+        seen.add(block)
+        found.append(block)
+        if level:
+            for child in indirect_pointers(self.read_block(block)):
+                if child:
+                    self._collect(int(child), level - 1, seen, found)
+
+    def runs(self, limit: int | None = None) -> Iterator[tuple[int, int, int]]:
+        """(logical, physical, count) runs of consecutive blocks."""
+        run = None
+        for logical, physical in self.mapping(limit):
+            if run and logical == run[0] + run[2] and physical == run[1] + run[2]:
+                run[2] += 1
+                continue
+            if run:
+                yield tuple(run)
+            run = [logical, physical, 1]
+        if run:
+            yield tuple(run)
+
+
+def indirect_count(count: int) -> int:
+    """How many indirect blocks a file of `count` data blocks needs."""
+    single = min(max(count - LEVEL_START[0], 0), LEVEL_SPAN[0])
+    double = min(max(count - LEVEL_START[1], 0), LEVEL_SPAN[1])
+    triple = min(max(count - LEVEL_START[2], 0), LEVEL_SPAN[2])
+    total = 1 if single else 0
+    if double:
+        total += 1 + -(-double // P)
+    if triple:
+        total += 1 + -(-triple // (P * P)) + -(-triple // P)
+    return total
+
+
+def physical_range(runs: list[tuple[int, int]], logical: int, count: int) -> np.ndarray:
+    """Physical blocks for logical blocks logical..logical+count-1 of a file laid out as
+    `runs` of (first physical block, length), in logical order."""
+    out = np.empty(count, np.uint32)
+    filled = 0
+    base = 0
+    for first, length in runs:
+        if filled < count and logical + filled < base + length:
+            start = logical + filled - base
+            n = min(length - start, count - filled)
+            out[filled:filled + n] = np.arange(first + start, first + start + n, dtype=np.uint32)
+            filled += n
+        base += length
+    if filled != count:
+        raise ValueError("runs are shorter than the blocks asked for")
+    return out
+
+
+def plan_map(runs: list[tuple[int, int]], next_meta: Callable[[], int],
+             emit: Callable[[int, np.ndarray], None]):
+    """Build the block map of a file whose data lies in `runs` of (first block, length).
+
+    Returns (12 direct pointers, (ind, dind, tind)); each indirect block is handed to
+    `emit(block number, pointers)` as soon as it is complete, so memory stays bounded by the
+    tree's depth. `next_meta()` hands out a block for each indirect block. mkfs -d uses this.
+    """
+    count = sum(length for _, length in runs)
+    if count > MAX_LOGICAL_EXTENDED:
+        raise LimitError(f"{count} blocks is more than a block map can hold")
+    direct = [0] * C.DIRECT_BLOCKS
+    head = min(count, C.DIRECT_BLOCKS)
+    direct[:head] = [int(b) for b in physical_range(runs, 0, head)]
+
+    def build(level: int, logical: int, remaining: int) -> int:
+        block = next_meta()
+        span = LEVEL_SPAN[level] // P
+        n = -(-remaining // span)
+        if level == 0:
+            pointers = physical_range(runs, logical, n)
+        else:
+            pointers = np.array([build(level - 1, logical + i * span, min(span, remaining - i * span))
+                                 for i in range(n)], dtype=np.uint32)
+        emit(block, pointers)
+        return block
+
+    tops = [0, 0, 0]
+    for level in range(3):
+        start = LEVEL_START[level]
+        if count > start:
+            tops[level] = build(level, start, min(count - start, LEVEL_SPAN[level]))
+    return direct, tuple(tops)

@@ -1,0 +1,64 @@
+"""crc32c (Castagnoli) checksums of VexFS metadata (docs/FORMAT.md, "Checksums").
+
+The superblock's is plain CRC-32C of bytes 0..1019. Every other structure's is CRC-32C of
+le32(location) followed by the covered bytes, continued from s_checksum_seed, where location
+is the inode number for an inode and the block number for a block.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from crc32c import crc32c
+
+from ..format.constants import BLOCK_SIZE, INODE_SIZE, SUPERBLOCK_CHECKSUM_OFFSET, TAIL_SIZE
+
+_LE32 = struct.Struct("<I")
+INODE_CHECKSUM_OFFSET = INODE_SIZE - 4
+BLOCK_TAIL_OFFSET = BLOCK_SIZE - TAIL_SIZE  # bitmap, indirect and directory blocks
+
+
+def seed_for_uuid(uuid: bytes) -> int:
+    return crc32c(uuid)
+
+
+def superblock_checksum(raw: bytes) -> int:
+    return crc32c(bytes(raw[:SUPERBLOCK_CHECKSUM_OFFSET]))
+
+
+def metadata_checksum(seed: int, location: int, covered: bytes | memoryview) -> int:
+    return crc32c(covered, crc32c(_LE32.pack(location), seed))
+
+
+def inode_checksum(seed: int, ino: int, record: bytes | memoryview) -> int:
+    return metadata_checksum(seed, ino, memoryview(record)[:INODE_CHECKSUM_OFFSET])
+
+
+def block_checksum(seed: int, block: int, data: bytes | memoryview) -> int:
+    """Checksum of a bitmap, indirect or directory block: covers all bytes but the last 4."""
+    return metadata_checksum(seed, block, memoryview(data)[:BLOCK_TAIL_OFFSET])
+
+
+def stored_tail(data: bytes | memoryview) -> int:
+    return _LE32.unpack_from(data, BLOCK_TAIL_OFFSET)[0]
+
+
+def set_tail(seed: int, block: int, data: bytearray) -> None:
+    _LE32.pack_into(data, BLOCK_TAIL_OFFSET, block_checksum(seed, block, data))
+
+
+def set_inode_checksum(seed: int, ino: int, record: bytearray) -> None:
+    _LE32.pack_into(record, INODE_CHECKSUM_OFFSET, inode_checksum(seed, ino, record))
+
+
+def inode_checksum_ok(seed: int, ino: int, record: bytes | memoryview) -> bool:
+    """An all-zero record (a never-used slot) is valid without a checksum."""
+    if not any(record):
+        return True
+    return _LE32.unpack_from(record, INODE_CHECKSUM_OFFSET)[0] == inode_checksum(seed, ino, record)
+
+
+def block_checksum_ok(seed: int, block: int, data: bytes | memoryview, *, zero_ok: bool = False) -> bool:
+    if zero_ok and not any(data):
+        return True
+    return stored_tail(data) == block_checksum(seed, block, data)

@@ -1,0 +1,129 @@
+"""Where everything is: computed for mkfs, or read and validated from a superblock.
+
+The kernel layout's geometry is fixed (the kernel never reads it from disk); the extended
+layout records it in the superblock (docs/FORMAT.md, "Geometry").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import FormatError
+from ..format import constants as C
+
+KERNEL = "kernel"
+EXTENDED = "extended"
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    layout: str
+    blocks_count: int
+    inodes_count: int
+    bitmap_start: int
+    bitmap_blocks: int
+    inode_table_start: int
+    inode_table_blocks: int
+    first_data_block: int
+    backup_sb_block: int  # 0: none
+
+    @property
+    def bits_per_bitmap_block(self) -> int:
+        return C.BLOCK_SIZE * 8 if self.layout == KERNEL else C.BITMAP_BITS_PER_BLOCK
+
+    @property
+    def addressable_blocks(self) -> int:
+        """Blocks the bitmap can describe: past these the kernel overruns its buffer."""
+        return min(self.blocks_count, self.bitmap_blocks * self.bits_per_bitmap_block)
+
+    @property
+    def inode_slots(self) -> int:
+        """Inode numbers 1..inode_slots have a slot in the inode table."""
+        return min(self.inodes_count, self.inode_table_blocks * C.INODES_PER_BLOCK)
+
+    @property
+    def first_allocatable_ino(self) -> int:
+        return 2 if self.layout == KERNEL else C.EXTENDED_FIRST_INO
+
+    @property
+    def last_allocatable_ino(self) -> int:
+        # The kernel scans 1 .. s_inodes_count - 1.
+        if self.layout == KERNEL:
+            return min(self.inodes_count - 1, self.inode_slots)
+        return self.inode_slots
+
+    def inode_location(self, ino: int) -> tuple[int, int]:
+        """(block, byte offset) of inode `ino`."""
+        index = ino - 1
+        return (self.inode_table_start + index // C.INODES_PER_BLOCK,
+                (index % C.INODES_PER_BLOCK) * C.INODE_SIZE)
+
+    def metadata_ranges(self) -> list[tuple[int, int, str]]:
+        """(first block, count, what) of every fixed metadata region."""
+        ranges = [(0, 1, "superblock"),
+                  (self.bitmap_start, self.bitmap_blocks, "block bitmap"),
+                  (self.inode_table_start, self.inode_table_blocks, "inode table")]
+        if self.backup_sb_block:
+            ranges.append((self.backup_sb_block, 1, "backup superblock"))
+        return ranges
+
+    # --- construction -------------------------------------------------------------------
+
+    @classmethod
+    def kernel(cls, blocks_count: int, inodes_count: int = C.KERNEL_INODES_COUNT) -> "Geometry":
+        return cls(KERNEL, blocks_count, inodes_count, C.KERNEL_BITMAP_BLOCK, 1,
+                   C.KERNEL_INODE_TABLE_START, C.KERNEL_INODE_TABLE_BLOCKS,
+                   C.KERNEL_ROOT_DIR_BLOCK, 0)
+
+    @classmethod
+    def extended(cls, blocks_count: int, inodes_wanted: int, *, backup: bool = True) -> "Geometry":
+        """The extended layout for a new file system: superblock, bitmap, inode table, data;
+        the backup superblock in the last block."""
+        bitmap_blocks = ceil_div(blocks_count, C.BITMAP_BITS_PER_BLOCK)
+        table_blocks = ceil_div(max(inodes_wanted, 1), C.INODES_PER_BLOCK)
+        inodes = min(table_blocks * C.INODES_PER_BLOCK, C.MAX_INODES_COUNT)
+        table_start = 1 + bitmap_blocks
+        return cls(EXTENDED, blocks_count, inodes, 1, bitmap_blocks, table_start, table_blocks,
+                   table_start + table_blocks, blocks_count - 1 if backup else 0)
+
+    @classmethod
+    def from_superblock(cls, sb, *, extended: bool, device_blocks: int) -> "Geometry":
+        """Read the geometry a superblock describes, refusing one that can not be right."""
+        if not extended:
+            geometry = cls.kernel(sb.s_blocks_count, sb.s_inodes_count)
+        else:
+            geometry = cls(EXTENDED, sb.s_blocks_count, sb.s_inodes_count, sb.s_bitmap_start,
+                           sb.s_bitmap_blocks, sb.s_inode_table_start, sb.s_inode_table_blocks,
+                           sb.s_first_data_block, sb.s_backup_sb_block)
+        geometry.validate(device_blocks)
+        return geometry
+
+    def validate(self, device_blocks: int) -> None:
+        if self.blocks_count < C.MIN_BLOCKS:
+            raise FormatError(f"superblock says {self.blocks_count} blocks; the minimum is {C.MIN_BLOCKS}")
+        if self.blocks_count > device_blocks:
+            raise FormatError(
+                f"superblock says {self.blocks_count} blocks but the device holds only "
+                f"{device_blocks}: truncated image or wrong device")
+        if self.inodes_count < 2:
+            raise FormatError(f"superblock says {self.inodes_count} inodes")
+        if self.layout == KERNEL:
+            return
+        if self.bitmap_start < 1 or self.bitmap_blocks != ceil_div(self.blocks_count, C.BITMAP_BITS_PER_BLOCK):
+            raise FormatError(f"bitmap geometry (start {self.bitmap_start}, {self.bitmap_blocks} blocks) "
+                              f"does not fit {self.blocks_count} blocks")
+        if self.inode_table_blocks * C.INODES_PER_BLOCK < self.inodes_count:
+            raise FormatError(f"inode table of {self.inode_table_blocks} blocks can not hold "
+                              f"{self.inodes_count} inodes")
+        regions = sorted((start, count) for start, count, _ in self.metadata_ranges())
+        for (a, na), (b, _) in zip(regions, regions[1:]):
+            if a + na > b:
+                raise FormatError("metadata regions in the superblock overlap")
+        if regions[-1][0] + regions[-1][1] > self.blocks_count:
+            raise FormatError("metadata regions reach past the end of the file system")
+        if not self.inode_table_start + self.inode_table_blocks <= self.first_data_block < self.blocks_count:
+            raise FormatError(f"first data block {self.first_data_block} is not after the inode table")

@@ -1,0 +1,99 @@
+"""Inode records: one at a time through construct, or a table's worth at a time in numpy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+from construct import Container
+
+from ..format import constants as C
+from ..format.dtypes import INODE_DTYPE
+from ..format.inode import Inode
+
+TABLE_CHUNK_BLOCKS = 4096  # inode table blocks per bulk read: 16 MiB, 147,456 inodes
+
+
+@dataclass
+class InodeRecord:
+    """An inode as parsed: `fields` is the construct Container, `raw` the 112 bytes read."""
+
+    ino: int
+    fields: Container
+    raw: bytes = field(repr=False)
+
+    def __getattr__(self, name):
+        # Field access reads through to the record: inode.i_size, inode.i_block, ...
+        try:
+            return self.__dict__["fields"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def mode(self) -> int:
+        return self.fields.i_mode
+
+    @property
+    def file_format(self) -> int:
+        return self.fields.i_mode & C.S_IFMT
+
+    @property
+    def is_dir(self) -> bool:
+        return self.file_format == C.S_IFDIR
+
+    @property
+    def is_reg(self) -> bool:
+        return self.file_format == C.S_IFREG
+
+    @property
+    def is_symlink(self) -> bool:
+        return self.file_format == C.S_IFLNK
+
+    @property
+    def in_use(self) -> bool:
+        return self.fields.i_mode != 0
+
+
+def parse_inode(ino: int, raw: bytes) -> InodeRecord:
+    return InodeRecord(ino, Inode.parse(raw), bytes(raw))
+
+
+def new_inode(**fields) -> Container:
+    record = Inode.parse(bytes(C.INODE_SIZE))
+    record.update(fields)
+    return record
+
+
+def build_inode(fields: Container) -> bytearray:
+    return bytearray(Inode.build(fields))
+
+
+def table_as_array(data: bytes, blocks: int) -> np.ndarray:
+    """A structured view of `blocks` inode table blocks: shape (blocks * 36,) of INODE_DTYPE."""
+    per_block = C.INODES_PER_BLOCK * C.INODE_SIZE
+    grid = np.frombuffer(data, np.uint8).reshape(blocks, C.BLOCK_SIZE)[:, :per_block]
+    return np.ascontiguousarray(grid).view(INODE_DTYPE).reshape(-1)
+
+
+def array_as_table(records: np.ndarray) -> bytes:
+    """Inverse of table_as_array: whole blocks, the 64 unused bytes of each block zero."""
+    per_block = C.INODES_PER_BLOCK * C.INODE_SIZE
+    blocks = -(-len(records) // C.INODES_PER_BLOCK)
+    padded = np.zeros(blocks * C.INODES_PER_BLOCK, INODE_DTYPE)
+    padded[:len(records)] = records
+    grid = np.zeros((blocks, C.BLOCK_SIZE), np.uint8)
+    grid[:, :per_block] = padded.view(np.uint8).reshape(blocks, per_block)
+    return grid.tobytes()
+
+
+def iter_table_chunks(read, geometry) -> Iterator[tuple[int, np.ndarray]]:
+    """(first inode number, records) over the whole table, in bounded chunks."""
+    slots = geometry.inode_slots
+    total_blocks = -(-slots // C.INODES_PER_BLOCK)
+    for first_block in range(0, total_blocks, TABLE_CHUNK_BLOCKS):
+        n = min(TABLE_CHUNK_BLOCKS, total_blocks - first_block)
+        data = read((geometry.inode_table_start + first_block) * C.BLOCK_SIZE, n * C.BLOCK_SIZE)
+        records = table_as_array(data, n)
+        first_ino = first_block * C.INODES_PER_BLOCK + 1
+        yield first_ino, records[:max(0, min(len(records), slots - first_ino + 1))]

@@ -1,0 +1,519 @@
+"""Volume: an open VexFS file system on a Device (libext2fs's ext2_filsys).
+
+Opening checks magic, features, the superblock checksum and the geometry; nothing else is
+read until asked. Metadata blocks (inode table, directories, indirect blocks) go through a
+small write-back cache; file data is read and written directly.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import numpy as np
+
+from ..device import Device
+from ..errors import (ChecksumError, CorruptionError, FormatError, LimitError, NoSpaceError,
+                      NotADirectoryError_, PathNotFoundError, UsageError)
+from ..format import constants as C
+from . import checksums, directory
+from . import superblock as sbio
+from .bitmap import BlockBitmap
+from .blockmap import TOP_FIELDS, LEVEL_SPAN, LEVEL_START, P, BlockMap, build_indirect, indirect_pointers
+from .geometry import EXTENDED, KERNEL, Geometry
+from .inodes import InodeRecord, array_as_table, build_inode, iter_table_chunks, new_inode, parse_inode
+
+READ_CHUNK = 8 << 20
+CACHE_LIMIT = 16384  # metadata blocks kept (64 MiB) before dirty ones are written out
+
+
+def now() -> int:
+    """Seconds for new timestamps: SOURCE_DATE_EPOCH when set (reproducible images)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch is not None:
+        try:
+            return int(epoch)
+        except ValueError:
+            raise UsageError(f"SOURCE_DATE_EPOCH={epoch!r} is not a whole number of seconds") from None
+    return int(time.time())
+
+
+class Volume:
+    """An open file system. With device None it only describes a planned one (mkfs checks
+    a -d tree against it before anything is written)."""
+
+    def __init__(self, device: Device | None, sb, geometry: Geometry, *, source: str = "primary",
+                 checksum_problems: list[str] | None = None):
+        self.device = device
+        self.sb = sb
+        self.geometry = geometry
+        self.features = sbio.FeatureSet.of(sb)
+        self.source = source  # "primary", or "backup at block N"
+        self.problems: list[str] = list(checksum_problems or [])
+        self.layout = geometry.layout
+        self.seed = sb.s_checksum_seed if (self.layout == EXTENDED and
+                                           self.features.has("metadata_csum")) else None
+        self.indirect = self.layout == EXTENDED and self.features.has("indirect_blocks")
+        self.large_dir = self.layout == EXTENDED and self.features.has("large_dir")
+        self.chain_end = C.BLOCK_SIZE - C.DIR_TAIL_SIZE if self.layout == EXTENDED else C.BLOCK_SIZE
+        self.bitmap = BlockBitmap(device, geometry, seed=self.seed)
+        self._cache: dict[int, bytearray] = {}
+        self._dirty: set[int] = set()
+        self.sb_dirty = False
+
+    # --- opening and closing ---------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str, *, writable: bool = False, backup: bool = False,
+             superblock_block: int | None = None, ignore_checksums: bool = False) -> "Volume":
+        """Open `path`. `backup` reads the backup superblock from the last block of the
+        device; `superblock_block` reads it from that block. With a bad superblock checksum
+        the open fails unless `ignore_checksums` (fsck, dump), which records the problem."""
+        device = Device(path, writable=writable)
+        try:
+            return cls._open_on(device, writable=writable, backup=backup,
+                                superblock_block=superblock_block, ignore_checksums=ignore_checksums)
+        except BaseException:
+            device.close()
+            raise
+
+    @classmethod
+    def _open_on(cls, device: Device, *, writable, backup, superblock_block, ignore_checksums):
+        device_blocks = device.size // C.BLOCK_SIZE
+        if device.size < C.SUPERBLOCK_SIZE:
+            raise FormatError(f"{device.path}: {device.size} bytes is too small to hold a VexFS superblock")
+        if backup and superblock_block is None:
+            superblock_block = device_blocks - 1
+        block = superblock_block or 0
+        raw = device.read(block * C.BLOCK_SIZE, C.SUPERBLOCK_SIZE)
+        sb = sbio.parse(raw)
+        where = device.path if not block else f"{device.path} (superblock at block {block})"
+        sbio.check_magic(sb, where)
+        features = sbio.FeatureSet.of(sb)
+        features.check(writing=writable, where=where)
+        problems = []
+        if features.has("metadata_csum") and sb.s_checksum != checksums.superblock_checksum(raw):
+            message = (f"{where}: superblock checksum 0x{sb.s_checksum:08x} does not match its "
+                       f"contents (0x{checksums.superblock_checksum(raw):08x})")
+            if not ignore_checksums:
+                raise ChecksumError(message + "; try the backup superblock")
+            problems.append(message)
+        geometry = Geometry.from_superblock(sb, extended=features.has("flex_geometry"),
+                                            device_blocks=device_blocks)
+        if block:
+            sb.s_block_group_nr = 0  # a backup opened as primary is written back as primary
+        return cls(device, sb, geometry, source="primary" if not block else f"backup at block {block}",
+                   checksum_problems=problems)
+
+    def flush(self) -> None:
+        for block in sorted(self._dirty):
+            self.device.write(block * C.BLOCK_SIZE, self._cache[block])
+        self._dirty.clear()
+        self.bitmap.flush()
+        if self.sb_dirty:
+            self.write_superblock()
+        self.device.flush()
+
+    def close(self) -> None:
+        if self.device.writable:
+            self.flush()
+        self.device.close()
+
+    def __enter__(self) -> "Volume":
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.device.close()
+
+    def write_superblock(self) -> None:
+        """The primary (only its 1024 bytes) and, with backup_super, the backup copy."""
+        checked = self.features.has("metadata_csum")
+        self.sb.s_block_group_nr = 0
+        self.device.write(0, sbio.build(self.sb, with_checksum=checked))
+        if self.layout == EXTENDED and self.features.has("backup_super") and self.geometry.backup_sb_block:
+            backup = self.sb.copy()
+            backup.s_block_group_nr = C.BACKUP_GROUP_NR
+            block = bytearray(C.BLOCK_SIZE)
+            block[:C.SUPERBLOCK_SIZE] = sbio.build(backup, with_checksum=checked)
+            self.device.write(self.geometry.backup_sb_block * C.BLOCK_SIZE, block)
+        self.sb_dirty = False
+
+    # --- blocks --------------------------------------------------------------------------
+
+    def read_block(self, block: int) -> bytes:
+        if not 0 <= block < self.geometry.blocks_count:
+            raise CorruptionError(f"block {block} is outside the file system (0..{self.geometry.blocks_count - 1})")
+        cached = self._cache.get(block)
+        if cached is not None:
+            return bytes(cached)
+        return self.device.read(block * C.BLOCK_SIZE, C.BLOCK_SIZE)
+
+    def _meta(self, block: int) -> bytearray:
+        """The cached, mutable copy of a metadata block."""
+        data = self._cache.get(block)
+        if data is None:
+            if len(self._cache) >= CACHE_LIMIT:
+                self._evict()
+            data = bytearray(self.read_block(block))
+            self._cache[block] = data
+        return data
+
+    def _evict(self) -> None:
+        for block in sorted(self._dirty):
+            self.device.write(block * C.BLOCK_SIZE, self._cache[block])
+        self._dirty.clear()
+        self._cache.clear()
+
+    def write_meta_block(self, block: int, data: bytes | bytearray) -> None:
+        """Replace a metadata block (directory, indirect) through the cache."""
+        if not 0 <= block < self.geometry.blocks_count:
+            raise CorruptionError(f"block {block} is outside the file system")
+        if len(self._cache) >= CACHE_LIMIT and block not in self._cache:
+            self._evict()
+        self._cache[block] = bytearray(data)
+        self._dirty.add(block)
+
+    def write_data(self, block: int, data: bytes) -> None:
+        """Write file data (whole blocks, or a last partial one) straight to the device."""
+        if not 0 <= block or block + -(-len(data) // C.BLOCK_SIZE) > self.geometry.blocks_count:
+            raise CorruptionError(f"data write at block {block} is outside the file system")
+        self._cache.pop(block, None)
+        self.device.write(block * C.BLOCK_SIZE, data)
+
+    def is_data_block(self, block: int) -> bool:
+        """May an inode point at `block`? Inside the fs and not fixed metadata."""
+        g = self.geometry
+        return g.first_data_block <= block < g.addressable_blocks and block != g.backup_sb_block
+
+    # --- inodes --------------------------------------------------------------------------
+
+    def _check_ino(self, ino: int) -> None:
+        if not 1 <= ino <= self.geometry.inode_slots:
+            raise CorruptionError(f"inode {ino} is out of range (1..{self.geometry.inode_slots})")
+
+    def read_inode(self, ino: int) -> InodeRecord:
+        self._check_ino(ino)
+        block, offset = self.geometry.inode_location(ino)
+        data = self._cache.get(block)
+        raw = bytes(data[offset:offset + C.INODE_SIZE]) if data is not None else \
+            self.device.read(block * C.BLOCK_SIZE + offset, C.INODE_SIZE)
+        return parse_inode(ino, raw)
+
+    def inode_checksum_ok(self, inode: InodeRecord) -> bool:
+        return self.seed is None or checksums.inode_checksum_ok(self.seed, inode.ino, inode.raw)
+
+    def write_inode(self, ino: int, fields) -> InodeRecord:
+        self._check_ino(ino)
+        raw = build_inode(fields)
+        if self.seed is not None:
+            checksums.set_inode_checksum(self.seed, ino, raw)
+            fields.i_checksum = int.from_bytes(raw[-4:], "little")
+        block, offset = self.geometry.inode_location(ino)
+        self._meta(block)[offset:offset + C.INODE_SIZE] = raw
+        self._dirty.add(block)
+        return InodeRecord(ino, fields, bytes(raw))
+
+    def inode_table(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(first inode number, INODE_DTYPE records) over the whole table, in chunks."""
+        self.flush_metadata()
+        return iter_table_chunks(self.device.read, self.geometry)
+
+    def write_inode_records(self, records: np.ndarray) -> None:
+        """Bulk write of inodes 1..len(records) (INODE_DTYPE), whole table blocks at a time,
+        checksummed; slots past the last record in its block are written as zeros."""
+        self.flush_metadata()
+        self._cache.clear()
+        records = records.copy()
+        if self.seed is not None:
+            raw = records.view(np.uint8).reshape(-1, C.INODE_SIZE)
+            for index in np.flatnonzero(records["i_mode"]):
+                records["i_checksum"][index] = checksums.inode_checksum(self.seed, int(index) + 1, raw[index])
+        self.device.write(self.geometry.inode_table_start * C.BLOCK_SIZE, array_as_table(records))
+
+    def flush_metadata(self) -> None:
+        for block in sorted(self._dirty):
+            self.device.write(block * C.BLOCK_SIZE, self._cache[block])
+        self._dirty.clear()
+        self.bitmap.flush()
+
+    def count_used_inodes(self) -> int:
+        return sum(int(np.count_nonzero(records["i_mode"])) for _, records in self.inode_table())
+
+    def count_free_inodes(self) -> int:
+        """What s_free_inodes should say. Kernel layout: every slot but the used ones, the
+        last (never allocated) included, as the C mkfs counts; extended: free slots from
+        s_first_ino on (2..10 are reserved)."""
+        if self.layout == KERNEL:
+            return self.geometry.inodes_count - self.count_used_inodes()
+        first = self.geometry.first_allocatable_ino
+        used = 0
+        for first_ino, records in self.inode_table():
+            skip = max(0, first - first_ino)
+            used += int(np.count_nonzero(records["i_mode"][skip:]))
+        return max(0, self.geometry.inode_slots - first + 1 - used)
+
+    def count_free_blocks(self) -> int:
+        return self.geometry.addressable_blocks - self.bitmap.count_used()
+
+    # --- allocation ----------------------------------------------------------------------
+
+    def allocate_block(self, goal: int | None = None) -> int:
+        """The lowest free block from `goal` (the kernel's rule: from the first data block),
+        marked used and zeroed."""
+        block = self.bitmap.find_free(self.geometry.first_data_block if goal is None else goal)
+        if block is None:
+            raise NoSpaceError("no free block left")
+        self.bitmap.set(block)
+        self.sb.s_free_blocks = max(0, self.sb.s_free_blocks - 1)
+        self.sb_dirty = True
+        self.write_data(block, bytes(C.BLOCK_SIZE))
+        return block
+
+    def free_block(self, block: int) -> None:
+        if self.bitmap.test(block):
+            self.bitmap.set(block, False)
+            self.sb.s_free_blocks += 1
+            self.sb_dirty = True
+        self._cache.pop(block, None)
+        self._dirty.discard(block)
+
+    def allocate_inode(self) -> int:
+        """The lowest free slot (i_mode 0), as the kernel allocates."""
+        first, last = self.geometry.first_allocatable_ino, self.geometry.last_allocatable_ino
+        for first_ino, records in self.inode_table():
+            free = np.flatnonzero(records["i_mode"] == 0) + first_ino
+            free = free[(free >= first) & (free <= last)]
+            if free.size:
+                self.sb.s_free_inodes = max(0, self.sb.s_free_inodes - 1)
+                self.sb_dirty = True
+                return int(free[0])
+        raise NoSpaceError("no free inode left")
+
+    def free_inode(self, ino: int) -> None:
+        """Mark the slot free (mode and links 0); the rest stays for forensic tools."""
+        inode = self.read_inode(ino)
+        inode.fields.i_mode = 0
+        inode.fields.i_links_count = 0
+        self.write_inode(ino, inode.fields)
+        self.sb.s_free_inodes += 1
+        self.sb_dirty = True
+
+    # --- block maps and file contents ------------------------------------------------------
+
+    def block_map(self, inode: InodeRecord) -> BlockMap:
+        return BlockMap(inode.fields, indirect=self.indirect, read_block=self.read_block,
+                        valid=self.is_data_block)
+
+    def max_file_size(self) -> int:
+        return (C.DIRECT_BLOCKS if not self.indirect else
+                LEVEL_START[2] + LEVEL_SPAN[2]) * C.BLOCK_SIZE
+
+    def read_file(self, inode: InodeRecord, *, chunk: int = READ_CHUNK) -> Iterator[bytes]:
+        """The file's bytes, i_size of them (at most what a block map can address), holes as
+        zeros, in chunks of at most `chunk` bytes. Memory stays bounded on any i_size."""
+        size = min(inode.i_size, self.max_file_size())
+        position = 0
+        for logical, physical, count in self.block_map(inode).runs(-(-size // C.BLOCK_SIZE)):
+            start = logical * C.BLOCK_SIZE
+            while position < start:  # a hole
+                n = min(chunk, start - position)
+                yield bytes(n)
+                position += n
+            end = min(size, start + count * C.BLOCK_SIZE)
+            while position < end:
+                n = min(chunk, end - position)
+                yield self.device.read(physical * C.BLOCK_SIZE + (position - start), n)
+                position += n
+        while position < size:
+            n = min(chunk, size - position)
+            yield bytes(n)
+            position += n
+
+    def read_bytes(self, inode: InodeRecord, limit: int = 1 << 20) -> bytes:
+        """Small reads (symlink targets, test helpers): at most `limit` bytes."""
+        out = bytearray()
+        for piece in self.read_file(inode, chunk=min(limit, READ_CHUNK)):
+            out += piece[:limit - len(out)]
+            if len(out) >= limit:
+                break
+        return bytes(out)
+
+    def set_block(self, fields, logical: int, physical: int) -> None:
+        """Point logical block `logical` of an inode at `physical`, allocating indirect blocks
+        as needed (each counted in i_blocks). The caller writes the inode."""
+        if logical < C.DIRECT_BLOCKS:
+            fields.i_block[logical] = physical
+            return
+        if not self.indirect:
+            raise LimitError(f"the {self.layout} layout holds at most {C.DIRECT_BLOCKS} blocks "
+                             f"({C.KERNEL_MAX_FILE_SIZE} bytes) per file")
+        level = next(lv for lv in range(3) if logical < LEVEL_START[lv] + LEVEL_SPAN[lv])
+        offset = logical - LEVEL_START[level]
+        field = TOP_FIELDS[level]
+        if not getattr(fields, field):
+            setattr(fields, field, self._new_indirect(fields))
+        table = getattr(fields, field)
+        for depth in range(level, -1, -1):
+            span = P ** depth
+            index, offset = divmod(offset, span)
+            data = bytearray(self._meta(table))
+            pointers = indirect_pointers(data).copy()
+            if depth == 0:
+                pointers[index] = physical
+            elif not pointers[index]:
+                pointers[index] = self._new_indirect(fields)
+            self._write_indirect(table, pointers)
+            table = int(pointers[index])
+
+    def _new_indirect(self, fields) -> int:
+        block = self.allocate_block()
+        self._write_indirect(block, np.zeros(P, np.uint32))
+        fields.i_blocks += 1
+        return block
+
+    def _write_indirect(self, block: int, pointers) -> None:
+        data = build_indirect(pointers)
+        if self.seed is not None:
+            checksums.set_tail(self.seed, block, data)
+        self.write_meta_block(block, data)
+
+    # --- directories -----------------------------------------------------------------------
+
+    def dir_blocks(self, inode: InodeRecord) -> list[tuple[int, int]]:
+        """(logical, physical) of a directory's blocks. The kernel layout's directory owns
+        exactly i_block[0]."""
+        if not self.large_dir:
+            first = inode.i_block[0]
+            return [(0, first)] if first and self.is_data_block(first) else []
+        return list(self.block_map(inode).mapping(-(-inode.i_size // C.BLOCK_SIZE)))
+
+    def dir_block_checksum_ok(self, block: int, data: bytes) -> bool:
+        return self.seed is None or checksums.block_checksum_ok(self.seed, block, data)
+
+    def iter_dir(self, inode: InodeRecord) -> Iterator[directory.DirRecord]:
+        """Live entries (inode != 0) of a directory, block by block."""
+        if not inode.is_dir:
+            raise NotADirectoryError_(f"inode {inode.ino} is not a directory")
+        for _, block in self.dir_blocks(inode):
+            walk = directory.walk_block(self.read_block(block), chain_end=self.chain_end)
+            if walk.problem:
+                self.problems.append(f"directory inode {inode.ino}, block {block}: {walk.problem}")
+            for record in walk.records:
+                if record.inode:
+                    yield record
+
+    def lookup(self, dir_inode: InodeRecord, name: bytes) -> int | None:
+        for record in self.iter_dir(dir_inode):
+            if record.name == name:
+                return record.inode
+        return None
+
+    def resolve(self, path: str | bytes) -> InodeRecord:
+        """The inode a path names, walking from the root (symlinks are not followed)."""
+        if isinstance(path, str):
+            path = os.fsencode(path)
+        inode = self.read_inode(C.ROOT_INO)
+        walked = b""
+        for part in path.split(b"/"):
+            if not part:
+                continue
+            if not inode.is_dir:
+                raise NotADirectoryError_(f"{os.fsdecode(walked) or '/'} is not a directory")
+            ino = self.lookup(inode, part)
+            walked += b"/" + part
+            if ino is None:
+                raise PathNotFoundError(f"{os.fsdecode(walked)}: no such file or directory")
+            inode = self.read_inode(ino)
+        return inode
+
+    def seal_dir_block(self, block: int, data: bytearray) -> None:
+        """Fill in the checksum tail of an extended-layout directory block bound for `block`."""
+        if self.layout == EXTENDED:
+            directory.write_tail(data, 0)
+            if self.seed is not None:
+                directory.write_tail(data, checksums.block_checksum(self.seed, block, data))
+
+    def write_dir_block(self, block: int, data: bytearray) -> None:
+        self.seal_dir_block(block, data)
+        self.write_meta_block(block, data)
+
+    def add_entry(self, dir_ino: int, name: bytes, ino: int, file_type: int) -> None:
+        """Link `name` -> `ino` into a directory: first fit, else a new block (large_dir)."""
+        check_name(name)
+        parent = self.read_inode(dir_ino)
+        if self.lookup(parent, name) is not None:
+            raise UsageError(f"{os.fsdecode(name)!r} already exists in directory inode {dir_ino}")
+        for _, block in self.dir_blocks(parent):
+            data = bytearray(self.read_block(block))
+            if directory.insert_entry(data, name, ino, file_type, chain_end=self.chain_end):
+                self.write_dir_block(block, data)
+                return
+        if not self.large_dir or not parent.fields.i_block[0]:
+            raise LimitError(f"directory inode {dir_ino} is full (the {self.layout} layout gives a "
+                             "directory one block)")
+        logical = parent.i_size // C.BLOCK_SIZE
+        block = self.allocate_block()
+        data = directory.empty_block(chain_end=self.chain_end)
+        directory.insert_entry(data, name, ino, file_type, chain_end=self.chain_end)
+        self.write_dir_block(block, data)
+        fields = parent.fields
+        self.set_block(fields, logical, block)
+        fields.i_blocks += 1
+        fields.i_size += C.BLOCK_SIZE
+        self.write_inode(dir_ino, fields)
+
+    # --- creating files (generic path; mkfs -d has a bulk one) -------------------------------
+
+    def new_inode_fields(self, mode: int, *, uid: int = 0, gid: int = 0, links: int = 1,
+                         times: tuple[int, int, int] | None = None):
+        t = times or (now(),) * 3
+        return new_inode(i_mode=mode, i_links_count=links, i_uid=uid, i_gid=gid,
+                         i_atime=t[0], i_ctime=t[1], i_mtime=t[2])
+
+    def write_contents(self, fields, data: bytes) -> None:
+        """Give a fresh inode `data` as its contents, in newly allocated blocks."""
+        if len(data) > self.max_file_size():
+            raise LimitError(f"{len(data)} bytes is more than a file can hold in the {self.layout} "
+                             f"layout ({self.max_file_size()} bytes)")
+        for logical in range(-(-len(data) // C.BLOCK_SIZE)):
+            block = self.allocate_block()
+            self.write_data(block, data[logical * C.BLOCK_SIZE:(logical + 1) * C.BLOCK_SIZE])
+            self.set_block(fields, logical, block)
+            fields.i_blocks += 1
+        fields.i_size = len(data)
+
+    def create_file(self, parent_ino: int, name: bytes, data: bytes = b"", *, mode: int = 0o100644,
+                    **attrs) -> int:
+        ino = self.allocate_inode()
+        fields = self.new_inode_fields(mode, **attrs)
+        self.write_contents(fields, data)
+        self.write_inode(ino, fields)
+        self.add_entry(parent_ino, name, ino, C.MODE_TO_FILE_TYPE.get(mode & C.S_IFMT, C.FT_UNKNOWN))
+        return ino
+
+    def mkdir(self, parent_ino: int, name: bytes, *, mode: int = 0o40755, **attrs) -> int:
+        ino = self.allocate_inode()
+        fields = self.new_inode_fields(mode, links=2, **attrs)
+        block = self.allocate_block()
+        entries = [(b".", ino, C.FT_DIR), (b"..", parent_ino, C.FT_DIR)]
+        self.write_dir_block(block, directory.pack_entries(entries, chain_end=self.chain_end)[0])
+        fields.i_block[0] = block
+        fields.i_blocks = 1
+        fields.i_size = C.BLOCK_SIZE
+        self.write_inode(ino, fields)
+        self.add_entry(parent_ino, name, ino, C.FT_DIR)
+        parent = self.read_inode(parent_ino)
+        parent.fields.i_links_count += 1
+        self.write_inode(parent_ino, parent.fields)
+        return ino
+
+
+def check_name(name: bytes) -> None:
+    if not name or len(name) > C.MAX_NAME_LEN:
+        raise LimitError(f"a name must be 1 to {C.MAX_NAME_LEN} bytes, not {len(name)}")
+    if b"/" in name or b"\0" in name or name in (b".", b".."):
+        raise UsageError(f"{name!r} is not a valid file name")
