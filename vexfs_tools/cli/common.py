@@ -26,6 +26,8 @@ def handle_errors(error_code: int = 1, usage_code: int | None = None):
         def inner(*args, **kwargs):
             try:
                 return func(*args, **kwargs)
+            except click.ClickException:
+                raise
             except UsageError as e:
                 fail(str(e), usage_code if usage_code is not None else error_code)
             except VexfsError as e:
@@ -58,6 +60,9 @@ def run_standalone(command: click.Command, usage_code: int) -> None:
     except click.UsageError as e:
         e.show()
         sys.exit(usage_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(usage_code)

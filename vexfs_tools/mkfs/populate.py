@@ -107,10 +107,12 @@ def scan_tree(volume: Volume, source: str) -> list[Node]:
                 ino = C.LOST_FOUND_INO
                 want_lost_found = False
             else:
-                if next_ino > g.last_allocatable_ino:
+                if next_ino + (next_ino == C.LOST_FOUND_INO and volume.layout != KERNEL) > g.last_allocatable_ino:
                     usable = g.last_allocatable_ino - g.first_allocatable_ino + 1
                     raise LimitError(f"{rel}: the tree needs more inodes than this {volume.layout}-layout "
                                      f"file system has ({usable} besides the root)")
+                if next_ino == C.LOST_FOUND_INO and volume.layout != KERNEL:
+                    next_ino += 1  # kept for lost+found, from the source or made by mkfs
                 ino = next_ino
                 next_ino += 1
             node = _node_from_stat(ino, rel, entry.path, st, parent.ino)

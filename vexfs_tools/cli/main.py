@@ -1,0 +1,36 @@
+"""`vexfs`: every tool under one command."""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from .common import run_standalone
+from .demo import demo_command
+from .dump import dump_command
+from .files import cat_command, ls_command, stat_command
+from .fsck import fsck_command
+from .mkfs import mkfs_command
+
+EPILOG = """\b
+Examples:
+  vexfs demo                          build, check and inspect a sample image
+  vexfs mkfs -s 64M disk.img          same as mkfs.vexfs
+  vexfs ls -l disk.img /docs          list a directory
+  vexfs cat disk.img /docs/a.txt      print a file
+"""
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="vexfs")
+def cli():
+    """Offline tools for VexFS images and devices."""
+
+
+for command in (mkfs_command, fsck_command, dump_command, ls_command, stat_command, cat_command,
+                demo_command):
+    cli.add_command(command)
+
+
+def main() -> None:
+    run_standalone(cli, usage_code=2)

@@ -1,0 +1,1 @@
+"""Read-only views of a volume for dump.vexfs and `vexfs ls|stat|cat`: plain data, no printing."""
