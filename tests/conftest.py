@@ -1,0 +1,74 @@
+"""Shared fixtures: fresh images, the real kernel's images, and running the installed CLIs."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+KERNEL_IMAGES = SHARED / "kernel-images"
+BIN = Path(sys.executable).parent
+
+
+def tool(name: str) -> str:
+    """The installed console script `name` (mkfs.vexfs, fsck.vexfs, dump.vexfs, vexfs)."""
+    path = BIN / name
+    if not path.exists():
+        found = shutil.which(name)
+        if found is None:
+            pytest.fail(f"{name} is not installed (pip install -e .)")
+        return found
+    return str(path)
+
+
+def run(name: str, *args, input: bytes | None = None, env: dict | None = None,
+        check: bool = False) -> subprocess.CompletedProcess:
+    """Run an installed CLI; stdout/stderr as text (binary stdout via .stdout_bytes)."""
+    full_env = dict(os.environ)
+    full_env.pop("VEXFS_TRACEBACK", None)
+    if env:
+        full_env.update(env)
+    proc = subprocess.run([tool(name), *map(str, args)], capture_output=True, input=input, env=full_env)
+    result = subprocess.CompletedProcess(proc.args, proc.returncode,
+                                         proc.stdout.decode("utf-8", "replace"),
+                                         proc.stderr.decode("utf-8", "replace"))
+    result.stdout_bytes = proc.stdout
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{name} {args} exited {proc.returncode}:\n{result.stdout}\n{result.stderr}")
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+def kernel_image(name: str, dest: Path) -> Path:
+    """Unpack shared/kernel-images/NAME.img.gz (or NAME.mkfs-before.img.gz) into dest."""
+    source = KERNEL_IMAGES / f"{name}.img.gz"
+    if not source.exists():
+        pytest.skip(f"{source} is not here (shared/ missing)")
+    target = dest / f"{name}.img"
+    with gzip.open(source, "rb") as f, open(target, "wb") as out:
+        shutil.copyfileobj(f, out)
+    return target
+
+
+def kernel_md5(name: str) -> dict[str, str]:
+    lines = (KERNEL_IMAGES / f"{name}.md5").read_text().split("\n")
+    return {path: digest for digest, path in (line.split(None, 1) for line in lines if line.strip())}
+
+
+@pytest.fixture
+def fresh_image(tmp_path):
+    """A factory: fresh_image(size='16M', *mkfs_args) -> Path of a newly made image."""
+
+    def make(size: str = "16M", *args) -> Path:
+        image = tmp_path / f"img{len(list(tmp_path.glob('img*')))}.img"
+        run("mkfs.vexfs", "-q", "-s", size, *args, image, check=True)
+        return image
+
+    return make
