@@ -138,6 +138,26 @@ class Device:
             data += more
         return data
 
+    def is_hole(self, offset: int, length: int) -> bool:
+        """True when [offset, offset+length) of an image file is a hole (reads as zeros
+        without being stored): bulk scans skip it instead of reading zeros. Always False
+        for block devices."""
+        if self.is_block_device:
+            return False
+        try:
+            data = os.lseek(self.fd, offset, os.SEEK_DATA)
+        except OSError as e:
+            return e.errno == errno.ENXIO  # no data from offset to the end of the file
+        return data >= offset + length
+
+    def read_or_zeros(self, offset: int, length: int) -> bytes | bytearray:
+        """read(), but a hole comes back as zeros without touching the disk."""
+        if self.is_hole(offset, length):
+            if offset + length > self.size:
+                raise TruncatedImageError(f"{self.path}: read past the end of the device")
+            return bytearray(length)
+        return self.read(offset, length)
+
     def write(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         if not self.writable:
             raise DeviceError(f"{self.path}: opened read-only")

@@ -25,7 +25,7 @@ def _field_format(con) -> object:
             "<" if con.fmtstr[0] == "<" else ">")
     if isinstance(con, Array):
         return (_field_format(con.subcon), (con.count,))
-    if isinstance(con, Bytes):
+    if isinstance(con, Bytes) and isinstance(con.length, int):
         return np.dtype(("V", con.length))
     raise TypeError(f"no numpy equivalent for {con!r}")
 

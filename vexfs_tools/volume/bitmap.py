@@ -89,8 +89,8 @@ class BlockBitmap:
         g = self.geometry
         for first in range(0, g.bitmap_blocks, CHUNK_BLOCKS):
             n = min(CHUNK_BLOCKS, g.bitmap_blocks - first)
-            raw = np.frombuffer(self.device.read((g.bitmap_start + first) * C.BLOCK_SIZE,
-                                                 n * C.BLOCK_SIZE), np.uint8).reshape(n, C.BLOCK_SIZE).copy()
+            raw = np.frombuffer(self.device.read_or_zeros((g.bitmap_start + first) * C.BLOCK_SIZE,
+                                                          n * C.BLOCK_SIZE), np.uint8).reshape(n, C.BLOCK_SIZE).copy()
             for index in range(first, first + n):
                 if index in self._blocks:
                     raw[index - first] = np.frombuffer(self._blocks[index], np.uint8)

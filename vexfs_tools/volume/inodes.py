@@ -87,13 +87,17 @@ def array_as_table(records: np.ndarray) -> bytes:
     return grid.tobytes()
 
 
-def iter_table_chunks(read, geometry) -> Iterator[tuple[int, np.ndarray]]:
-    """(first inode number, records) over the whole table, in bounded chunks."""
+def iter_table_chunks(device, geometry) -> Iterator[tuple[int, np.ndarray]]:
+    """(first inode number, records) over the whole table, in bounded chunks. A chunk that
+    is a hole in an image file is not read: its records are all zero (free)."""
     slots = geometry.inode_slots
     total_blocks = -(-slots // C.INODES_PER_BLOCK)
     for first_block in range(0, total_blocks, TABLE_CHUNK_BLOCKS):
         n = min(TABLE_CHUNK_BLOCKS, total_blocks - first_block)
-        data = read((geometry.inode_table_start + first_block) * C.BLOCK_SIZE, n * C.BLOCK_SIZE)
-        records = table_as_array(data, n)
+        offset = (geometry.inode_table_start + first_block) * C.BLOCK_SIZE
+        if device.is_hole(offset, n * C.BLOCK_SIZE):
+            records = np.zeros(n * C.INODES_PER_BLOCK, INODE_DTYPE)
+        else:
+            records = table_as_array(device.read(offset, n * C.BLOCK_SIZE), n)
         first_ino = first_block * C.INODES_PER_BLOCK + 1
         yield first_ino, records[:max(0, min(len(records), slots - first_ino + 1))]

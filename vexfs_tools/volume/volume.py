@@ -220,7 +220,7 @@ class Volume:
     def inode_table(self) -> Iterator[tuple[int, np.ndarray]]:
         """(first inode number, INODE_DTYPE records) over the whole table, in chunks."""
         self.flush_metadata()
-        return iter_table_chunks(self.device.read, self.geometry)
+        return iter_table_chunks(self.device, self.geometry)
 
     def write_inode_records(self, records: np.ndarray) -> None:
         """Bulk write of inodes 1..len(records) (INODE_DTYPE), whole table blocks at a time,
