@@ -1,0 +1,59 @@
+"""The device layer: bounds, read-only by default, holes, refusals."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from vexfs_tools.device import Device
+from vexfs_tools.errors import DeviceError, TruncatedImageError
+
+
+def test_read_only_unless_asked(tmp_path):
+    path = tmp_path / "a.img"
+    path.write_bytes(bytes(8192))
+    with Device(str(path)) as device:
+        assert device.size == 8192 and not device.writable
+        with pytest.raises(DeviceError, match="read-only"):
+            device.write(0, b"x")
+    assert path.read_bytes() == bytes(8192)
+
+
+def test_read_past_the_end_says_truncated(tmp_path):
+    path = tmp_path / "a.img"
+    path.write_bytes(bytes(100))
+    with Device(str(path)) as device:
+        with pytest.raises(TruncatedImageError, match="truncated"):
+            device.read(64, 64)
+
+
+@pytest.mark.parametrize("kind", ["directory", "missing", "fifo"])
+def test_not_an_image(tmp_path, kind):
+    path = tmp_path / "x"
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    with pytest.raises(DeviceError):
+        Device(str(path))
+
+
+def test_zero_range_punches_a_hole_and_holes_are_seen(tmp_path):
+    path = tmp_path / "a.img"
+    path.write_bytes(b"\xff" * (1 << 20))
+    with Device(str(path), writable=True) as device:
+        assert not device.is_hole(0, 4096)
+        device.zero_range(4096, 512 * 1024)
+        assert device.read(4096, 512 * 1024) == bytes(512 * 1024)
+        assert device.read(0, 4096) == b"\xff" * 4096
+        assert device.is_hole(8192, 4096)
+        assert device.read_or_zeros(8192, 4096) == bytes(4096)
+    assert os.stat(path).st_blocks * 512 < (1 << 20)
+
+
+def test_create_size_extends_a_new_file_sparsely(tmp_path):
+    path = tmp_path / "new.img"
+    with Device(str(path), writable=True, create_size=1 << 30) as device:
+        assert device.size == 1 << 30
+    assert os.stat(path).st_blocks == 0
