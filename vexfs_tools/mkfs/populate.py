@@ -74,6 +74,8 @@ def scan_tree(volume: Volume, source: str) -> list[Node]:
     if not stat.S_ISDIR(st.st_mode):
         raise UsageError(f"-d {source}: not a directory")
     g = volume.geometry
+    last_ino = g.last_allocatable_ino
+    skip_ino = C.LOST_FOUND_INO if volume.layout != KERNEL else 0
     root = _node_from_stat(C.ROOT_INO, "/", source, st, C.ROOT_INO)
     nodes = [root]
     next_ino = g.first_allocatable_ino
@@ -107,12 +109,12 @@ def scan_tree(volume: Volume, source: str) -> list[Node]:
                 ino = C.LOST_FOUND_INO
                 want_lost_found = False
             else:
-                if next_ino + (next_ino == C.LOST_FOUND_INO and volume.layout != KERNEL) > g.last_allocatable_ino:
-                    usable = g.last_allocatable_ino - g.first_allocatable_ino + 1
+                if next_ino == skip_ino:
+                    next_ino += 1  # kept for lost+found, from the source or made by mkfs
+                if next_ino > last_ino:
+                    usable = last_ino - g.first_allocatable_ino + 1
                     raise LimitError(f"{rel}: the tree needs more inodes than this {volume.layout}-layout "
                                      f"file system has ({usable} besides the root)")
-                if next_ino == C.LOST_FOUND_INO and volume.layout != KERNEL:
-                    next_ino += 1  # kept for lost+found, from the source or made by mkfs
                 ino = next_ino
                 next_ino += 1
             node = _node_from_stat(ino, rel, entry.path, st, parent.ino)
@@ -197,7 +199,11 @@ def populate(volume: Volume, nodes: list[Node], *, clamp_time: int | None = None
         elif stat.S_ISREG(node.mode) and node.size:
             runs.append((writer.position, node.data_blocks))
             writer.add_file(node.host, node.size)
-        if runs:
+        if len(runs) == 1 and runs[0][1] <= C.DIRECT_BLOCKS:  # most files: direct blocks only
+            first, count = runs[0]
+            direct = list(range(first, first + count)) + [0] * (C.DIRECT_BLOCKS - count)
+            tops, indirect = (0, 0, 0), 0
+        elif runs:
             direct, tops = plan_map(runs, writer.reserve, emit)
             indirect = indirect_count(node.data_blocks) if volume.indirect else 0
         else:

@@ -92,15 +92,18 @@ def array_as_table(records: np.ndarray) -> bytes:
     return grid.tobytes()
 
 
-def iter_table_chunks(device, geometry) -> Iterator[tuple[int, np.ndarray]]:
+def iter_table_chunks(device, geometry, *, skip_holes: bool = False) -> Iterator[tuple[int, np.ndarray]]:
     """(first inode number, records) over the whole table, in bounded chunks. A chunk that
-    is a hole in an image file is not read: its records are all zero (free)."""
+    is a hole in an image file is not read: its records are all zero (free), and with
+    skip_holes it is not yielded at all (counting needs nothing from it)."""
     slots = geometry.inode_slots
     total_blocks = -(-slots // C.INODES_PER_BLOCK)
     for first_block in range(0, total_blocks, TABLE_CHUNK_BLOCKS):
         n = min(TABLE_CHUNK_BLOCKS, total_blocks - first_block)
         offset = (geometry.inode_table_start + first_block) * C.BLOCK_SIZE
         if device.is_hole(offset, n * C.BLOCK_SIZE):
+            if skip_holes:
+                continue
             records = np.zeros(n * C.INODES_PER_BLOCK, INODE_DTYPE)
         else:
             records = table_as_array(device.read(offset, n * C.BLOCK_SIZE), n)

@@ -217,10 +217,11 @@ class Volume:
         self._dirty.add(block)
         return InodeRecord(ino, fields, bytes(raw))
 
-    def inode_table(self) -> Iterator[tuple[int, np.ndarray]]:
-        """(first inode number, INODE_DTYPE records) over the whole table, in chunks."""
+    def inode_table(self, *, skip_holes: bool = False) -> Iterator[tuple[int, np.ndarray]]:
+        """(first inode number, INODE_DTYPE records) over the whole table, in chunks; with
+        skip_holes, chunks that are holes of an image file (all free) are left out."""
         self.flush_metadata()
-        return iter_table_chunks(self.device, self.geometry)
+        return iter_table_chunks(self.device, self.geometry, skip_holes=skip_holes)
 
     def write_inode_records(self, records: np.ndarray) -> None:
         """Bulk write of inodes 1..len(records) (INODE_DTYPE), whole table blocks at a time,
@@ -241,7 +242,8 @@ class Volume:
         self.bitmap.flush()
 
     def count_used_inodes(self) -> int:
-        return sum(int(np.count_nonzero(records["i_mode"])) for _, records in self.inode_table())
+        return sum(int(np.count_nonzero(records["i_mode"]))
+                   for _, records in self.inode_table(skip_holes=True))
 
     def count_free_inodes(self) -> int:
         """What s_free_inodes should say. Kernel layout: every slot but the used ones, the
@@ -251,7 +253,7 @@ class Volume:
             return self.geometry.inodes_count - self.count_used_inodes()
         first = self.geometry.first_allocatable_ino
         used = 0
-        for first_ino, records in self.inode_table():
+        for first_ino, records in self.inode_table(skip_holes=True):
             skip = max(0, first - first_ino)
             used += int(np.count_nonzero(records["i_mode"][skip:]))
         return max(0, self.geometry.inode_slots - first + 1 - used)

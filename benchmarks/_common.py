@@ -1,0 +1,78 @@
+"""Shared helpers for the benchmark scripts (not a test module, not part of CI).
+
+Each benchmark runs one of our console scripts and its e2fsprogs anchor on the same input,
+in the same run, and reports the best of --repeat wall-clock times and the ratio ours/anchor.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+
+def tool(name: str) -> str:
+    """An installed console script of ours, next to the running interpreter."""
+    path = os.path.join(os.path.dirname(sys.executable), name)
+    if not os.access(path, os.X_OK):
+        sys.exit(f"{name} not found next to {sys.executable}; install the package first "
+                 "(pip install -e .) and run this script with that environment's python")
+    return path
+
+
+def anchor(name: str) -> str:
+    """An e2fsprogs program from PATH (or /sbin, /usr/sbin, where it usually lives)."""
+    extra = os.pathsep.join(["/usr/sbin", "/sbin"])
+    path = shutil.which(name, path=os.environ.get("PATH", "") + os.pathsep + extra)
+    if path is None:
+        sys.exit(f"{name} not found; install e2fsprogs")
+    return path
+
+
+def run_timed(argv: list[str], env: dict[str, str] | None = None) -> float:
+    """Run argv once; the wall-clock seconds it took. Exits the benchmark if it fails."""
+    start = time.perf_counter()
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.stderr.write(f"command failed (exit {proc.returncode}): {' '.join(argv)}\n")
+        sys.stderr.write(proc.stdout.decode(errors="replace"))
+        sys.stderr.write(proc.stderr.decode(errors="replace"))
+        sys.exit(2)
+    return elapsed
+
+
+def allocated(path: str) -> int:
+    """Bytes actually allocated on disk for a (possibly sparse) file."""
+    return os.stat(path).st_blocks * 512
+
+
+def human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError
+
+
+def remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def report(ours_name: str, ours: list[float], anchor_name: str, theirs: list[float]) -> float:
+    """Print every run and the best of each; returns ratio best(ours) / best(anchor)."""
+    fmt = lambda ts: ", ".join(f"{t:.3f}" for t in ts)  # noqa: E731
+    width = max(len(ours_name), len(anchor_name))
+    print(f"  {ours_name:<{width}}  runs (s): {fmt(ours)}")
+    print(f"  {anchor_name:<{width}}  runs (s): {fmt(theirs)}")
+    best_ours, best_anchor = min(ours), min(theirs)
+    ratio = best_ours / best_anchor
+    print(f"{ours_name + ' best:':<{width + 6}} {best_ours:.3f} s")
+    print(f"{anchor_name + ' best:':<{width + 6}} {best_anchor:.3f} s")
+    print(f"ratio (ours / anchor): {ratio:.2f}")
+    return ratio
