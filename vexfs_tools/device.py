@@ -36,21 +36,22 @@ def _device_number(path: str) -> int | None:
 
 
 def _loop_devices_backed_by(path: str) -> list[str]:
-    """Loop devices whose backing file is `path` (from sysfs)."""
+    """Loop devices whose backing file is `path`, under any name (a symlink, a hard link):
+    matched by device and inode number, not by path."""
     found = []
-    real = os.path.realpath(path)
     try:
+        target = os.stat(path)
         entries = os.listdir("/sys/block")
     except OSError:
         return found
     for name in entries:
-        backing = f"/sys/block/{name}/loop/backing_file"
         try:
-            with open(backing) as f:
-                if os.path.realpath(f.read().strip()) == real:
-                    found.append(f"/dev/{name}")
+            with open(f"/sys/block/{name}/loop/backing_file") as f:
+                backing = os.stat(f.read().strip())
         except OSError:
             continue
+        if (backing.st_dev, backing.st_ino) == (target.st_dev, target.st_ino):
+            found.append(f"/dev/{name}")
     return found
 
 

@@ -135,7 +135,28 @@ def scan_tree(volume: Volume, source: str) -> list[Node]:
         nodes.append(lost_found)
     nodes.sort(key=lambda n: n.ino)
     _check_sizes(volume, nodes)
+    _check_space(volume, nodes)
     return nodes
+
+
+def _made_by_mkfs(volume: Volume) -> dict[int, int]:
+    """Directory blocks format_device already holds: {inode: block}."""
+    made = {C.ROOT_INO: volume.geometry.first_data_block}
+    if volume.layout != KERNEL:
+        made[C.LOST_FOUND_INO] = volume.geometry.first_data_block + 1
+    return made
+
+
+def _check_space(volume: Volume, nodes: list[Node]) -> None:
+    g = volume.geometry
+    made = _made_by_mkfs(volume)
+    start = g.first_data_block + len(made)
+    end = g.addressable_blocks - (1 if g.backup_sb_block == g.blocks_count - 1 else 0)
+    needed = sum(n.data_blocks - (1 if n.ino in made else 0) +
+                 (indirect_count(n.data_blocks) if volume.indirect else 0) for n in nodes)
+    if start + needed > end:
+        raise NoSpaceError(f"the tree needs {needed} blocks but only {end - start} are free "
+                           f"in a file system of {g.blocks_count} blocks")
 
 
 def _check_sizes(volume: Volume, nodes: list[Node]) -> None:
@@ -160,16 +181,8 @@ def populate(volume: Volume, nodes: list[Node], *, clamp_time: int | None = None
     """Write the scanned tree `nodes` into the empty file system on `volume`.
     Returns the number of inodes written."""
     g = volume.geometry
-    made = {C.ROOT_INO: g.first_data_block}  # directory blocks format_device already holds
-    if volume.layout != KERNEL:
-        made[C.LOST_FOUND_INO] = g.first_data_block + 1
+    made = _made_by_mkfs(volume)
     start = g.first_data_block + len(made)
-    end = g.addressable_blocks - (1 if g.backup_sb_block == g.blocks_count - 1 else 0)
-    needed = sum(n.data_blocks - (1 if n.ino in made else 0) +
-                 (indirect_count(n.data_blocks) if volume.indirect else 0) for n in nodes)
-    if start + needed > end:
-        raise NoSpaceError(f"the tree needs {needed} blocks but only {end - start} are free")
-
     columns = _Columns(len(nodes))
     writer = _StreamWriter(volume, start)
     seed = volume.seed
@@ -234,7 +247,11 @@ class _Columns:
         self.i_block: list[list[int]] = []
 
     def add(self, node: Node, direct, tops, blocks: int, clamp_time: int | None) -> None:
-        times = [t if clamp_time is None else min(t, clamp_time) for t in node.times]
+        times = list(node.times)
+        if clamp_time is not None:
+            # Reproducible images: no time after SOURCE_DATE_EPOCH, and atime (which reading
+            # the tree may change) taken from mtime.
+            times = [min(times[2], clamp_time), min(times[1], clamp_time), min(times[2], clamp_time)]
         times = [max(0, min(t, 2**32 - 1)) for t in times]
         row = (node.mode, node.links, node.uid, node.gid, node.size, *times, blocks,
                1 if node.ino == C.ROOT_INO else 0, *tops)
@@ -250,6 +267,16 @@ class _Columns:
             records[name][index] = values
         records["i_block"][index] = np.asarray(self.i_block, dtype=np.uint32)
         return records
+
+
+def _open_noatime(path: str):
+    """Open a source file without touching its access time, where the kernel allows it."""
+    flags = os.O_RDONLY | getattr(os, "O_NOATIME", 0)
+    try:
+        fd = os.open(path, flags)
+    except PermissionError:
+        fd = os.open(path, os.O_RDONLY)  # O_NOATIME needs ownership or CAP_FOWNER
+    return os.fdopen(fd, "rb", buffering=0)
 
 
 class _StreamWriter:
@@ -274,7 +301,7 @@ class _StreamWriter:
         """Append `size` bytes of a host file (zeros if it shrank meanwhile, cut if it grew)."""
         remaining = size
         try:
-            with open(path, "rb", buffering=0) as f:
+            with _open_noatime(path) as f:
                 while remaining:
                     piece = f.read(min(remaining, WRITE_BUFFER))
                     if not piece:

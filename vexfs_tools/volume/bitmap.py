@@ -110,10 +110,11 @@ class BlockBitmap:
                 total += bin(int(packed[full]) & ((1 << rest) - 1)).count("1")
         return total
 
-    def find_free(self, goal: int = 0) -> int | None:
-        """The lowest clear bit at or after `goal` (wrapping once), or None."""
+    def find_free(self, goal: int = 0, *, floor: int = 0, skip: int | None = None) -> int | None:
+        """The lowest clear bit at or after `goal`, wrapping once to `floor` (never below),
+        never `skip`; or None."""
         limit = self.geometry.addressable_blocks
-        for start, stop in ((goal, limit), (0, goal)):
+        for start, stop in ((goal, limit), (floor, goal)):
             block = start
             while block < stop:
                 index, bit = divmod(block, self.bits_per_block)
@@ -121,9 +122,11 @@ class BlockBitmap:
                 bits = np.unpackbits(np.frombuffer(bytes(data[:self.bytes_per_block]), np.uint8),
                                      bitorder="little")
                 end_bit = min(self.bits_per_block, stop - index * self.bits_per_block)
-                free = np.flatnonzero(bits[bit:end_bit] == 0)
+                free = np.flatnonzero(bits[bit:end_bit] == 0) + index * self.bits_per_block + bit
+                if skip is not None:
+                    free = free[free != skip]
                 if free.size:
-                    return index * self.bits_per_block + bit + int(free[0])
+                    return int(free[0])
                 block = (index + 1) * self.bits_per_block
         return None
 

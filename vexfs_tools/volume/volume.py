@@ -60,6 +60,7 @@ class Volume:
         self.bitmap = BlockBitmap(device, geometry, seed=self.seed)
         self._cache: dict[int, bytearray] = {}
         self._dirty: set[int] = set()
+        self._reserved_inodes: set[int] = set()  # handed out, mode not yet written
         self.sb_dirty = False
 
     # --- opening and closing ---------------------------------------------------------------
@@ -91,14 +92,17 @@ class Volume:
         where = device.path if not block else f"{device.path} (superblock at block {block})"
         sbio.check_magic(sb, where)
         features = sbio.FeatureSet.of(sb)
-        features.check(writing=writable, where=where)
         problems = []
-        if features.has("metadata_csum") and sb.s_checksum != checksums.superblock_checksum(raw):
+        # The checksum comes first, as in e2fsprogs, and is checked whenever it is set: a bit
+        # flipped in the feature words must not switch checking off or pose as a feature.
+        computed = checksums.superblock_checksum(raw)
+        if (features.has("metadata_csum") or sb.s_checksum) and sb.s_checksum != computed:
             message = (f"{where}: superblock checksum 0x{sb.s_checksum:08x} does not match its "
-                       f"contents (0x{checksums.superblock_checksum(raw):08x})")
+                       f"contents (0x{computed:08x})")
             if not ignore_checksums:
                 raise ChecksumError(message + "; try the backup superblock")
             problems.append(message)
+        features.check(writing=writable, where=where)
         geometry = Geometry.from_superblock(sb, extended=features.has("flex_geometry"),
                                             device_blocks=device_blocks)
         if block:
@@ -213,8 +217,15 @@ class Volume:
             checksums.set_inode_checksum(self.seed, ino, raw)
             fields.i_checksum = int.from_bytes(raw[-4:], "little")
         block, offset = self.geometry.inode_location(ino)
-        self._meta(block)[offset:offset + C.INODE_SIZE] = raw
+        data = self._meta(block)
+        was_used = data[offset] | data[offset + 1]
+        data[offset:offset + C.INODE_SIZE] = raw
         self._dirty.add(block)
+        self._reserved_inodes.discard(ino)
+        if ino >= self.geometry.first_allocatable_ino and bool(was_used) != bool(fields.i_mode):
+            # s_free_inodes follows every slot that changes between free and used.
+            self.sb.s_free_inodes = max(0, self.sb.s_free_inodes + (1 if was_used else -1))
+            self.sb_dirty = True
         return InodeRecord(ino, fields, bytes(raw))
 
     def inode_table(self, *, skip_holes: bool = False) -> Iterator[tuple[int, np.ndarray]]:
@@ -264,9 +275,11 @@ class Volume:
     # --- allocation ----------------------------------------------------------------------
 
     def allocate_block(self, goal: int | None = None) -> int:
-        """The lowest free block from `goal` (the kernel's rule: from the first data block),
-        marked used and zeroed."""
-        block = self.bitmap.find_free(self.geometry.first_data_block if goal is None else goal)
+        """The lowest free data block from `goal` (the kernel's rule: from the first data
+        block, never below it), marked used and zeroed."""
+        first = self.geometry.first_data_block
+        block = self.bitmap.find_free(max(first, goal or first), floor=first,
+                                      skip=self.geometry.backup_sb_block or None)
         if block is None:
             raise NoSpaceError("no free block left")
         self.bitmap.set(block)
@@ -284,16 +297,21 @@ class Volume:
         self._dirty.discard(block)
 
     def allocate_inode(self) -> int:
-        """The lowest free slot (i_mode 0), as the kernel allocates."""
+        """The lowest free slot (i_mode 0), as the kernel allocates. The slot is reserved
+        until its inode is written (which also updates s_free_inodes) or released."""
         first, last = self.geometry.first_allocatable_ino, self.geometry.last_allocatable_ino
         for first_ino, records in self.inode_table():
             free = np.flatnonzero(records["i_mode"] == 0) + first_ino
             free = free[(free >= first) & (free <= last)]
-            if free.size:
-                self.sb.s_free_inodes = max(0, self.sb.s_free_inodes - 1)
-                self.sb_dirty = True
-                return int(free[0])
+            for ino in free:
+                if int(ino) not in self._reserved_inodes:
+                    self._reserved_inodes.add(int(ino))
+                    return int(ino)
         raise NoSpaceError("no free inode left")
+
+    def release_inode(self, ino: int) -> None:
+        """Give back a slot from allocate_inode() that was never written."""
+        self._reserved_inodes.discard(ino)
 
     def free_inode(self, ino: int) -> None:
         """Mark the slot free (mode and links 0); the rest stays for forensic tools."""
@@ -301,8 +319,16 @@ class Volume:
         inode.fields.i_mode = 0
         inode.fields.i_links_count = 0
         self.write_inode(ino, inode.fields)
-        self.sb.s_free_inodes += 1
-        self.sb_dirty = True
+
+    def free_blocks_of(self, fields) -> None:
+        """Free every block an inode's map holds (data and indirect); the inode keeps its
+        pointers, as ext2 leaves them, for whoever reads it later."""
+        inode = InodeRecord(0, fields, b"")
+        block_map = self.block_map(inode)
+        for _, block in block_map.mapping():
+            self.free_block(block)
+        for block in block_map.indirect_blocks():
+            self.free_block(block)
 
     # --- block maps and file contents ------------------------------------------------------
 
@@ -445,10 +471,8 @@ class Volume:
 
     def add_entry(self, dir_ino: int, name: bytes, ino: int, file_type: int) -> None:
         """Link `name` -> `ino` into a directory: first fit, else a new block (large_dir)."""
-        check_name(name)
+        self._check_new_entry(dir_ino, name)
         parent = self.read_inode(dir_ino)
-        if self.lookup(parent, name) is not None:
-            raise UsageError(f"{os.fsdecode(name)!r} already exists in directory inode {dir_ino}")
         for _, block in self.dir_blocks(parent):
             data = bytearray(self.read_block(block))
             if directory.insert_entry(data, name, ino, file_type, chain_end=self.chain_end):
@@ -478,9 +502,6 @@ class Volume:
 
     def write_contents(self, fields, data: bytes) -> None:
         """Give a fresh inode `data` as its contents, in newly allocated blocks."""
-        if len(data) > self.max_file_size():
-            raise LimitError(f"{len(data)} bytes is more than a file can hold in the {self.layout} "
-                             f"layout ({self.max_file_size()} bytes)")
         for logical in range(-(-len(data) // C.BLOCK_SIZE)):
             block = self.allocate_block()
             self.write_data(block, data[logical * C.BLOCK_SIZE:(logical + 1) * C.BLOCK_SIZE])
@@ -490,29 +511,54 @@ class Volume:
 
     def create_file(self, parent_ino: int, name: bytes, data: bytes = b"", *, mode: int = 0o100644,
                     **attrs) -> int:
+        """A new file `name` in a directory. Checked before anything is taken; if linking it
+        fails all the same (a full directory), its inode and blocks are given back."""
+        self._check_new_entry(parent_ino, name)
+        if len(data) > self.max_file_size():
+            raise LimitError(f"{len(data)} bytes is more than a file can hold in the {self.layout} "
+                             f"layout ({self.max_file_size()} bytes)")
         ino = self.allocate_inode()
         fields = self.new_inode_fields(mode, **attrs)
-        self.write_contents(fields, data)
+        try:
+            self.write_contents(fields, data)
+            self.add_entry(parent_ino, name, ino, C.MODE_TO_FILE_TYPE.get(mode & C.S_IFMT, C.FT_UNKNOWN))
+        except BaseException:
+            self.free_blocks_of(fields)
+            self.release_inode(ino)
+            raise
         self.write_inode(ino, fields)
-        self.add_entry(parent_ino, name, ino, C.MODE_TO_FILE_TYPE.get(mode & C.S_IFMT, C.FT_UNKNOWN))
         return ino
 
     def mkdir(self, parent_ino: int, name: bytes, *, mode: int = 0o40755, **attrs) -> int:
+        """A new directory `name`; like create_file, nothing leaks when linking fails."""
+        self._check_new_entry(parent_ino, name)
         ino = self.allocate_inode()
         fields = self.new_inode_fields(mode, links=2, **attrs)
-        block = self.allocate_block()
-        entries = [(b".", ino, C.FT_DIR), (b"..", parent_ino, C.FT_DIR)]
-        self.write_dir_block(block, directory.pack_entries(entries, chain_end=self.chain_end)[0])
-        fields.i_block[0] = block
-        fields.i_blocks = 1
-        fields.i_size = C.BLOCK_SIZE
+        try:
+            block = self.allocate_block()
+            fields.i_block[0] = block
+            fields.i_blocks = 1
+            fields.i_size = C.BLOCK_SIZE
+            entries = [(b".", ino, C.FT_DIR), (b"..", parent_ino, C.FT_DIR)]
+            self.write_dir_block(block, directory.pack_entries(entries, chain_end=self.chain_end)[0])
+            self.add_entry(parent_ino, name, ino, C.FT_DIR)
+        except BaseException:
+            self.free_blocks_of(fields)
+            self.release_inode(ino)
+            raise
         self.write_inode(ino, fields)
-        self.add_entry(parent_ino, name, ino, C.FT_DIR)
         parent = self.read_inode(parent_ino)
         parent.fields.i_links_count += 1
         self.write_inode(parent_ino, parent.fields)
         return ino
 
+    def _check_new_entry(self, parent_ino: int, name: bytes) -> None:
+        check_name(name)
+        parent = self.read_inode(parent_ino)
+        if not parent.is_dir:
+            raise NotADirectoryError_(f"inode {parent_ino} is not a directory")
+        if self.lookup(parent, name) is not None:
+            raise UsageError(f"{os.fsdecode(name)!r} already exists in directory inode {parent_ino}")
 
 def check_name(name: bytes) -> None:
     if not name or len(name) > C.MAX_NAME_LEN:
