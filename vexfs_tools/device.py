@@ -118,6 +118,7 @@ class Device:
             if os.fstat(self.fd).st_size < create_size:
                 os.ftruncate(self.fd, create_size)
         self.size = self._measure()
+        self.undo = None  # an UndoRecorder, when the caller asked for an undo file
 
     def _measure(self) -> int:
         if self.is_block_device:
@@ -164,6 +165,8 @@ class Device:
             raise DeviceError(f"{self.path}: opened read-only")
         if offset < 0 or offset + len(data) > self.size:
             raise DeviceError(f"{self.path}: write at {offset}+{len(data)} past the end ({self.size})")
+        if self.undo is not None and len(data):
+            self.undo.before_write(offset, len(data))
         view = memoryview(data)
         while view:
             written = os.pwrite(self.fd, view, offset)
@@ -180,6 +183,8 @@ class Device:
             return
         if not self.writable:
             raise DeviceError(f"{self.path}: opened read-only")
+        if self.undo is not None:
+            self.undo.before_write(offset, length)
         if self.is_block_device:
             try:
                 fcntl.ioctl(self.fd, BLKZEROOUT, struct.pack("<QQ", offset, length))
@@ -201,6 +206,9 @@ class Device:
 
     def close(self) -> None:
         if self.fd >= 0:
+            if self.undo is not None:
+                self.undo.finish()
+                self.undo = None
             if self.writable:
                 try:
                     os.fsync(self.fd)

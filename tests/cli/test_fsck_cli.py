@@ -16,9 +16,16 @@ FSCK = "fsck.vexfs"
 
 
 @pytest.fixture
-def stale_image(tmp_path):
-    """The real kernel's 'tree' image: free counters stale (4029/3982 blocks, 1023/1007 inodes)."""
-    return kernel_image("tree", tmp_path)
+def stale_image(fresh_image):
+    """A kernel-layout image whose only fault is what the kernel's fsync leaves: stale free
+    counters in the superblock (4000 blocks and 1000 inodes recorded; 4029 and 1023 true)."""
+    image = fresh_image("16M", "--compat", "kernel")
+    with open(image, "r+b") as f:
+        f.seek(12)
+        f.write(struct.pack("<I", 4000))
+        f.seek(20)
+        f.write(struct.pack("<I", 1000))
+    return image
 
 
 def counters(image) -> tuple[int, int]:
@@ -45,11 +52,11 @@ def test_n_on_stale_kernel_counters_exits_0_and_writes_nothing(stale_image):
     before = digest(stale_image)
     result = run(FSCK, "-n", stale_image)
     assert result.returncode == 0, (result.stdout, result.stderr)
-    assert "Free blocks count wrong (4029, counted=3982)" in result.stdout
-    assert "Free inodes count wrong (1023, counted=1007)" in result.stdout
+    assert "Free blocks count wrong (4000, counted=4029)" in result.stdout
+    assert "Free inodes count wrong (1000, counted=1023)" in result.stdout
     assert "Fix? no" in result.stdout
     assert "MODIFIED" not in result.stdout
-    assert f"{stale_image}: 17/1024 files, 114/4096 blocks" in result.stdout
+    assert f"{stale_image}: 1/1024 files, 67/4096 blocks" in result.stdout
     assert digest(stale_image) == before
 
 
@@ -60,8 +67,8 @@ def test_n_json_findings(stale_image):
     report = json.loads(result.stdout)
     assert report["exit_code"] == 0
     assert [(f["message"], f["fixed"]) for f in report["findings"]] == [
-        ("Free blocks count wrong (4029, counted=3982)", False),
-        ("Free inodes count wrong (1023, counted=1007)", False)]
+        ("Free blocks count wrong (4000, counted=4029)", False),
+        ("Free inodes count wrong (1000, counted=1023)", False)]
     assert digest(stale_image) == before
 
 
@@ -71,7 +78,7 @@ def test_y_fixes_stale_counters_exits_1_and_touches_only_the_superblock(stale_im
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert "Free blocks count wrong" in result.stdout
     assert "FILE SYSTEM WAS MODIFIED" in result.stdout
-    assert counters(stale_image) == (3982, 1007)
+    assert counters(stale_image) == (4029, 1023)
     repaired = stale_image.read_bytes()
     assert len(repaired) == len(original)
     assert repaired[4096:] == original[4096:]  # bitmap, inode table and data untouched
@@ -81,8 +88,8 @@ def test_y_fixes_stale_counters_exits_1_and_touches_only_the_superblock(stale_im
     assert "count wrong" not in again.stdout
     assert "MODIFIED" not in again.stdout
     dumped = json.loads(run("dump.vexfs", "--json", stale_image, check=True).stdout)
-    assert dumped["free_blocks"] == {"recorded": 3982, "counted": 3982}
-    assert dumped["free_inodes"] == {"recorded": 1007, "counted": 1007}
+    assert dumped["free_blocks"] == {"recorded": 4029, "counted": 4029}
+    assert dumped["free_inodes"] == {"recorded": 1023, "counted": 1023}
 
 
 @pytest.mark.parametrize("mode", ["-p", "-a"])
@@ -91,7 +98,7 @@ def test_preen_fixes_stale_counters_without_asking(stale_image, mode):
     result = run(FSCK, mode, stale_image)
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert "FIXED." in result.stdout
-    assert counters(stale_image) == (3982, 1007)
+    assert counters(stale_image) == (4029, 1023)
     assert stale_image.read_bytes()[4096:] == original[4096:]
 
 

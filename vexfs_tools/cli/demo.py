@@ -18,8 +18,8 @@ from ..mkfs.run import run_mkfs
 from ..volume.volume import Volume
 from .common import handle_errors
 from .dump import print_summary
-from .fsck import transcript
-from ..check.superblock import run_check
+from ..check.run import run_check
+from .fsck import summary_lines
 
 
 def _step(title: str) -> None:
@@ -62,8 +62,8 @@ def demo_command(keep):
                f"features: {' '.join(result.plan.features.names())}; {result.inodes_written} inodes copied")
 
     _step(f"fsck.vexfs -n {image}")
-    check = run_check(image, "no")
-    click.echo("\n".join(transcript(image, check, "no")))
+    check = run_check(image, "no", emit=click.echo)
+    click.echo("\n".join(summary_lines(image, check)))
 
     _step(f"dump.vexfs {image}")
     with Volume.open(image, ignore_checksums=True) as volume:

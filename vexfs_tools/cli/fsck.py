@@ -1,4 +1,4 @@
-"""fsck.vexfs: check a VexFS file system (this version: the superblock and its counters).
+"""fsck.vexfs: check and repair a VexFS file system, in e2fsck's manner.
 
 Exit codes are fsck(8)'s bit mask: 0 clean, 1 errors corrected, 4 errors left uncorrected,
 8 operational error, 16 usage error, 32 cancelled.
@@ -12,32 +12,28 @@ import sys
 import click
 
 from .. import __version__
-from ..check.superblock import CheckResult, run_check
+from ..check.context import ASK, NO, PREEN, YES
+from ..check.run import CheckResult, run_check
 from .common import fail, handle_errors, run_standalone
 
 EXIT_OPERATIONAL, EXIT_USAGE = 8, 16
 
 EPILOG = """\b
 Examples:
-  fsck.vexfs -n disk.img      check only; the image is not opened for writing
-  fsck.vexfs -p /dev/loop0    fix what is safe without asking
-  fsck -t vexfs disk.img      through util-linux fsck
+  fsck.vexfs -n disk.img           check only; the image is not opened for writing
+  fsck.vexfs -p /dev/loop0         fix what is safe without asking
+  fsck.vexfs -y -z fix.undo d.img  fix everything, saving the old bytes in fix.undo
+  vexfs undo fix.undo d.img        ... and put them back
+  fsck -t vexfs /abs/disk.img      through util-linux fsck
 """
 
 
-def transcript(device: str, result: CheckResult, mode: str) -> list[str]:
-    """e2fsck's style: pass headers, one line per finding and the answer, a summary line."""
-    lines = [f"fsck.vexfs {__version__}", "Pass 1: Checking the superblock"]
-    for finding in result.report.findings:
-        lines.append(finding.message + ".")
-        if finding.fixed:
-            lines.append("FIXED." if mode == "preen" else "Fix? yes")
-        elif finding.fixable:
-            lines.append("Fix? no")
+def summary_lines(device: str, result: CheckResult) -> list[str]:
+    lines = []
     if result.modified:
         lines += ["", f"{device}: ***** FILE SYSTEM WAS MODIFIED *****"]
-    r = result.report
-    lines.append(f"{device}: {r.used_inodes}/{r.inodes_count} files, {r.used_blocks}/{r.blocks_count} blocks")
+    lines.append(f"{device}: {result.used_inodes}/{result.inodes_count} files, "
+                 f"{result.used_blocks}/{result.blocks_count} blocks")
     return lines
 
 
@@ -46,23 +42,38 @@ def transcript(device: str, result: CheckResult, mode: str) -> list[str]:
 @click.option("-n", "no", is_flag=True, help="Open read-only and answer no to every question.")
 @click.option("-p", "-a", "preen", is_flag=True, help="Fix what is safe without asking.")
 @click.option("-y", "yes", is_flag=True, help="Answer yes to every question.")
-@click.option("-f", "force", is_flag=True, help="Check even if the file system seems clean.")
+@click.option("-f", "force", is_flag=True, help="Check even if the file system seems clean (always done).")
 @click.option("-v", "verbose", is_flag=True, help="Say more.")
-@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print every finding as JSON.")
 @click.option("-b", "--backup", is_flag=True, help="Use the backup superblock.")
+@click.option("-z", "undo_file", type=click.Path(dir_okay=False),
+              help="Save the old contents of every block changed in this undo file.")
 @handle_errors(error_code=EXIT_OPERATIONAL, usage_code=EXIT_USAGE)
-def fsck_command(device, no, preen, yes, force, verbose, as_json, backup):
-    """Check the VexFS file system on DEVICE."""
+def fsck_command(device, no, preen, yes, force, verbose, as_json, backup, undo_file):
+    """Check (and repair) the VexFS file system on DEVICE."""
     if sum((no, preen, yes)) > 1:
         fail("only one of -n, -p/-a and -y may be given", EXIT_USAGE)
-    mode = "yes" if yes else "preen" if preen else "no"
-    result = run_check(device, mode, backup=backup)
-    if as_json:
-        click.echo(json.dumps({"device": device, "exit_code": result.exit_code, "findings": [
-            {"code": f.code, "pass": 1, "message": f.message, "fixed": f.fixed}
-            for f in result.report.findings]}, indent=2))
+    if yes:
+        mode = YES
+    elif preen:
+        mode = PREEN
+    elif no or not sys.stdin.isatty():
+        mode = NO
     else:
-        click.echo("\n".join(transcript(device, result, mode)))
+        mode = ASK
+    if undo_file and mode == NO:
+        fail("-z needs a mode that writes (-p, -y or interactive)", EXIT_USAGE)
+    emit = (lambda line: None) if as_json else click.echo
+    if not as_json:
+        click.echo(f"fsck.vexfs {__version__}")
+    result = run_check(device, mode, backup=backup, undo_path=undo_file, emit=emit,
+                       ask=lambda question: click.confirm(question, default=False))
+    if as_json:
+        click.echo(json.dumps({"device": device, "exit_code": result.exit_code,
+                               "modified": result.modified,
+                               "findings": [f.as_json() for f in result.findings]}, indent=2))
+    else:
+        click.echo("\n".join(summary_lines(device, result)))
     sys.exit(result.exit_code)
 
 

@@ -11,6 +11,7 @@ from .dump import dump_command
 from .files import cat_command, ls_command, stat_command
 from .fsck import fsck_command
 from .mkfs import mkfs_command
+from .undo import undo_command
 
 EPILOG = """\b
 Examples:
@@ -28,7 +29,7 @@ def cli():
 
 
 for command in (mkfs_command, fsck_command, dump_command, ls_command, stat_command, cat_command,
-                demo_command):
+                undo_command, demo_command):
     cli.add_command(command)
 
 

@@ -13,7 +13,7 @@ from ..format import constants as C
 from .checksums import block_checksum_ok, set_tail
 from .geometry import KERNEL, Geometry
 
-_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 CHUNK_BLOCKS = 2048  # bitmap blocks per bulk read: 8 MiB
 
 
@@ -81,6 +81,31 @@ class BlockBitmap:
             data[bit >> 3] |= 1 << (bit & 7)
         self._dirty.add(index)
 
+    def padding_ok(self) -> bool:
+        """Extended layout: are the bits past the last block all set?"""
+        index = self.geometry.bitmap_blocks - 1
+        first = self.geometry.blocks_count - index * self.bits_per_block
+        bits = np.unpackbits(np.frombuffer(bytes(self._load(index)[:self.bytes_per_block]), np.uint8),
+                             bitorder="little")
+        return bool(bits[first:].all())
+
+    def write_bits(self, index: int, bits: np.ndarray) -> None:
+        """Replace the first len(bits) bits of bitmap block `index` (one byte per bit in)."""
+        data = self._load(index)
+        packed = np.packbits(bits.astype(np.uint8), bitorder="little").tobytes()
+        keep = len(bits) % 8
+        if keep:  # the last byte is shared with bits past the end: keep those
+            last = len(packed) - 1
+            mask = (1 << keep) - 1
+            packed = packed[:last] + bytes([(packed[last] & mask) | (data[last] & ~mask & 0xFF)])
+        data[:len(packed)] = packed
+        self._dirty.add(index)
+
+    def mark_dirty(self, index: int) -> None:
+        """Have block `index` written (and its checksum recomputed) at the next flush."""
+        self._load(index)
+        self._dirty.add(index)
+
     # --- bulk -----------------------------------------------------------------------------
 
     def iter_chunks(self):
@@ -105,7 +130,7 @@ class BlockBitmap:
                 break
             nbits = min(limit - first, packed.size * 8)
             full, rest = divmod(nbits, 8)
-            total += int(_POPCOUNT[packed[:full]].sum(dtype=np.int64))
+            total += int(POPCOUNT[packed[:full]].sum(dtype=np.int64))
             if rest:
                 total += bin(int(packed[full]) & ((1 << rest) - 1)).count("1")
         return total

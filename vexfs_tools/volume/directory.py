@@ -132,3 +132,25 @@ def write_tail(block: bytearray, checksum: int) -> None:
 def tail_ok(block: bytes) -> bool:
     inode, rec_len, name_len, file_type, _ = DIR_TAIL.unpack_from(block, C.BLOCK_SIZE - C.DIR_TAIL_SIZE)
     return (inode, rec_len, name_len, file_type) == (0, C.DIR_TAIL_SIZE, 0, C.DIR_TAIL_FILE_TYPE)
+
+
+def deleted_in_slack(data: bytes, record: DirRecord) -> list[DirRecord]:
+    """Entries still readable in the slack of `record` (between the end of its own name
+    and the end of its rec_len): what the kernel's delete leaves behind. Each candidate must
+    look like an entry: a non-zero inode, a sane rec_len and name_len, a name without NUL
+    or '/'."""
+    found = []
+    end = record.offset + record.rec_len
+    offset = record.offset + min_rec_len(record.name_len) if record.inode else record.offset
+    while offset + C.DIRENT_HEADER_SIZE <= end:
+        inode, rec_len, name_len, file_type = DIRENT_HEADER.unpack_from(data, offset)
+        name = bytes(data[offset + 8: offset + 8 + name_len])
+        plausible = (inode and name_len and rec_len >= min_rec_len(name_len) and rec_len % 4 == 0
+                     and offset + min_rec_len(name_len) <= end and file_type <= 7
+                     and b"\0" not in name and b"/" not in name)
+        if plausible and offset != record.offset:
+            found.append(DirRecord(offset, inode, rec_len, name_len, file_type, name))
+            offset += min_rec_len(name_len)
+        else:
+            offset += 4
+    return found

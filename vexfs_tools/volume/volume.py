@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -61,6 +61,10 @@ class Volume:
         self._cache: dict[int, bytearray] = {}
         self._dirty: set[int] = set()
         self._reserved_inodes: set[int] = set()  # handed out, mode not yet written
+        # fsck's view of the blocks: a predicate for "claimed by an inode even if the bitmap
+        # says free", and a callback told of every block allocated or freed.
+        self.block_in_use: Callable[[int], bool] | None = None
+        self.on_block_change: Callable[[int, bool], None] | None = None
         self.sb_dirty = False
 
     # --- opening and closing ---------------------------------------------------------------
@@ -278,17 +282,25 @@ class Volume:
         """The lowest free data block from `goal` (the kernel's rule: from the first data
         block, never below it), marked used and zeroed."""
         first = self.geometry.first_data_block
-        block = self.bitmap.find_free(max(first, goal or first), floor=first,
-                                      skip=self.geometry.backup_sb_block or None)
-        if block is None:
-            raise NoSpaceError("no free block left")
+        while True:
+            block = self.bitmap.find_free(max(first, goal or first), floor=first,
+                                          skip=self.geometry.backup_sb_block or None)
+            if block is None:
+                raise NoSpaceError("no free block left")
+            if self.block_in_use is None or not self.block_in_use(block):
+                break
+            self.bitmap.set(block)  # in use though the bitmap said free: mark it, look on
         self.bitmap.set(block)
+        if self.on_block_change is not None:
+            self.on_block_change(block, True)
         self.sb.s_free_blocks = max(0, self.sb.s_free_blocks - 1)
         self.sb_dirty = True
         self.write_data(block, bytes(C.BLOCK_SIZE))
         return block
 
     def free_block(self, block: int) -> None:
+        if self.on_block_change is not None:
+            self.on_block_change(block, False)
         if self.bitmap.test(block):
             self.bitmap.set(block, False)
             self.sb.s_free_blocks += 1

@@ -1,0 +1,125 @@
+"""What every pass shares: the volume, the answer policy, the findings, names for inodes.
+
+`Checker.fix()` is the only path from a finding to the user (e2fsck's fix_problem): it
+formats the message, decides the answer for -n / -p / -y / interactive, logs the finding
+and says whether to repair.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..errors import VexfsError
+from ..format import constants as C
+from ..volume.volume import Volume
+from .problems import NO_OK, PREEN_OK, PROBLEMS
+
+NO, PREEN, YES, ASK = "no", "preen", "yes", "ask"
+
+
+# What -p prints after a fix it made without asking, by the prompt's first word (e2fsck:
+# "FIXED.", "CLEARED.").
+PREEN_DONE = {"Fix": "FIXED", "Clear": "CLEARED", "Free": "FREED", "Reattach": "REATTACHED",
+              "Reclaim": "RECLAIMED", "Create": "CREATED", "Salvage": "SALVAGED", "Set": "FIXED"}
+
+
+class PreenStop(VexfsError):
+    """-p met a problem that is not safe to fix without asking (e2fsck: UNEXPECTED
+    INCONSISTENCY; RUN fsck MANUALLY)."""
+
+
+@dataclass
+class Finding:
+    code: int
+    name: str
+    pass_number: int
+    message: str
+    fixed: bool
+    fields: dict = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        out = {"code": f"0x{self.code:06x}", "problem": self.name, "pass": self.pass_number,
+               "message": self.message, "fixed": self.fixed}
+        for key in ("ino", "block", "path", "child", "name"):
+            if key in self.fields:
+                out[key] = self.fields[key]
+        return out
+
+
+class Checker:
+    def __init__(self, volume: Volume, mode: str, *, emit: Callable[[str], None],
+                 ask: Callable[[str], bool] | None = None):
+        self.volume = volume
+        self.mode = mode
+        self.emit = emit
+        self.ask = ask
+        self.findings: list[Finding] = []
+        self.uncorrected = False
+        self._paths: dict[int, str] | None = None
+
+    @property
+    def writing(self) -> bool:
+        return self.mode != NO
+
+    def fix(self, name: str, **fields) -> bool:
+        """Report a problem and answer whether to repair it."""
+        problem = PROBLEMS[name]
+        ino = fields.get("ino")
+        if ino is not None:
+            path = self.path_of(ino)
+            if path is not None:
+                fields.setdefault("path", path)
+            fields.setdefault("inode", f"{ino} ({path})" if path else str(ino))
+        message = problem.message.format(**fields)
+        prompt = problem.prompt.format(**fields)
+        if self.mode == NO:
+            answer = False
+            self.emit(f"{message}.  {prompt}? no")
+        elif self.mode == YES:
+            answer = True
+            self.emit(f"{message}.  {prompt}? yes")
+        elif self.mode == PREEN:
+            if not problem.flags & PREEN_OK:
+                self.emit(f"{message}.")
+                self.findings.append(Finding(problem.code, name, problem.pass_number, message, False, fields))
+                raise PreenStop("UNEXPECTED INCONSISTENCY; RUN fsck MANUALLY (without -a or -p)")
+            answer = True
+            self.emit(f"{self.volume.device.path}: {message}.  {PREEN_DONE.get(prompt.split()[0], 'FIXED')}.")
+        else:
+            answer = bool(self.ask(f"{message}.  {prompt}?")) if self.ask else False
+        if not answer and not problem.flags & NO_OK:
+            self.uncorrected = True
+        self.findings.append(Finding(problem.code, name, problem.pass_number, message, answer, fields))
+        return answer
+
+    @property
+    def modified(self) -> bool:
+        return any(f.fixed for f in self.findings)
+
+    # --- names, for messages -----------------------------------------------------------------
+
+    def path_of(self, ino: int) -> str | None:
+        if ino == C.ROOT_INO:
+            return "/"
+        if self._paths is None:
+            self._paths = self._walk_names()
+        return self._paths.get(ino)
+
+    def forget_paths(self) -> None:
+        """After the tree changed (reattached directories), names are looked up afresh."""
+        self._paths = None
+
+    def _walk_names(self) -> dict[int, str]:
+        from ..inspect.walk import walk_tree
+
+        names: dict[int, str] = {}
+        known_problems = len(self.volume.problems)
+        try:
+            for path, inode in walk_tree(self.volume):
+                names.setdefault(inode.ino, os.fsdecode(path))
+        except VexfsError:
+            pass
+        del self.volume.problems[known_problems:]  # the passes report these themselves
+        return names

@@ -1,0 +1,250 @@
+"""Pass 1: inodes, blocks and sizes.
+
+One sweep of the inode table, a chunk at a time in numpy: modes, checksums and direct block
+pointers of every inode are checked in bulk; only inodes with something to look at (a
+problem, or indirect blocks to walk) are handled one by one. Every block an inode maps is
+claimed, so blocks claimed twice are found, and pass 5 has the true bitmap.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..format import constants as C
+from ..volume import checksums
+from ..volume.inodes import parse_inode
+from ..volume.volume import Volume
+from .context import Checker
+from .state import CheckState
+
+VALID_FORMATS = np.array([C.S_IFREG, C.S_IFDIR, C.S_IFLNK, C.S_IFCHR, C.S_IFBLK, C.S_IFIFO, C.S_IFSOCK])
+NO_BLOCK_FORMATS = (C.S_IFIFO, C.S_IFSOCK)
+DEVICE_FORMATS = (C.S_IFCHR, C.S_IFBLK)
+
+
+def run_pass1(checker: Checker, state: CheckState) -> None:
+    checker.emit("Pass 1: Checking inodes, blocks, and sizes")
+    volume = checker.volume
+    orphan_dirs: list[int] = []
+    for first_ino, records in volume.inode_table(skip_holes=True):
+        in_use = np.flatnonzero(records["i_mode"])
+        if not in_use.size:
+            continue
+        records = records[in_use]
+        inos = in_use + first_ino
+        attention = _needs_attention(volume, records, inos)
+        plain = ~attention
+        # The common case, in bulk: sane inodes with direct blocks only.
+        state.inodes.add(inos[plain], records["i_mode"][plain], records["i_links_count"][plain],
+                         records["i_size"][plain])
+        direct = records["i_block"][plain]
+        formats = records["i_mode"][plain] & C.S_IFMT
+        direct[np.isin(formats, DEVICE_FORMATS)] = 0
+        state.claims.claim(direct[direct != 0])
+        state.directories.extend(inos[plain & ((records["i_mode"] & C.S_IFMT) == C.S_IFDIR)].tolist())
+        for index in np.flatnonzero(attention):
+            ino = int(inos[index])
+            raw = records[index].tobytes()
+            _check_inode(checker, state, parse_inode(ino, raw), orphan_dirs)
+    if orphan_dirs:
+        _reattach_orphan_directories(checker, state, orphan_dirs)
+    state.directories.sort()
+    state.inodes.freeze()
+
+
+def _needs_attention(volume: Volume, records: np.ndarray, inos: np.ndarray) -> np.ndarray:
+    """Inodes that can not be taken in bulk: anything odd, and any with indirect blocks."""
+    g = volume.geometry
+    formats = records["i_mode"] & C.S_IFMT
+    pointers = records["i_block"].astype(np.int64)
+    device = np.isin(formats, DEVICE_FORMATS)
+    bad_pointer = (pointers != 0) & ((pointers < g.first_data_block) | (pointers >= g.addressable_blocks)
+                                     | (pointers == (g.backup_sb_block or -1)))
+    bad_pointer[device] = False
+    sizes = records["i_size"].astype(np.uint64)
+    is_dir = formats == C.S_IFDIR
+    needed = np.minimum((sizes + C.BLOCK_SIZE - 1) // C.BLOCK_SIZE, C.DIRECT_BLOCKS).astype(np.int64)
+    if volume.layout == "kernel":
+        needed[is_dir] = 1
+    logical = np.arange(C.DIRECT_BLOCKS)[None, :]
+    past_eof = ((pointers != 0) & (logical >= needed[:, None])).any(axis=1) & ~device
+    mapped = ((pointers != 0) & ~device[:, None]).sum(axis=1)
+    tops = records["i_indirect"].astype(bool) | records["i_double_indirect"].astype(bool) | \
+        records["i_triple_indirect"].astype(bool)
+    attention = (~np.isin(formats, VALID_FORMATS)) | bad_pointer.any(axis=1) | past_eof | tops
+    attention |= (mapped != records["i_blocks"]) & ~device
+    attention |= is_dir & (mapped == 0)
+    attention |= np.isin(formats, NO_BLOCK_FORMATS) & (mapped > 0)
+    if volume.layout == "kernel":
+        attention |= is_dir & (sizes != C.BLOCK_SIZE)
+    else:
+        attention |= is_dir & (sizes != np.maximum(mapped, 1).astype(np.uint64) * C.BLOCK_SIZE)
+        attention |= (inos > C.ROOT_INO) & (inos < g.first_allocatable_ino)
+    if volume.seed is not None:
+        raw = records.view(np.uint8).reshape(-1, C.INODE_SIZE)
+        seed = volume.seed
+        bad_sum = [checksums.inode_checksum(seed, int(ino), raw[i]) != int(records["i_checksum"][i])
+                   for i, ino in enumerate(inos)]
+        attention |= np.array(bad_sum, dtype=bool)
+    return attention
+
+
+def _check_inode(checker: Checker, state: CheckState, inode, orphan_dirs: list[int]) -> None:
+    """One inode that needs a closer look; fixes go through the volume's write path."""
+    volume = checker.volume
+    g = volume.geometry
+    ino, fields = inode.ino, inode.fields
+    fmt = fields.i_mode & C.S_IFMT
+    changed = False
+    if ino != C.ROOT_INO and ino < g.first_allocatable_ino:
+        if checker.fix("RESERVED_INODE_IN_USE", ino=ino, mode=fields.i_mode):
+            _clear_inode(volume, ino, fields)
+        return
+    if fmt not in VALID_FORMATS:
+        if checker.fix("BAD_MODE", ino=ino, mode=fields.i_mode):
+            _clear_inode(volume, ino, fields)
+        return
+    if not volume.inode_checksum_ok(inode):
+        changed |= checker.fix("INODE_CHECKSUM", ino=ino)
+    if fmt in DEVICE_FORMATS:
+        _record(state, fields, ino)
+        if changed and checker.writing:
+            volume.write_inode(ino, fields)
+        return
+    if fmt in NO_BLOCK_FORMATS and (any(fields.i_block) or fields.i_indirect or fields.i_double_indirect
+                                    or fields.i_triple_indirect):
+        if checker.fix("SPECIAL_HAS_BLOCKS", ino=ino, kind="fifo" if fmt == C.S_IFIFO else "socket"):
+            fields.i_block = [0] * C.DIRECT_BLOCKS
+            fields.i_indirect = fields.i_double_indirect = fields.i_triple_indirect = 0
+            changed = True
+    block_map = volume.block_map(inode)
+    mapping = list(block_map.mapping())
+    indirect = block_map.indirect_blocks()
+    rebuild = False
+    for problem in block_map.problems:
+        if "twice" in problem:
+            rebuild |= checker.fix("INDIRECT_TWICE", ino=ino, block=int(problem.split()[2]))
+        else:
+            block, logical = _parse_bad_pointer(problem)
+            rebuild |= checker.fix("BAD_BLOCK", ino=ino, block=block, logical=logical,
+                                   why="metadata" if 0 <= block < g.first_data_block or block == g.backup_sb_block
+                                   else "out of range")
+    if volume.seed is not None:
+        for block in indirect:
+            if not checksums.block_checksum_ok(volume.seed, block, volume.read_block(block)):
+                rebuild |= checker.fix("INDIRECT_CHECKSUM", ino=ino, block=block)
+    is_dir = fmt == C.S_IFDIR
+    if is_dir and volume.layout == "kernel":
+        needed = 1
+    elif is_dir:
+        needed = (mapping[-1][0] + 1) if mapping else 1
+    else:
+        needed = -(-fields.i_size // C.BLOCK_SIZE)
+    past = [(logical, block) for logical, block in mapping if logical >= needed]
+    if past and checker.fix("BLOCKS_PAST_EOF", ino=ino, size=fields.i_size, count=len(past)):
+        mapping = [(logical, block) for logical, block in mapping if logical < needed]
+        rebuild = True
+    if rebuild:
+        # New indirect blocks are claimed as they are allocated (the volume's callback).
+        _rebuild_map(volume, fields, mapping, indirect)
+        changed = True
+        state.claims.claim([block for _, block in mapping])
+        expected_blocks = fields.i_blocks
+    else:
+        state.claims.claim([block for _, block in mapping] + indirect)
+        expected_blocks = len(mapping) + len(indirect)
+    if is_dir and not mapping:
+        orphan_dirs.append(ino)
+    elif is_dir:
+        want = C.BLOCK_SIZE if volume.layout == "kernel" else needed * C.BLOCK_SIZE
+        if fields.i_size != want and checker.fix("DIR_SIZE", ino=ino, size=fields.i_size, expected=want):
+            fields.i_size = want
+            changed = True
+    if (mapping or not is_dir) and fields.i_blocks != expected_blocks and \
+            checker.fix("I_BLOCKS", ino=ino, found=fields.i_blocks, expected=expected_blocks):
+        fields.i_blocks = expected_blocks
+        changed = True
+    _record(state, fields, ino)
+    if is_dir:
+        state.directories.append(ino)
+    if changed and checker.writing:
+        volume.write_inode(ino, fields)
+
+
+def _record(state: CheckState, fields, ino: int) -> None:
+    state.inodes.add([ino], [fields.i_mode], [fields.i_links_count], [fields.i_size])
+
+
+def _parse_bad_pointer(problem: str) -> tuple[int, int]:
+    words = problem.split()
+    if words[0] == "indirect":
+        return int(words[2]), -1
+    return int(words[1]), int(words[4])
+
+
+def _rebuild_map(volume: Volume, fields, mapping: list[tuple[int, int]], old_indirect: list[int]) -> None:
+    """Lay the inode's map out again from the (logical, physical) pairs kept: fresh indirect
+    blocks, bad pointers and past-EOF blocks dropped; the old indirect blocks are freed."""
+    kept = {block for _, block in mapping}
+    for block in old_indirect:
+        if block not in kept:
+            volume.free_block(block)
+    fields.i_block = [0] * C.DIRECT_BLOCKS
+    fields.i_indirect = fields.i_double_indirect = fields.i_triple_indirect = 0
+    fields.i_blocks = 0
+    for logical, block in mapping:
+        volume.set_block(fields, logical, block)
+    fields.i_blocks += len(mapping)
+
+
+def _clear_inode(volume: Volume, ino: int, fields) -> None:
+    fields.i_mode = 0
+    fields.i_links_count = 0
+    volume.write_inode(ino, fields)
+
+
+def _reattach_orphan_directories(checker: Checker, state: CheckState, orphans: list[int]) -> None:
+    """The kernel's mkdir bug: the directory's block is allocated, holds "." naming the
+    directory, and no inode points at it. Find such blocks and give them back."""
+    volume = checker.volume
+    g = volume.geometry
+    wanted = set(orphans)
+    found: dict[int, int] = {}
+    for first, packed in volume.bitmap.iter_chunks():
+        bits = np.unpackbits(packed, bitorder="little")[:max(0, g.addressable_blocks - first)]
+        candidates = np.flatnonzero(bits) + first
+        candidates = candidates[candidates >= g.first_data_block]
+        for block in candidates.tolist():
+            if state.claims.is_claimed(block) or block == g.backup_sb_block:
+                continue
+            head = volume.device.read(block * C.BLOCK_SIZE, 12)
+            owner = int.from_bytes(head[:4], "little")
+            if head[4:12] == b"\x0c\x00\x01\x02.\x00\x00\x00" and owner in wanted and owner not in found:
+                found[owner] = block
+        if len(found) == len(wanted):
+            break
+    for ino in orphans:
+        inode = volume.read_inode(ino)
+        fields = inode.fields
+        if ino in found:
+            if checker.fix("DIR_BLOCK_ORPHANED", ino=ino, block=found[ino]):
+                _attach(volume, state, ino, fields, found[ino])
+        elif checker.fix("DIR_NO_BLOCK", ino=ino):
+            block = volume.allocate_block()
+            from ..volume import directory
+
+            volume.write_dir_block(block, directory.pack_entries(
+                [(b".", ino, C.FT_DIR), (b"..", C.ROOT_INO, C.FT_DIR)], chain_end=volume.chain_end)[0])
+            _attach(volume, state, ino, fields, block)
+    checker.forget_paths()
+
+
+def _attach(volume: Volume, state: CheckState, ino: int, fields, block: int) -> None:
+    fields.i_block[0] = block
+    fields.i_blocks = 1
+    fields.i_size = C.BLOCK_SIZE
+    volume.write_inode(ino, fields)
+    state.claims.claim([block])
+    if volume.seed is not None:
+        data = bytearray(volume.read_block(block))
+        volume.write_dir_block(block, data)

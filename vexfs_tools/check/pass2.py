@@ -1,0 +1,158 @@
+"""Pass 2: directory structure — every entry of every directory block.
+
+Checks the rec_len chain, the checksum tail, "." and "..", the inode each entry names, its
+name and file type, duplicate names and second links to a directory. Counts the entries
+naming each inode (for pass 4), the parent of each directory (pass 3), and notes deleted
+entries still readable in the slack (pass 4 tells deleted inodes from lost ones by them).
+"""
+
+from __future__ import annotations
+
+from ..format import constants as C
+from ..format.dtypes import DIRENT_HEADER
+from ..volume import checksums, directory
+from ..volume.directory import DirRecord, deleted_in_slack, walk_block
+from .context import Checker
+from .state import CheckState
+
+
+def run_pass2(checker: Checker, state: CheckState) -> None:
+    checker.emit("Pass 2: Checking directory structure")
+    for dir_ino in state.directories:
+        if dir_ino not in state.inodes:
+            continue
+        _check_directory(checker, state, dir_ino)
+
+
+def _check_directory(checker: Checker, state: CheckState, dir_ino: int) -> None:
+    volume = checker.volume
+    inode = volume.read_inode(dir_ino)
+    names: set[bytes] = set()
+    for logical, block in volume.dir_blocks(inode):
+        data = bytearray(volume.read_block(block))
+        dirty = False
+        checksum_bad = False
+        if volume.layout != "kernel":
+            if not directory.tail_ok(data):
+                dirty |= checker.fix("DIR_TAIL", ino=dir_ino, block=block)
+            elif volume.seed is not None and not checksums.block_checksum_ok(volume.seed, block, data):
+                checksum_bad = True
+        walk = walk_block(data, chain_end=volume.chain_end)
+        records = walk.records
+        if walk.problem and checker.fix("DIR_CHAIN", ino=dir_ino, block=block, problem=walk.problem):
+            _salvage(data, records, volume.chain_end)
+            records = walk_block(data, chain_end=volume.chain_end).records
+            dirty = True
+        if logical == 0:
+            fixed, records = _check_dots(checker, state, dir_ino, data, records)
+            dirty |= fixed
+        for index, record in enumerate(records):
+            if logical == 0 and index < 2 and record.name in (b".", b".."):
+                continue
+            for gone in deleted_in_slack(data, record):
+                state.deleted_names.setdefault(gone.inode, (dir_ino, gone.name))
+            if record.inode:
+                dirty |= _check_entry(checker, state, dir_ino, data, record, names)
+        if dirty and checker.writing:
+            volume.write_dir_block(block, data)
+        elif checksum_bad and checker.fix("DIR_CHECKSUM", ino=dir_ino, block=block):
+            volume.write_dir_block(block, data)
+
+
+def _salvage(data: bytearray, records: list[DirRecord], chain_end: int) -> None:
+    """Keep the entries before the break; the last one takes the rest of the block."""
+    if records:
+        last = records[-1]
+        DIRENT_HEADER.pack_into(data, last.offset, last.inode, chain_end - last.offset, last.name_len,
+                                last.file_type)
+    else:
+        DIRENT_HEADER.pack_into(data, 0, 0, chain_end, 0, 0)
+
+
+def _check_dots(checker: Checker, state: CheckState, dir_ino: int, data: bytearray,
+                records: list[DirRecord]) -> tuple[bool, list[DirRecord]]:
+    """'.' must be the first entry and name the directory, '..' the second."""
+    volume = checker.volume
+    dot_ok = bool(records) and records[0].name == b"." and records[0].inode == dir_ino
+    dotdot_ok = len(records) > 1 and records[1].name == b".." and records[1].inode != 0
+    if dot_ok and dotdot_ok:
+        state.dotdot[dir_ino] = records[1].inode
+        return False, records
+    problem = "DOT_BAD" if not dot_ok else "DOTDOT_MISSING"
+    if not checker.fix(problem, ino=dir_ino):
+        if dotdot_ok:
+            state.dotdot[dir_ino] = records[1].inode
+        return False, records
+    # Rebuild the block: '.', '..', then every other entry that still fits.
+    parent = records[1].inode if dotdot_ok else C.ROOT_INO
+    keep = [(r.name, r.inode, r.file_type) for r in records
+            if r.inode and r.name not in (b".", b"..")]
+    blocks = directory.pack_entries([(b".", dir_ino, C.FT_DIR), (b"..", parent, C.FT_DIR)] + keep,
+                                    chain_end=volume.chain_end)
+    data[:] = blocks[0]
+    state.dotdot[dir_ino] = parent
+    return True, walk_block(data, chain_end=volume.chain_end).records
+
+
+def _check_entry(checker: Checker, state: CheckState, dir_ino: int, data: bytearray,
+                 record: DirRecord, names: set[bytes]) -> bool:
+    """One live entry; returns whether the block was changed."""
+    volume = checker.volume
+    child, name = record.inode, record.name
+    shown = name.decode("utf-8", "replace")
+    if not 1 <= child <= volume.geometry.inode_slots:
+        if checker.fix("ENTRY_BAD_INODE", ino=dir_ino, name=shown, child=child):
+            _clear_entry(data, record)
+            return True
+        return False
+    if child not in state.inodes:
+        if checker.fix("ENTRY_FREE_INODE", ino=dir_ino, name=shown, child=child):
+            _clear_entry(data, record)
+            return True
+        return False
+    changed = False
+    if b"/" in name or b"\0" in name or name in (b".", b".."):
+        if checker.fix("BAD_NAME", ino=dir_ino, name=shown):
+            name = name.replace(b"/", b".").replace(b"\0", b".")
+            if name in (b".", b".."):
+                name = b"_" * len(name)
+            data[record.offset + 8:record.offset + 8 + len(name)] = name
+            changed = True
+    if name in names:
+        new = _unique_name(name, names)
+        if new is not None and checker.fix("DUP_NAME", ino=dir_ino, name=shown, new=new.decode("utf-8", "replace")):
+            data[record.offset + 8:record.offset + 8 + len(new)] = new
+            name = new
+            changed = True
+    names.add(name)
+    mode = state.inodes.mode(child)
+    expected = C.MODE_TO_FILE_TYPE.get(mode & C.S_IFMT, C.FT_UNKNOWN)
+    if record.file_type != expected and checker.fix("ENTRY_FILE_TYPE", ino=dir_ino, name=shown,
+                                                    found=record.file_type, expected=expected):
+        data[record.offset + 7] = expected
+        changed = True
+    if mode & C.S_IFMT == C.S_IFDIR:
+        if child in state.parents or child == C.ROOT_INO:
+            if checker.fix("DIR_HARDLINK", ino=dir_ino, name=shown, child=child):
+                _clear_entry(data, record)
+                return True
+            return changed
+        state.parents[child] = dir_ino
+        state.subdirs[dir_ino] = state.subdirs.get(dir_ino, 0) + 1
+    state.inodes.add_ref(child)
+    return changed
+
+
+def _clear_entry(data: bytearray, record: DirRecord) -> None:
+    DIRENT_HEADER.pack_into(data, record.offset, 0, record.rec_len, record.name_len, record.file_type)
+
+
+def _unique_name(name: bytes, taken: set[bytes]) -> bytes | None:
+    """A same-length name ending in ~N (so the entry keeps its size), or None."""
+    if len(name) < 2:
+        return None
+    for n in range(10):
+        candidate = name[:-2] + b"~" + str(n).encode()
+        if candidate not in taken:
+            return candidate
+    return None

@@ -1,0 +1,69 @@
+"""Pass 4: reference counts. Inodes no entry names are either deleted by the kernel (a
+deleted entry in some directory's slack still names them: reclaimed), empty (cleared), or
+lost (connected to /lost+found); then every link count is set to the entries counted."""
+
+from __future__ import annotations
+
+from ..format import constants as C
+from ..volume.inodes import InodeRecord
+from .context import Checker
+from .pass3 import ensure_lost_found
+from .state import CheckState
+
+
+def run_pass4(checker: Checker, state: CheckState) -> None:
+    checker.emit("Pass 4: Checking reference counts")
+    volume = checker.volume
+    for ino, mode, links, size, refs in list(state.inodes.rows()):
+        is_dir = mode & C.S_IFMT == C.S_IFDIR
+        if ino == C.ROOT_INO:
+            expected = 2 + state.subdirs.get(ino, 0)
+        elif is_dir:
+            if refs == 0:
+                continue  # unconnected, and left so in pass 3
+            expected = refs + 1 + state.subdirs.get(ino, 0)
+        else:
+            if refs == 0:
+                if not _unattached(checker, state, ino, size):
+                    continue
+                refs = state.inodes.ref_count(ino)
+                if refs == 0:
+                    continue
+            expected = refs
+        if links != expected and checker.fix("LINK_COUNT", ino=ino, found=links, expected=expected):
+            inode = volume.read_inode(ino)
+            inode.fields.i_links_count = expected
+            volume.write_inode(ino, inode.fields)
+
+
+def _unattached(checker: Checker, state: CheckState, ino: int, size: int) -> bool:
+    """Handle an inode that no entry names; True when it is still in use afterwards."""
+    volume = checker.volume
+    inode = volume.read_inode(ino)
+    if ino in state.deleted_names:
+        parent, name = state.deleted_names[ino]
+        if checker.fix("DELETED_INODE", ino=ino, name=name.decode("utf-8", "replace"), parent=parent,
+                       blocks=inode.i_blocks):
+            _release(checker, state, inode)
+        return False
+    if size == 0 and not inode.i_blocks:
+        if checker.fix("UNATTACHED_EMPTY", ino=ino):
+            _release(checker, state, inode)
+        return False
+    if not checker.fix("UNATTACHED", ino=ino):
+        return False
+    lost_found = ensure_lost_found(checker, state)
+    if not lost_found:
+        return False
+    volume.add_entry(lost_found, b"#%d" % ino, ino,
+                     C.MODE_TO_FILE_TYPE.get(inode.i_mode & C.S_IFMT, C.FT_UNKNOWN))
+    state.inodes.add_ref(ino)
+    return True
+
+
+def _release(checker: Checker, state: CheckState, inode: InodeRecord) -> None:
+    volume = checker.volume
+    if inode.file_format not in (C.S_IFCHR, C.S_IFBLK):
+        volume.free_blocks_of(inode.fields)
+    volume.free_inode(inode.ino)
+    state.inodes.remove(inode.ino)

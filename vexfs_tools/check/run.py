@@ -1,0 +1,100 @@
+"""fsck as one library call: open (falling back to the backup superblock), run the passes,
+write the fixes, and say what happened. The CLI only chooses the mode and prints."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import FormatError, VexfsError
+from ..undo import UndoRecorder
+from ..volume.volume import Volume
+from .context import NO, Checker, Finding, PreenStop
+from .pass0 import run_pass0
+from .pass1 import run_pass1
+from .pass1b import run_pass1b
+from .pass2 import run_pass2
+from .pass3 import run_pass3
+from .pass4 import run_pass4
+from .pass5 import run_pass5
+
+EXIT_OK, EXIT_CORRECTED, EXIT_UNCORRECTED = 0, 1, 4
+
+
+@dataclass
+class CheckResult:
+    findings: list[Finding]
+    modified: bool
+    exit_code: int
+    used_inodes: int
+    inodes_count: int
+    used_blocks: int
+    blocks_count: int
+    stopped: str | None = None  # why -p stopped early
+
+
+def open_for_check(path: str, writable: bool, backup: bool) -> tuple[Volume, str | None]:
+    """The volume, and why the primary superblock could not be used (None if it could)."""
+    if backup:
+        return Volume.open(path, writable=writable, backup=True, ignore_checksums=True), None
+    try:
+        return Volume.open(path, writable=writable, ignore_checksums=True), None
+    except FormatError as primary_error:
+        try:
+            volume = Volume.open(path, writable=writable, backup=True)
+        except VexfsError:
+            raise primary_error from None
+        if volume.layout == "kernel":
+            volume.close()
+            raise primary_error from None
+        return volume, str(primary_error)
+
+
+def run_check(path: str, mode: str = NO, *, backup: bool = False, undo_path: str | None = None,
+              emit: Callable[[str], None] = lambda line: None,
+              ask: Callable[[str], bool] | None = None) -> CheckResult:
+    writable = mode != NO
+    volume, primary_problem = open_for_check(path, writable, backup)
+    try:
+        if undo_path and writable:
+            volume.device.undo = UndoRecorder(volume.device, undo_path)
+        checker = Checker(volume, mode, emit=emit, ask=ask)
+        stopped = None
+        try:
+            if primary_problem:
+                block = volume.source.rsplit(" ", 1)[-1]
+                if checker.fix("SB_PRIMARY_DAMAGED", reason=primary_problem.split(": ", 1)[-1], block=block):
+                    volume.sb_dirty = True
+            _run_passes(checker, volume)
+        except PreenStop as stop:
+            stopped = str(stop)
+            emit(f"\n{path}: {stopped}")
+        if writable:
+            volume.flush()
+        g = volume.geometry
+        used_inodes = volume.count_used_inodes()
+        used_blocks = g.addressable_blocks - volume.count_free_blocks()
+    finally:
+        volume.close()
+    code = EXIT_OK
+    if checker.uncorrected or stopped:
+        code |= EXIT_UNCORRECTED
+    if checker.modified:
+        code |= EXIT_CORRECTED
+    return CheckResult(checker.findings, checker.modified, code, used_inodes, g.inodes_count,
+                       used_blocks, volume.sb.s_blocks_count, stopped)
+
+
+def _run_passes(checker: Checker, volume: Volume) -> None:
+    from .state import CheckState
+
+    run_pass0(checker)
+    state = CheckState.for_volume(volume)
+    volume.block_in_use = state.claims.is_claimed
+    volume.on_block_change = state.claims.change
+    run_pass1(checker, state)
+    run_pass1b(checker, state)
+    run_pass2(checker, state)
+    run_pass3(checker, state)
+    run_pass4(checker, state)
+    run_pass5(checker, state)
