@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from tests.conftest import kernel_image, run
+from tests.conftest import run
 
 from .helpers import digest, error_line
 

@@ -4,7 +4,6 @@ counters stay true, and the kernel layout's limits and allocation order hold."""
 
 from __future__ import annotations
 
-import os
 import random
 import struct
 

@@ -14,7 +14,6 @@ import pytest
 from tests.conftest import run
 from vexfs_tools.inspect.walk import walk_tree
 from vexfs_tools.volume import Volume
-from vexfs_tools.volume import checksums
 
 BLOCK = 4096
 MiB = 1 << 20
