@@ -44,3 +44,16 @@ def md5_of_host_file(path: str) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def lose_directory_block(image: str, path: str) -> int:
+    """Do to directory `path` what the 2.0 kernel's mkdir does on disk: the inode keeps
+    mode, links and size but loses i_block[0] and i_blocks; the block stays allocated."""
+    from .volume import Volume
+
+    with Volume.open(image, writable=True) as volume:
+        inode = volume.resolve(path)
+        inode.fields.i_block[0] = 0
+        inode.fields.i_blocks = 0
+        volume.write_inode(inode.ino, inode.fields)
+        return inode.ino

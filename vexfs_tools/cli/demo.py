@@ -9,7 +9,7 @@ import tempfile
 
 import click
 
-from ..demo import md5_of_host_file, write_sample_tree
+from ..demo import lose_directory_block, md5_of_host_file, write_sample_tree
 from ..errors import LimitError
 from ..inspect.summary import summary
 from ..inspect.walk import walk_tree
@@ -89,6 +89,16 @@ def demo_command(keep):
     run_mkfs(kernel_image, MkfsOptions(layout="kernel", root_directory=small), size=16 << 20)
     click.echo(f"without the large file: {verify_copy(kernel_image, small, small_files)} files "
                "byte-identical in the kernel's own layout")
+    _step("the kernel's mkdir bug, and fsck.vexfs -y repairing it")
+    ino = lose_directory_block(kernel_image, "/docs")
+    click.echo(f"/docs (inode {ino}) lost its block pointer, as the 2.0 kernel leaves every mkdir'd "
+               "directory; its files are unreachable:")
+    damaged = run_check(kernel_image, "no", emit=lambda line: click.echo("  " + line))
+    click.echo(f"  fsck.vexfs -n exit code {damaged.exit_code}")
+    repaired = run_check(kernel_image, "yes", emit=lambda line: click.echo("  " + line))
+    click.echo(f"  fsck.vexfs -y exit code {repaired.exit_code}")
+    click.echo(f"after the repair: {verify_copy(kernel_image, small, small_files)} files byte-identical "
+               "at their original paths")
     kernel_check = run_check(kernel_image, "no")
 
     click.echo(f"\nDemo finished in {folder}" + ("" if keep else " (a temporary folder)"))
