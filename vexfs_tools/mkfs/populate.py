@@ -21,6 +21,8 @@ from ..format.dtypes import INODE_DTYPE
 from ..volume import checksums, directory
 from ..volume.blockmap import build_indirect, indirect_count, plan_map
 from ..volume.geometry import KERNEL
+from ..format import features as F
+from ..vectors import sources, store
 from ..volume.volume import Volume, check_name
 
 WRITE_BUFFER = 8 << 20
@@ -42,6 +44,7 @@ class Node:
     children: list[tuple[bytes, "Node"]] = field(default_factory=list)
     target: bytes = b""  # symlink target
     dir_blocks: list[bytearray] = field(default_factory=list)
+    vector: object = None  # a vectors.store.VectorSource when the file becomes a vector file
 
     @property
     def is_dir(self) -> bool:
@@ -81,6 +84,7 @@ def scan_tree(volume: Volume, source: str) -> list[Node]:
     next_ino = g.first_allocatable_ino
     hardlinks: dict[tuple[int, int], Node] = {}
     want_lost_found = volume.layout != KERNEL
+    vectors_on = volume.layout != KERNEL  # the kernel layout copies vector sources as they are
     stack = [root]
     while stack:
         parent = stack.pop()
@@ -90,9 +94,21 @@ def scan_tree(volume: Volume, source: str) -> list[Node]:
         except OSError as e:
             raise UsageError(f"-d: can not read directory {parent.host}: {e.strerror}") from None
         subdirs = []
+        siblings = {os.fsencode(e.name) for e in entries}
         for entry in entries:
             name = os.fsencode(entry.name)
-            rel = parent.rel.rstrip("/") + "/" + entry.name
+            vector = None
+            if vectors_on and entry.is_file(follow_symlinks=False):
+                if store.is_ids_companion(name, siblings):
+                    continue  # read with its vector source, not copied
+                vector_name = store.mkfs_vector_name(name)
+                if vector_name is not None:
+                    if vector_name in siblings:
+                        raise UsageError(f"-d: {entry.path} would become {os.fsdecode(vector_name)}, "
+                                         "which exists beside it")
+                    vector = store.source_from_file(entry.path, sources.companion_ids(entry.path))
+                    name = vector_name
+            rel = parent.rel.rstrip("/") + "/" + os.fsdecode(name)
             try:
                 check_name(name)
                 st = entry.stat(follow_symlinks=False)
@@ -118,6 +134,9 @@ def scan_tree(volume: Volume, source: str) -> list[Node]:
                 ino = next_ino
                 next_ino += 1
             node = _node_from_stat(ino, rel, entry.path, st, parent.ino)
+            if vector is not None:
+                node.vector = vector
+                node.size = vector.size
             if stat.S_ISLNK(st.st_mode):
                 node.target = os.fsencode(os.readlink(entry.path))
                 node.size = len(node.target)
@@ -185,6 +204,7 @@ def populate(volume: Volume, nodes: list[Node], *, clamp_time: int | None = None
     start = g.first_data_block + len(made)
     columns = _Columns(len(nodes))
     writer = _StreamWriter(volume, start)
+    has_vectors = False
     seed = volume.seed
 
     def emit(block: int, pointers: np.ndarray) -> None:
@@ -209,6 +229,10 @@ def populate(volume: Volume, nodes: list[Node], *, clamp_time: int | None = None
         elif stat.S_ISLNK(node.mode) and node.size:
             runs.append((writer.position, node.data_blocks))
             writer.add(node.target)
+        elif node.vector is not None:
+            runs.append((writer.position, node.data_blocks))
+            writer.add_stream(node.vector.chunks(), node.size)
+            has_vectors = True
         elif stat.S_ISREG(node.mode) and node.size:
             runs.append((writer.position, node.data_blocks))
             writer.add_file(node.host, node.size)
@@ -227,6 +251,8 @@ def populate(volume: Volume, nodes: list[Node], *, clamp_time: int | None = None
     writer.close()
     volume.bitmap.set_range(start, writer.position - start)
     volume.write_inode_records(columns.records())
+    if has_vectors:
+        volume.sb.s_feature_ro_compat |= F.BY_NAME["vector_files"].bit
     volume.sb.s_free_blocks = volume.count_free_blocks()
     volume.sb.s_free_inodes = volume.count_free_inodes()
     volume.sb_dirty = True
@@ -239,7 +265,7 @@ class _Columns:
 
     NAMES = ("i_mode", "i_links_count", "i_uid", "i_gid", "i_size", "i_atime", "i_ctime",
              "i_mtime", "i_blocks", "i_generation", "i_indirect", "i_double_indirect",
-             "i_triple_indirect")
+             "i_triple_indirect", "i_flags")
 
     def __init__(self, count: int):
         self.ino: list[int] = []
@@ -254,7 +280,8 @@ class _Columns:
             times = [min(times[2], clamp_time), min(times[1], clamp_time), min(times[2], clamp_time)]
         times = [max(0, min(t, 2**32 - 1)) for t in times]
         row = (node.mode, node.links, node.uid, node.gid, node.size, *times, blocks,
-               1 if node.ino == C.ROOT_INO else 0, *tops)
+               1 if node.ino == C.ROOT_INO else 0, *tops,
+               C.INODE_FLAG_VECTOR if node.vector is not None else 0)
         self.ino.append(node.ino)
         for name, value in zip(self.NAMES, row):
             self.values[name].append(value)
@@ -314,6 +341,22 @@ class _StreamWriter:
             raise UsageError(f"-d: can not read {path}: {e.strerror}") from None
         if remaining:
             self.add(bytes(remaining))
+
+    def add_stream(self, chunks, size: int) -> None:
+        """Append generated bytes (a vector file) as one run, padded once at the end."""
+        written = 0
+        pending = bytearray()
+        for chunk in chunks:
+            pending += chunk
+            written += len(chunk)
+            whole = len(pending) - len(pending) % C.BLOCK_SIZE
+            if whole >= WRITE_BUFFER:
+                self.add(bytes(pending[:whole]))
+                del pending[:whole]
+        if written != size:
+            raise UsageError(f"a vector file came out {written} bytes, not {size}")
+        if pending:
+            self.add(bytes(pending))
 
     def reserve(self) -> int:
         """A block for an indirect block, filled in later by place()."""

@@ -298,6 +298,35 @@ class Volume:
         self.write_data(block, bytes(C.BLOCK_SIZE))
         return block
 
+    def allocate_run(self, count: int) -> int:
+        """`count` contiguous free data blocks (first fit), marked used; their first block.
+        File data written as one run can be memory-mapped in one piece."""
+        g = self.geometry
+        carry_start, carry = 0, 0  # a free run reaching the end of the previous chunk
+        for first, packed in self.bitmap.iter_chunks():
+            n = max(0, min(packed.size * 8, g.addressable_blocks - first))
+            free = np.unpackbits(packed, bitorder="little")[:n] == 0
+            blocks = np.arange(first, first + n)
+            free &= (blocks >= g.first_data_block) & (blocks != g.backup_sb_block)
+            edges = np.diff(np.concatenate(([0], free.astype(np.int8), [0])))
+            starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+            for start, end in zip(starts.tolist(), ends.tolist()):
+                if start == 0 and carry:
+                    run_first, length = carry_start, carry + end
+                else:
+                    run_first, length = first + start, end - start
+                if length >= count:
+                    self.bitmap.set_range(run_first, count)
+                    self.sb.s_free_blocks = max(0, self.sb.s_free_blocks - count)
+                    self.sb_dirty = True
+                    return run_first
+            if n and free[-1]:
+                last_start = first + int(starts[-1])
+                carry_start, carry = (carry_start, carry + n) if starts[-1] == 0 and carry else (last_start, first + n - last_start)
+            else:
+                carry = 0
+        raise NoSpaceError(f"no run of {count} free blocks left")
+
     def free_block(self, block: int) -> None:
         if self.on_block_change is not None:
             self.on_block_change(block, False)

@@ -1,0 +1,53 @@
+"""Vector files: the header of a regular file holding a collection of vectors
+(docs/FORMAT.md, "Vector files").
+
+The header embeds, at byte 16, the kernel's 40-byte vexfs_vector_file_info record exactly as
+its SET_VECTOR_META ioctl (0x40285601) defines it.
+"""
+
+from construct import Array, Bytes, Const, Int16ul, Int32ul, Int64ul, Struct, this
+
+VECTOR_MAGIC = b"VXVECTOR"
+VECTOR_VERSION = 1
+VECTOR_HEADER_FIXED = 128  # bytes before the checksum table
+
+# Kernel codes (vexfs_vector_file_info).
+ELEMENT_FLOAT32, ELEMENT_FLOAT16, ELEMENT_INT8, ELEMENT_BINARY = 1, 2, 3, 4
+STORAGE_DENSE, STORAGE_SPARSE, STORAGE_COMPRESSED = 0, 1, 2
+COMPRESSION_NONE, COMPRESSION_LZ4, COMPRESSION_ZSTD = 0, 1, 2
+# Search types: the kernel's EUCLIDEAN 0, COSINE 1, DOT_PRODUCT 2; HAMMING is ours.
+METRIC_L2, METRIC_COSINE, METRIC_DOT, METRIC_HAMMING = 0, 1, 2, 3
+MIN_DIMENSIONS, MAX_DIMENSIONS = 1, 65536
+
+# struct vexfs_vector_file_info, 40 bytes (the kernel's ioctl record).
+VectorFileInfo = Struct(
+    "dimensions" / Int32ul,
+    "element_type" / Int32ul,
+    "vector_count" / Int32ul,
+    "storage_format" / Int32ul,
+    "data_offset" / Int64ul,
+    "index_offset" / Int64ul,
+    "compression_type" / Int32ul,
+    "alignment_bytes" / Int32ul,
+)
+
+VectorHeader = Struct(
+    "magic" / Const(VECTOR_MAGIC),
+    "version" / Int16ul,
+    "header_blocks" / Int16ul * "header size in 4096-byte blocks; data starts after it",
+    "flags" / Int32ul * "reserved, 0",
+    "info" / VectorFileInfo,
+    "default_metric" / Int32ul,
+    "row_bytes" / Int32ul * "bytes per vector: dims * element size, or ceil(dims / 8) for binary",
+    "ids_offset" / Int64ul * "byte offset of vector_count u64 ids",
+    "data_bytes" / Int64ul * "vector_count * row_bytes",
+    "chunk_size" / Int32ul * "bytes of vector data per checksum",
+    "chunk_count" / Int32ul,
+    "ids_checksum" / Int32ul * "crc32c of the id array",
+    "reserved" / Bytes(32),
+    "header_checksum" / Int32ul * "crc32c of the header blocks with this field zero",
+)
+
+# At byte 128 of the header: chunk_count u32 crc32c values, one per chunk_size bytes of
+# vector data (the last chunk may be short); the rest of the header blocks is zero.
+ChunkChecksums = Array(this.chunk_count, Int32ul)

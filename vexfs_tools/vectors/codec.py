@@ -1,0 +1,178 @@
+"""Encoding and decoding vector file contents (docs/FORMAT.md, "Vector files").
+
+Layout of a vector file's bytes: the header (header_blocks * 4096 bytes: fixed fields, then
+one crc32c per chunk of vector data), the vector data at data_offset (row after row,
+row_bytes each), zero padding to a block boundary, then vector_count u64 ids at ids_offset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from construct import Container
+from crc32c import crc32c
+
+from ..errors import CorruptionError, UsageError
+from ..format import constants as C
+from ..format import vector as V
+
+CHUNK_SIZE = 1 << 20  # vector data bytes per checksum
+HEADER_CHECKSUM_OFFSET = 124
+
+ELEMENT_NAMES = {V.ELEMENT_FLOAT32: "float32", V.ELEMENT_FLOAT16: "float16", V.ELEMENT_INT8: "int8",
+                 V.ELEMENT_BINARY: "binary"}
+ELEMENT_CODES = {name: code for code, name in ELEMENT_NAMES.items()}
+NUMPY_TYPES = {V.ELEMENT_FLOAT32: np.dtype("<f4"), V.ELEMENT_FLOAT16: np.dtype("<f2"),
+               V.ELEMENT_INT8: np.dtype("i1"), V.ELEMENT_BINARY: np.dtype("u1")}
+METRIC_NAMES = {V.METRIC_L2: "l2", V.METRIC_COSINE: "cosine", V.METRIC_DOT: "dot", V.METRIC_HAMMING: "hamming"}
+METRIC_CODES = {name: code for code, name in METRIC_NAMES.items()}
+
+
+def row_bytes(dimensions: int, element_type: int) -> int:
+    if element_type == V.ELEMENT_BINARY:
+        return -(-dimensions // 8)
+    return dimensions * NUMPY_TYPES[element_type].itemsize
+
+
+def align(n: int) -> int:
+    return -(-n // C.BLOCK_SIZE) * C.BLOCK_SIZE
+
+
+@dataclass(frozen=True)
+class VectorInfo:
+    """A parsed, checked header."""
+
+    dimensions: int
+    element_type: int
+    count: int
+    metric: int
+    row_bytes: int
+    data_offset: int
+    data_bytes: int
+    ids_offset: int
+    chunk_size: int
+    chunk_checksums: tuple[int, ...]
+    ids_checksum: int
+    file_size: int
+
+    @property
+    def element_name(self) -> str:
+        return ELEMENT_NAMES[self.element_type]
+
+    @property
+    def metric_name(self) -> str:
+        return METRIC_NAMES[self.metric]
+
+    @property
+    def numpy_type(self) -> np.dtype:
+        return NUMPY_TYPES[self.element_type]
+
+
+def layout(dimensions: int, element_type: int, count: int) -> tuple[int, int, int, int]:
+    """(header bytes, data offset, ids offset, file size) for a new vector file."""
+    chunks = -(-count * row_bytes(dimensions, element_type) // CHUNK_SIZE)
+    header = align(V.VECTOR_HEADER_FIXED + 4 * chunks)
+    data_bytes = count * row_bytes(dimensions, element_type)
+    ids_offset = header + align(data_bytes)
+    return header, header, ids_offset, ids_offset + 8 * count
+
+
+def check_vectors(vectors: np.ndarray, element_type: int, dimensions: int) -> None:
+    """Refuse what can not be stored: wrong dimensions, NaN or infinite components."""
+    if not V.MIN_DIMENSIONS <= dimensions <= V.MAX_DIMENSIONS:
+        raise UsageError(f"{dimensions} dimensions is outside {V.MIN_DIMENSIONS}..{V.MAX_DIMENSIONS}")
+    if vectors.dtype.kind == "f":
+        bad = ~np.isfinite(vectors).all(axis=1)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise UsageError(f"row {row} has a NaN or infinite component; vectors must be finite")
+
+
+def encode(vectors: np.ndarray, ids: np.ndarray | None, *, element_type: int, metric: int,
+           dimensions: int | None = None) -> tuple[int, Iterator[bytes]]:
+    """(file size, chunks of the file's bytes) for `vectors` (rows; binary: packed bytes)."""
+    count = len(vectors)
+    if dimensions is None:
+        dimensions = vectors.shape[1] * (8 if element_type == V.ELEMENT_BINARY else 1) if count else 1
+    data = np.ascontiguousarray(vectors, dtype=NUMPY_TYPES[element_type]).reshape(count, -1) \
+        if count else np.zeros((0, row_bytes(dimensions, element_type)), np.uint8)
+    check_vectors(data, element_type, dimensions)
+    if ids is None:
+        ids = np.arange(count, dtype=np.uint64)
+    ids = np.ascontiguousarray(ids, dtype="<u8")
+    if len(ids) != count:
+        raise UsageError(f"{len(ids)} ids for {count} vectors")
+    if len(np.unique(ids)) != count:
+        raise UsageError("ids must be unique within a vector file")
+    rb = row_bytes(dimensions, element_type)
+    raw = data.view(np.uint8).reshape(-1)
+    if raw.size != count * rb:
+        raise UsageError(f"vectors are {raw.size // max(count, 1)} bytes a row; {rb} expected for "
+                         f"{dimensions} {ELEMENT_NAMES[element_type]} dimensions")
+    header_bytes, data_offset, ids_offset, size = layout(dimensions, element_type, count)
+    checksums = [crc32c(raw[i:i + CHUNK_SIZE].tobytes()) for i in range(0, raw.size, CHUNK_SIZE)]
+    header = Container(
+        version=V.VECTOR_VERSION, header_blocks=header_bytes // C.BLOCK_SIZE, flags=0,
+        info=Container(dimensions=dimensions, element_type=element_type, vector_count=count,
+                       storage_format=V.STORAGE_DENSE, data_offset=data_offset, index_offset=0,
+                       compression_type=V.COMPRESSION_NONE, alignment_bytes=C.BLOCK_SIZE),
+        default_metric=metric, row_bytes=rb, ids_offset=ids_offset, data_bytes=raw.size,
+        chunk_size=CHUNK_SIZE, chunk_count=len(checksums), ids_checksum=crc32c(ids.tobytes()),
+        reserved=bytes(32), header_checksum=0)
+    table = np.asarray(checksums, dtype="<u4").tobytes()
+    block = bytearray((V.VectorHeader.build(header) + table).ljust(header_bytes, b"\0"))
+    block[HEADER_CHECKSUM_OFFSET:HEADER_CHECKSUM_OFFSET + 4] = crc32c(bytes(block)).to_bytes(4, "little")
+
+    def chunks() -> Iterator[bytes]:
+        yield bytes(block)
+        for i in range(0, raw.size, 8 << 20):
+            yield raw[i:i + (8 << 20)].tobytes()
+        yield bytes(ids_offset - data_offset - raw.size)
+        yield ids.tobytes()
+
+    return size, chunks()
+
+
+def decode_header(head: bytes, file_size: int) -> VectorInfo:
+    """Parse and check a header read from the start of a file (at least its first block;
+    all header_blocks of it for the checksums). Hostile input: every size is checked
+    against the file's size before anything is allocated."""
+    if len(head) < V.VECTOR_HEADER_FIXED or head[:8] != V.VECTOR_MAGIC:
+        raise CorruptionError("not a vector file (no VXVECTOR magic)")
+    fixed = V.VectorHeader.parse(head[:V.VECTOR_HEADER_FIXED])
+    info = fixed.info
+    if fixed.version != V.VECTOR_VERSION:
+        raise CorruptionError(f"vector file version {fixed.version} is not supported")
+    if info.element_type not in ELEMENT_NAMES:
+        raise CorruptionError(f"unknown element type {info.element_type}")
+    if fixed.default_metric not in METRIC_NAMES:
+        raise CorruptionError(f"unknown metric {fixed.default_metric}")
+    if not V.MIN_DIMENSIONS <= info.dimensions <= V.MAX_DIMENSIONS:
+        raise CorruptionError(f"{info.dimensions} dimensions is out of range")
+    if info.storage_format != V.STORAGE_DENSE or info.compression_type != V.COMPRESSION_NONE:
+        raise CorruptionError("only dense, uncompressed vector files are supported")
+    rb = row_bytes(info.dimensions, info.element_type)
+    header_bytes = fixed.header_blocks * C.BLOCK_SIZE
+    if fixed.row_bytes != rb or fixed.data_bytes != info.vector_count * rb:
+        raise CorruptionError("row size or data size does not match dimensions and count")
+    if info.data_offset != header_bytes or fixed.ids_offset != info.data_offset + align(fixed.data_bytes):
+        raise CorruptionError("data or id offsets are not where the layout puts them")
+    if fixed.ids_offset + 8 * info.vector_count > file_size:
+        raise CorruptionError(f"the header describes {fixed.ids_offset + 8 * info.vector_count} bytes; "
+                              f"the file has {file_size}")
+    chunks = -(-fixed.data_bytes // fixed.chunk_size) if fixed.chunk_size else -1
+    if fixed.chunk_count != chunks or V.VECTOR_HEADER_FIXED + 4 * chunks > header_bytes:
+        raise CorruptionError("the checksum table does not match the data size")
+    if len(head) < header_bytes:
+        raise CorruptionError("header truncated")
+    block = bytearray(head[:header_bytes])
+    stored = int.from_bytes(block[HEADER_CHECKSUM_OFFSET:HEADER_CHECKSUM_OFFSET + 4], "little")
+    block[HEADER_CHECKSUM_OFFSET:HEADER_CHECKSUM_OFFSET + 4] = bytes(4)
+    if crc32c(bytes(block)) != stored:
+        raise CorruptionError("vector header checksum does not match")
+    table = np.frombuffer(head, "<u4", count=chunks, offset=V.VECTOR_HEADER_FIXED)
+    return VectorInfo(info.dimensions, info.element_type, info.vector_count, fixed.default_metric, rb,
+                      info.data_offset, fixed.data_bytes, fixed.ids_offset, fixed.chunk_size,
+                      tuple(int(x) for x in table), fixed.ids_checksum, file_size)

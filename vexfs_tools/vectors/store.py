@@ -1,0 +1,155 @@
+"""Putting vector files into an image: from mkfs -d sources, and offline into an existing
+image (`vexfs vectors add`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import UsageError
+from ..format import constants as C
+from ..format import vector as V
+from ..volume.volume import Volume
+from . import sources
+from .codec import METRIC_CODES, check_vectors, encode, layout
+
+
+@dataclass
+class VectorSource:
+    """A host array ready to become a vector file; `size` is the vector file's size."""
+
+    array: np.ndarray
+    ids: np.ndarray | None
+    element_type: int
+    dimensions: int
+    metric: int
+    size: int
+
+    def chunks(self) -> Iterator[bytes]:
+        return encode(self.array, self.ids, element_type=self.element_type, metric=self.metric,
+                      dimensions=self.dimensions)[1]
+
+
+def source_from_file(path: str, ids_path: str | None = None, metric: str | None = None) -> VectorSource:
+    """Read (memory-mapped) and check a host vector file; ids from `ids_path` or 0..n-1."""
+    array = sources.load_array(path)
+    array, element_type, dims = sources.as_element_type(array, path)
+    if metric is None:
+        metric = "hamming" if element_type == V.ELEMENT_BINARY else "l2"
+    if metric not in METRIC_CODES:
+        raise UsageError(f"unknown metric {metric!r} (l2, cosine, dot, hamming)")
+    if (metric == "hamming") != (element_type == V.ELEMENT_BINARY):
+        raise UsageError(f"metric {metric} does not go with {'binary' if element_type == V.ELEMENT_BINARY else 'numeric'} vectors")
+    try:
+        check_vectors(array, element_type, dims)
+    except UsageError as e:
+        raise UsageError(f"{path}: {e}") from None
+    ids = sources.load_ids(ids_path, len(array)) if ids_path else None
+    if ids is not None and len(np.unique(ids)) != len(ids):
+        raise UsageError(f"{ids_path}: ids must be unique")
+    return VectorSource(array, ids, element_type, dims, METRIC_CODES[metric],
+                        layout(dims, element_type, len(array))[3])
+
+
+def mkfs_vector_name(name: bytes) -> bytes | None:
+    """mkfs -d's naming rule: NAME.vec.npy|.fvecs|.bvecs|.ivecs becomes the vector file
+    NAME.vec; anything else is copied as it is (None)."""
+    text = os.fsdecode(name)
+    for suffix in sources.VECTOR_SOURCE_SUFFIXES:
+        if text.endswith(suffix) and len(text) > len(suffix):
+            return os.fsencode(text[:-len(suffix)] + ".vec")
+    return None
+
+
+def is_ids_companion(name: bytes, siblings: set[bytes]) -> bool:
+    text = os.fsdecode(name)
+    for suffix in sources.IDS_SUFFIXES:
+        if text.endswith(suffix):
+            base = text[:-len(suffix)]
+            return any(os.fsencode(base + s) in siblings for s in sources.VECTOR_SOURCE_SUFFIXES)
+    return False
+
+
+def add_vector_file(volume: Volume, path: str, source: VectorSource, *, append: bool = False) -> int:
+    """Create the vector file `path` (or, with append, add rows to the one there: the file is
+    rewritten with old and new rows, ids concatenated and still unique). Returns its inode."""
+    from .files import VectorFile
+
+    if volume.layout == "kernel":
+        raise UsageError("the kernel layout has no vector files (no inode flags); use the extended layout")
+    parent_path, _, name = path.rstrip("/").rpartition("/")
+    parent = volume.resolve(parent_path or "/")
+    existing = volume.lookup(parent, os.fsencode(name))
+    if existing is not None:
+        if not append:
+            raise UsageError(f"{path} exists; use --append to add vectors to it")
+        old = VectorFile.open(volume, volume.read_inode(existing), path)
+        if (old.info.dimensions, old.info.element_type) != (source.dimensions, source.element_type):
+            raise UsageError(f"{path} holds {old.info.dimensions}-dimensional {old.info.element_name} "
+                             "vectors; the new ones differ")
+        old_ids = old.ids()
+        new_ids = source.ids if source.ids is not None else \
+            np.arange(len(source.array), dtype=np.uint64) + (int(old_ids.max()) + 1 if len(old_ids) else 0)
+        merged = VectorSource(np.concatenate([np.asarray(old.vectors(mmap=False)), np.asarray(source.array)]),
+                              np.concatenate([old_ids, new_ids]), source.element_type, source.dimensions,
+                              old.info.metric, 0)
+        merged.size = layout(merged.dimensions, merged.element_type, len(merged.array))[3]
+        if len(np.unique(merged.ids)) != len(merged.ids):
+            raise UsageError("ids must stay unique within a vector file: the new ids repeat old ones")
+        inode = volume.read_inode(existing)
+        volume.free_blocks_of(inode.fields)
+        fields = inode.fields
+        fields.i_block = [0] * C.DIRECT_BLOCKS
+        fields.i_indirect = fields.i_double_indirect = fields.i_triple_indirect = 0
+        fields.i_blocks = 0
+        _write_stream(volume, fields, merged.size, merged.chunks())
+        volume.write_inode(existing, fields)
+        _enable_feature(volume)
+        return existing
+    fields = volume.new_inode_fields(0o100644)
+    fields.i_flags = C.INODE_FLAG_VECTOR
+    ino = volume.allocate_inode()
+    try:
+        _write_stream(volume, fields, source.size, source.chunks())
+        volume.add_entry(parent.ino, os.fsencode(name), ino, C.FT_REG_FILE)
+    except BaseException:
+        volume.free_blocks_of(fields)
+        volume.release_inode(ino)
+        raise
+    volume.write_inode(ino, fields)
+    _enable_feature(volume)
+    return ino
+
+
+def _write_stream(volume: Volume, fields, size: int, chunks: Iterator[bytes]) -> None:
+    """Write `size` bytes into a contiguous run of new blocks (so the data can be
+    memory-mapped), then map them."""
+    blocks = -(-size // C.BLOCK_SIZE)
+    first = volume.allocate_run(blocks) if blocks else 0
+    position = first * C.BLOCK_SIZE
+    written = 0
+    for chunk in chunks:
+        if chunk:
+            volume.write_data(position // C.BLOCK_SIZE, chunk) if position % C.BLOCK_SIZE == 0 else \
+                volume.device.write(position, chunk)
+            position += len(chunk)
+            written += len(chunk)
+    if written != size:
+        raise UsageError(f"internal size mismatch: wrote {written} of {size} bytes")
+    for logical in range(blocks):
+        volume.set_block(fields, logical, first + logical)
+    fields.i_blocks += blocks
+    fields.i_size = size
+
+
+def _enable_feature(volume: Volume) -> None:
+    from ..format import features as F
+
+    feature = F.BY_NAME["vector_files"]
+    if not volume.sb.s_feature_ro_compat & feature.bit:
+        volume.sb.s_feature_ro_compat |= feature.bit
+        volume.features = type(volume.features).of(volume.sb)
+        volume.sb_dirty = True
