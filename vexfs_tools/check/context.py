@@ -63,9 +63,10 @@ class Checker:
     def writing(self) -> bool:
         return self.mode != NO
 
-    def fix(self, name: str, **fields) -> bool:
-        """Report a problem and answer whether to repair it."""
-        problem = PROBLEMS[name]
+    def fix(self, problem_name: str, /, **fields) -> bool:
+        """Report a problem and answer whether to repair it. The problem's name is
+        positional-only, so that a field may be called `name` (an entry's)."""
+        problem = PROBLEMS[problem_name]
         ino = fields.get("ino")
         if ino is not None:
             path = self.path_of(ino)
@@ -83,7 +84,8 @@ class Checker:
         elif self.mode == PREEN:
             if not problem.flags & PREEN_OK:
                 self.emit(f"{message}.")
-                self.findings.append(Finding(problem.code, name, problem.pass_number, message, False, fields))
+                self.findings.append(Finding(problem.code, problem_name, problem.pass_number, message,
+                                             False, fields))
                 raise PreenStop("UNEXPECTED INCONSISTENCY; RUN fsck MANUALLY (without -a or -p)")
             answer = True
             self.emit(f"{self.volume.device.path}: {message}.  {PREEN_DONE.get(prompt.split()[0], 'FIXED')}.")
@@ -91,7 +93,8 @@ class Checker:
             answer = bool(self.ask(f"{message}.  {prompt}?")) if self.ask else False
         if not answer and not problem.flags & NO_OK:
             self.uncorrected = True
-        self.findings.append(Finding(problem.code, name, problem.pass_number, message, answer, fields))
+        self.findings.append(Finding(problem.code, problem_name, problem.pass_number, message, answer,
+                                     fields))
         return answer
 
     @property

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from ..format import constants as C
 from ..volume import superblock as sbio
 from ..volume.geometry import KERNEL
@@ -18,17 +20,27 @@ def run_pass0(checker: Checker) -> None:
         if checker.fix("SB_BLOCKS_PAST_BITMAP", blocks=g.blocks_count, limit=g.addressable_blocks):
             sb.s_blocks_count = g.addressable_blocks
             volume.sb_dirty = True
+            g = _set_geometry(volume, blocks_count=g.addressable_blocks)
     if g.layout == KERNEL and g.inodes_count - 1 > g.inode_table_blocks * C.INODES_PER_BLOCK:
         fix = g.inode_table_blocks * C.INODES_PER_BLOCK + 1
         if checker.fix("SB_INODES_PAST_TABLE", count=g.inodes_count, slots=g.inode_slots, fix=fix):
             sb.s_inodes_count = fix
             volume.sb_dirty = True
+            g = _set_geometry(volume, inodes_count=fix)
     if g.layout != KERNEL and volume.features.has("backup_super") and g.backup_sb_block \
             and volume.source == "primary":
         raw = volume.device.read(g.backup_sb_block * C.BLOCK_SIZE, C.SUPERBLOCK_SIZE)
         if not _same_superblock(volume, raw):
             if checker.fix("SB_BACKUP_DIFFERS", block=g.backup_sb_block):
                 volume.sb_dirty = True
+
+
+def _set_geometry(volume, **changes):
+    """The superblock's geometry was corrected: the passes after this one (and the counts
+    they write) must see the new one."""
+    volume.geometry = dataclasses.replace(volume.geometry, **changes)
+    volume.bitmap.geometry = volume.geometry
+    return volume.geometry
 
 
 def _same_superblock(volume, backup_raw: bytes) -> bool:

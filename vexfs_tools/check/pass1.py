@@ -146,7 +146,8 @@ def _check_inode(checker: Checker, state: CheckState, inode, orphan_dirs: list[i
         rebuild = True
     if rebuild:
         # New indirect blocks are claimed as they are allocated (the volume's callback).
-        _rebuild_map(volume, fields, mapping, indirect)
+        # An old indirect block an inode before this one claimed is that inode's.
+        rebuild_map(volume, fields, mapping, [b for b in indirect if not state.claims.is_claimed(b)])
         changed = True
         state.claims.claim([block for _, block in mapping])
         expected_blocks = fields.i_blocks
@@ -182,19 +183,22 @@ def _parse_bad_pointer(problem: str) -> tuple[int, int]:
     return int(words[1]), int(words[4])
 
 
-def _rebuild_map(volume: Volume, fields, mapping: list[tuple[int, int]], old_indirect: list[int]) -> None:
+def rebuild_map(volume: Volume, fields, mapping: list[tuple[int, int]], old_indirect: list[int]) -> None:
     """Lay the inode's map out again from the (logical, physical) pairs kept: fresh indirect
-    blocks, bad pointers and past-EOF blocks dropped; the old indirect blocks are freed."""
-    kept = {block for _, block in mapping}
-    for block in old_indirect:
-        if block not in kept:
-            volume.free_block(block)
+    blocks, bad pointers and past-EOF blocks dropped; the old indirect blocks given are
+    freed (the caller leaves out those another inode holds)."""
     fields.i_block = [0] * C.DIRECT_BLOCKS
     fields.i_indirect = fields.i_double_indirect = fields.i_triple_indirect = 0
     fields.i_blocks = 0
     for logical, block in mapping:
         volume.set_block(fields, logical, block)
     fields.i_blocks += len(mapping)
+    # Freed only now, so that the new indirect blocks can not be laid over an old one that
+    # another inode may still hold.
+    kept = {block for _, block in mapping}
+    for block in old_indirect:
+        if block not in kept:
+            volume.free_block(block)
 
 
 def _clear_inode(volume: Volume, ino: int, fields) -> None:
@@ -244,7 +248,8 @@ def _attach(volume: Volume, state: CheckState, ino: int, fields, block: int) -> 
     fields.i_blocks = 1
     fields.i_size = C.BLOCK_SIZE
     volume.write_inode(ino, fields)
-    state.claims.claim([block])
+    if not state.claims.is_claimed(block):  # a block fsck just allocated is claimed already
+        state.claims.claim([block])
     if volume.seed is not None:
         data = bytearray(volume.read_block(block))
         volume.write_dir_block(block, data)

@@ -39,8 +39,14 @@ def _check_directory(checker: Checker, state: CheckState, dir_ino: int) -> None:
                 checksum_bad = True
         walk = walk_block(data, chain_end=volume.chain_end)
         records = walk.records
+        # Entries the kernel deleted stay readable in the slack of the entry before them
+        # ("." and ".." included). Read them from the chain as found, before any salvage
+        # stretches an entry over live entries that merely follow a break in the chain.
+        for record in records:
+            for gone in deleted_in_slack(data, record):
+                state.deleted_names.setdefault(gone.inode, (dir_ino, gone.name))
         if walk.problem and checker.fix("DIR_CHAIN", ino=dir_ino, block=block, problem=walk.problem):
-            _salvage(data, records, volume.chain_end)
+            _salvage(data, volume.chain_end)
             records = walk_block(data, chain_end=volume.chain_end).records
             dirty = True
         if logical == 0:
@@ -49,8 +55,6 @@ def _check_directory(checker: Checker, state: CheckState, dir_ino: int) -> None:
         for index, record in enumerate(records):
             if logical == 0 and index < 2 and record.name in (b".", b".."):
                 continue
-            for gone in deleted_in_slack(data, record):
-                state.deleted_names.setdefault(gone.inode, (dir_ino, gone.name))
             if record.inode:
                 dirty |= _check_entry(checker, state, dir_ino, data, record, names)
         if dirty and checker.writing:
@@ -59,14 +63,38 @@ def _check_directory(checker: Checker, state: CheckState, dir_ino: int) -> None:
             volume.write_dir_block(block, data)
 
 
-def _salvage(data: bytearray, records: list[DirRecord], chain_end: int) -> None:
-    """Keep the entries before the break; the last one takes the rest of the block."""
-    if records:
-        last = records[-1]
-        DIRENT_HEADER.pack_into(data, last.offset, last.inode, chain_end - last.offset, last.name_len,
-                                last.file_type)
-    else:
-        DIRENT_HEADER.pack_into(data, 0, 0, chain_end, 0, 0)
+def _salvage(data: bytearray, chain_end: int) -> None:
+    """Mend the rec_len chain as e2fsck's salvage_directory does, entry by entry: an entry
+    that overruns the end of the chain but whose name fits takes the rest of the chain; one
+    whose rec_len is sane (its name_len is not) is absorbed by the entry before it; at any
+    other break, the entry before it takes the rest of the block."""
+    offset, previous = 0, None
+    while offset < chain_end:
+        left = chain_end - offset
+        inode, rec_len, name_len, file_type = DIRENT_HEADER.unpack_from(data, offset) \
+            if left >= C.DIRENT_HEADER_SIZE else (0, 0, 0, 0)
+        if left >= C.DIRENT_HEADER_SIZE and rec_len and rec_len % 4 == 0 and rec_len <= left \
+                and directory.min_rec_len(name_len) <= rec_len:
+            previous, offset = offset, offset + rec_len
+            continue
+        if rec_len > left > C.DIRENT_HEADER_SIZE and name_len and directory.min_rec_len(name_len) <= left:
+            DIRENT_HEADER.pack_into(data, offset, inode, left, name_len, file_type)
+            return
+        if previous is not None and rec_len and rec_len % 4 == 0 and rec_len <= left:
+            _stretch(data, previous, offset + rec_len)
+            offset += rec_len
+            continue
+        if previous is None:
+            DIRENT_HEADER.pack_into(data, 0, 0, chain_end, 0, 0)
+        else:
+            _stretch(data, previous, chain_end)
+        return
+
+
+def _stretch(data: bytearray, offset: int, end: int) -> None:
+    """The entry at `offset` reaches to `end`."""
+    inode, _, name_len, file_type = DIRENT_HEADER.unpack_from(data, offset)
+    DIRENT_HEADER.pack_into(data, offset, inode, end - offset, name_len, file_type)
 
 
 def _check_dots(checker: Checker, state: CheckState, dir_ino: int, data: bytearray,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from ..format import constants as C
 from ..format.dtypes import DIRENT_HEADER
 from ..volume import directory
+from ..volume.geometry import KERNEL
 from .context import Checker
 from .state import CheckState
 
@@ -20,6 +21,10 @@ def run_pass3(checker: Checker, state: CheckState) -> None:
             return
         _recreate_root(checker, state)
     state.parents[C.ROOT_INO] = C.ROOT_INO
+    if volume.layout != KERNEL:
+        # The extended layout always has /lost+found (s_lpf_ino; mkfs makes it): a missing
+        # one is made again, as e2fsck does, not only when something needs it.
+        ensure_lost_found(checker, state)
     reachable = _reachable(state)
     for ino in sorted(state.directories):
         if ino in reachable or ino not in state.inodes:

@@ -46,7 +46,7 @@ def _unattached(checker: Checker, state: CheckState, ino: int, size: int) -> boo
                        blocks=inode.i_blocks):
             _release(checker, state, inode)
         return False
-    if size == 0 and not inode.i_blocks:
+    if inode.is_reg and size == 0 and not inode.i_blocks:  # e2fsck: regular files only
         if checker.fix("UNATTACHED_EMPTY", ino=ino):
             _release(checker, state, inode)
         return False

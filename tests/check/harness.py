@@ -1,0 +1,73 @@
+"""Running fsck on a corpus image, in-process (fast) or through the installed commands, and
+comparing transcripts with the golden files in tests/fixtures/fsck/."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+from tests.conftest import ROOT, run
+from vexfs_tools.check.run import run_check
+from vexfs_tools.cli.fsck import summary_lines
+from vexfs_tools.undo import apply_undo
+
+FIXTURES = ROOT / "tests" / "fixtures" / "fsck"
+UPDATE = os.environ.get("VEXFS_UPDATE_GOLDEN") == "1"
+MODES = {"-n": "no", "-y": "yes", "-p": "preen"}
+
+
+def digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def transcript(image: Path, text: str, code: int) -> str:
+    """e2fsprogs' filter: the image path becomes IMG, the version line goes, the exit
+    status is the last line."""
+    lines = text.replace(str(image), "IMG").split("\n")
+    if lines and lines[0].startswith("fsck.vexfs "):
+        lines = lines[1:]
+    while lines and lines[-1] == "":
+        lines.pop()
+    return "\n".join(lines + [f"Exit status is {code}"]) + "\n"
+
+
+def fsck(image: Path, flag: str, *, undo: Path | None = None, cli: bool = False) -> tuple[int, str, list]:
+    """(exit code, filtered transcript, findings) of one fsck run; findings only in-process."""
+    if cli:
+        args = [flag] + (["-z", str(undo)] if undo else []) + [str(image)]
+        result = run("fsck.vexfs", *args)
+        assert result.stderr == "", result.stderr
+        return result.returncode, transcript(image, result.stdout, result.returncode), []
+    lines: list[str] = []
+    result = run_check(str(image), MODES[flag], undo_path=str(undo) if undo else None, emit=lines.append)
+    lines += summary_lines(str(image), result)
+    return result.exit_code, transcript(image, "\n".join(lines), result.exit_code), result.findings
+
+
+def undo(undo_file: Path, image: Path, *, cli: bool = False) -> None:
+    if cli:
+        run("vexfs", "undo", undo_file, image, check=True)
+    else:
+        apply_undo(str(undo_file), str(image))
+
+
+def golden(name: str, which: str, actual: str) -> None:
+    """Compare with tests/fixtures/fsck/NAME/WHICH, or write it with VEXFS_UPDATE_GOLDEN=1."""
+    path = FIXTURES / name / which
+    if UPDATE:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(actual)
+        return
+    assert path.exists(), f"{path} is missing; run with VEXFS_UPDATE_GOLDEN=1 to write it"
+    assert actual == path.read_text(), f"{path} differs:\n{actual}"
+
+
+def copy(source: Path, dest: Path) -> Path:
+    shutil.copyfile(source, dest)
+    return dest
