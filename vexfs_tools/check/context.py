@@ -7,7 +7,6 @@ and says whether to repair.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -121,7 +120,7 @@ class Checker:
         known_problems = len(self.volume.problems)
         try:
             for path, inode in walk_tree(self.volume):
-                names.setdefault(inode.ino, os.fsdecode(path))
+                names.setdefault(inode.ino, path.decode("utf-8", "backslashreplace"))
         except VexfsError:
             pass
         del self.volume.problems[known_problems:]  # the passes report these themselves

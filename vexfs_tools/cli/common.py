@@ -52,6 +52,10 @@ def handle_errors(error_code: int = 1, usage_code: int | None = None):
 def run_standalone(command: click.Command, usage_code: int) -> None:
     """Invoke a click command as a program, with click's own usage errors mapped to
     `usage_code` (click would exit 2, which means something else to fsck)."""
+    # Names from an image need not be UTF-8: print their bytes escaped, never fail on them.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         command.main(standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as e:

@@ -99,13 +99,20 @@ def add_vector_file(volume: Volume, path: str, source: VectorSource, *, append: 
         merged.size = layout(merged.dimensions, merged.element_type, len(merged.array))[3]
         if len(np.unique(merged.ids)) != len(merged.ids):
             raise UsageError("ids must stay unique within a vector file: the new ids repeat old ones")
+        # Crash-safe order: the new contents go to new blocks while the old ones are still
+        # allocated; only then does the inode switch over and the old blocks get freed.
         inode = volume.read_inode(existing)
-        volume.free_blocks_of(inode.fields)
+        old_fields = inode.fields.copy()
+        old_fields.i_block = list(inode.fields.i_block)
         fields = inode.fields
         fields.i_block = [0] * C.DIRECT_BLOCKS
         fields.i_indirect = fields.i_double_indirect = fields.i_triple_indirect = 0
         fields.i_blocks = 0
         _write_stream(volume, fields, merged.size, merged.chunks())
+        volume.flush_metadata()
+        volume.write_inode(existing, fields)
+        volume.flush_metadata()
+        volume.free_blocks_of(old_fields)
         volume.write_inode(existing, fields)
         _enable_feature(volume)
         return existing

@@ -44,8 +44,11 @@ def walk_block(data: bytes, *, chain_end: int = C.BLOCK_SIZE) -> BlockWalk:
         inode, rec_len, name_len, file_type = DIRENT_HEADER.unpack_from(data, offset)
         if rec_len == 0:
             return BlockWalk(records, f"rec_len 0 at offset {offset}", offset)
-        if rec_len % 4 or rec_len < min_rec_len(name_len) or offset + rec_len > chain_end:
+        if rec_len % 4 or rec_len < C.DIRENT_HEADER_SIZE or offset + rec_len > chain_end:
             return BlockWalk(records, f"bad rec_len {rec_len} at offset {offset}", offset)
+        if rec_len < min_rec_len(name_len):
+            return BlockWalk(records, f"name_len {name_len} does not fit rec_len {rec_len} at offset {offset}",
+                             offset)
         name = bytes(data[offset + 8: offset + 8 + name_len])
         records.append(DirRecord(offset, inode, rec_len, name_len, file_type, name))
         offset += rec_len
