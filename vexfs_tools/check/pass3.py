@@ -3,6 +3,7 @@ that are not go to /lost+found as #INODE, and every '..' must name the real pare
 
 from __future__ import annotations
 
+from ..errors import LimitError, NoSpaceError
 from ..format import constants as C
 from ..format.dtypes import DIRENT_HEADER
 from ..volume import directory
@@ -32,9 +33,8 @@ def run_pass3(checker: Checker, state: CheckState) -> None:
         if not checker.fix("UNCONNECTED_DIR", ino=ino):
             continue
         lost_found = ensure_lost_found(checker, state)
-        if not lost_found:
+        if not lost_found or not link_into_lost_found(checker, lost_found, ino, C.FT_DIR):
             continue
-        volume.add_entry(lost_found, b"#%d" % ino, ino, C.FT_DIR)
         state.inodes.add_ref(ino)
         old = state.parents.get(ino)
         if old is not None and old != lost_found:
@@ -79,6 +79,21 @@ def set_dotdot(checker: Checker, ino: int, parent: int) -> None:
         r = records[1]
         DIRENT_HEADER.pack_into(data, r.offset, parent, r.rec_len, r.name_len, r.file_type)
         volume.write_dir_block(block, data)
+
+
+def link_into_lost_found(checker: Checker, lost_found: int, ino: int, file_type: int) -> bool:
+    """Name `ino` as /lost+found/#INO. When /lost+found has no room (the kernel layout gives
+    a directory one block) the inode stays unattached: the fix just promised is taken back
+    and counted as not made, and the check goes on."""
+    try:
+        checker.volume.add_entry(lost_found, b"#%d" % ino, ino, file_type)
+        return True
+    except (LimitError, NoSpaceError) as e:
+        checker.emit(f"/lost+found has no room for inode {ino} ({e}); it stays unattached.")
+        if checker.findings:
+            checker.findings[-1].fixed = False
+        checker.uncorrected = True
+        return False
 
 
 def ensure_lost_found(checker: Checker, state: CheckState) -> int:

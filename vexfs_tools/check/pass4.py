@@ -7,7 +7,7 @@ from __future__ import annotations
 from ..format import constants as C
 from ..volume.inodes import InodeRecord
 from .context import Checker
-from .pass3 import ensure_lost_found
+from .pass3 import ensure_lost_found, link_into_lost_found
 from .state import CheckState
 
 
@@ -53,10 +53,9 @@ def _unattached(checker: Checker, state: CheckState, ino: int, size: int) -> boo
     if not checker.fix("UNATTACHED", ino=ino):
         return False
     lost_found = ensure_lost_found(checker, state)
-    if not lost_found:
+    if not lost_found or not link_into_lost_found(
+            checker, lost_found, ino, C.MODE_TO_FILE_TYPE.get(inode.i_mode & C.S_IFMT, C.FT_UNKNOWN)):
         return False
-    volume.add_entry(lost_found, b"#%d" % ino, ino,
-                     C.MODE_TO_FILE_TYPE.get(inode.i_mode & C.S_IFMT, C.FT_UNKNOWN))
     state.inodes.add_ref(ino)
     return True
 
