@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..format import constants as C
-from ..volume import checksums
+from ..volume import checksums, directory
 from ..volume.inodes import parse_inode
+from ..volume.orphans import find_orphan_directory_blocks
 from ..volume.volume import Volume
 from .context import Checker
 from .state import CheckState
@@ -211,22 +212,7 @@ def _reattach_orphan_directories(checker: Checker, state: CheckState, orphans: l
     """The kernel's mkdir bug: the directory's block is allocated, holds "." naming the
     directory, and no inode points at it. Find such blocks and give them back."""
     volume = checker.volume
-    g = volume.geometry
-    wanted = set(orphans)
-    found: dict[int, int] = {}
-    for first, packed in volume.bitmap.iter_chunks():
-        bits = np.unpackbits(packed, bitorder="little")[:max(0, g.addressable_blocks - first)]
-        candidates = np.flatnonzero(bits) + first
-        candidates = candidates[candidates >= g.first_data_block]
-        for block in candidates.tolist():
-            if state.claims.is_claimed(block) or block == g.backup_sb_block:
-                continue
-            head = volume.device.read(block * C.BLOCK_SIZE, 12)
-            owner = int.from_bytes(head[:4], "little")
-            if head[4:12] == b"\x0c\x00\x01\x02.\x00\x00\x00" and owner in wanted and owner not in found:
-                found[owner] = block
-        if len(found) == len(wanted):
-            break
+    found = find_orphan_directory_blocks(volume, set(orphans), state.claims.is_claimed)
     for ino in orphans:
         inode = volume.read_inode(ino)
         fields = inode.fields
@@ -235,8 +221,6 @@ def _reattach_orphan_directories(checker: Checker, state: CheckState, orphans: l
                 _attach(volume, state, ino, fields, found[ino])
         elif checker.fix("DIR_NO_BLOCK", ino=ino):
             block = volume.allocate_block()
-            from ..volume import directory
-
             volume.write_dir_block(block, directory.pack_entries(
                 [(b".", ino, C.FT_DIR), (b"..", C.ROOT_INO, C.FT_DIR)], chain_end=volume.chain_end)[0])
             _attach(volume, state, ino, fields, block)

@@ -12,9 +12,11 @@ from .output import format_time, print_fields, print_json
 
 EPILOG = """\b
 Examples:
-  dump.vexfs disk.img            superblock, geometry, counts
+  dump.vexfs disk.img            superblock, geometry, counts, backup compared
   dump.vexfs --json /dev/loop0   the same as JSON
   dump.vexfs -b disk.img         read the backup superblock instead
+  dump.vexfs --blocks disk.img   what every block of the device is, and its owner
+  dump.vexfs --inodes disk.img   every inode in use, unlinked or freed, with its blocks
 """
 
 
@@ -75,6 +77,53 @@ def print_summary(info: dict) -> None:
         click.echo(f"Problem: {problem}")
 
 
+def print_superblocks(comparison: dict) -> None:
+    if comparison["status"] == "none":
+        return
+    if comparison["status"] == "unreadable":
+        print_fields([("Backup superblock", f"unreadable: {comparison['error']}")])
+        return
+    backup = comparison["backup"]
+    state = {True: "ok", False: "MISMATCH", None: "not checked"}
+    rows = [("Backup superblock", f"block {backup['block']}, "
+             + ("identical to the primary" if comparison["status"] == "identical"
+                else f"{len(comparison['differences'])} fields differ from the primary")),
+            ("Backup checksum", state[backup["checksum_ok"]]),
+            ("Primary checksum", state[comparison["primary"]["checksum_ok"]])]
+    print_fields(rows)
+    for note in comparison.get("notes", []):
+        click.echo(f"Backup: {note}")
+    for diff in comparison["differences"]:
+        click.echo(f"  {diff['field']}: primary {diff['primary']}, backup {diff['backup']}")
+
+
+def _short_time(seconds: int) -> str:
+    import time as _time
+    return _time.strftime("%Y-%m-%d %H:%M:%S", _time.gmtime(seconds)) if seconds else "-"
+
+
+def block_run_line(run) -> str:
+    span = str(run.first) if run.count == 1 else f"{run.first}-{run.last}"
+    owner = f"inode {run.owner}" if run.owner is not None else ""
+    flags = "".join([", claimed by several inodes" if run.shared else "",
+                     ", marked free in the bitmap" if run.marked_free else ""])
+    return f"{span:>23}  {run.kind:<24}{owner}{flags}".rstrip()
+
+
+def inode_line(item: dict) -> str:
+    runs = ",".join(str(a) if n == 1 else f"{a}-{a + n - 1}" for a, n in item["blocks"]) or "-"
+    if item["blocks_truncated"]:
+        runs += ",..."
+    extra = f" +{item['indirect_blocks']} indirect" if item["indirect_blocks"] else ""
+    if item.get("recovered_block") is not None:
+        extra += f" (recovered: orphaned block {item['recovered_block']})"
+    if item.get("checksum_ok") is False:
+        extra += " CHECKSUM MISMATCH"
+    return (f"{item['inode']:>8}  {item['status']:<8}  {item['mode']}  {item['links']:>4} {item['uid']:>5} "
+            f"{item['gid']:>5} {item['size']:>12}  a:{_short_time(item['atime'])}  c:{_short_time(item['ctime'])}"
+            f"  m:{_short_time(item['mtime'])}  blocks: {runs}{extra}")
+
+
 def _range(start: int, count: int) -> str:
     return f"block {start}" if count == 1 else f"blocks {start}-{start + count - 1}"
 
@@ -82,17 +131,96 @@ def _range(start: int, count: int) -> str:
 @click.command("dump", epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("image", type=click.Path(dir_okay=True))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--blocks", is_flag=True, help="Also a map of every block of the device (streamed).")
+@click.option("--inodes", is_flag=True, help="Also every inode slot in use, unlinked or freed (streamed).")
+@click.option("--no-free-scan", is_flag=True,
+              help="With --blocks: do not read free blocks to tell 'free' from 'free, not zero'.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @superblock_options
 @handle_errors(error_code=1)
-def dump_command(image, as_json, backup, superblock_block):
-    """Print the superblock of IMAGE and what its bitmap and inode table hold."""
+def dump_command(image, as_json, blocks, inodes, no_free_scan, quiet, backup, superblock_block):
+    """Print the superblock of IMAGE and what its bitmap and inode table hold; the backup
+    superblock compared with the primary. Read-only."""
+    import json
+
+    from ..inspect.superblocks import compare_superblocks
+
     with open_readonly(image, backup, superblock_block) as volume:
         info = summary(volume)
+        comparison = compare_superblocks(volume)
+        if as_json and not (blocks or inodes):
+            info["superblocks"] = comparison
+            print_json(info)
+            return
+        if as_json:
+            info["superblocks"] = comparison
+            click.echo('{"summary": ' + json.dumps(info), nl=False)
+        else:
+            click.echo(f"dump.vexfs {__version__}")
+            print_summary(info)
+            print_superblocks(comparison)
+        if blocks:
+            _dump_blocks(volume, as_json, quiet, scan_free=not no_free_scan)
+        if inodes:
+            _dump_inodes(volume, as_json, quiet)
+        if as_json:
+            click.echo("}")
+
+
+def _dump_blocks(volume, as_json: bool, quiet: bool, *, scan_free: bool) -> None:
+    from ..inspect.blockmap import classify_blocks
+    from .forensic import Progress, ownership_with_recovery
+
+    progress = Progress("block map", quiet=quiet)
+    ownership, _ = ownership_with_recovery(volume, progress)
+    progress.label = "block map"
     if as_json:
-        print_json(info)
+        click.echo(', "blocks": [', nl=False)
     else:
-        click.echo(f"dump.vexfs {__version__}")
-        print_summary(info)
+        click.echo(f"\nBlock map ({volume.device.size // 4096} blocks of the device):")
+    first = True
+    for run in classify_blocks(volume, ownership, scan_free=scan_free, progress=progress):
+        if as_json:
+            click.echo(("" if first else ",") + "\n" + json_dumps(run.as_dict()), nl=False)
+        else:
+            progress.done()
+            click.echo(block_run_line(run))
+        first = False
+    progress.done()
+    for problem in ownership.problems:
+        if not as_json:
+            click.echo(f"Problem: {problem}")
+    if as_json:
+        click.echo("\n]", nl=False)
+        click.echo(', "block_problems": ' + json_dumps(ownership.problems), nl=False)
+
+
+def _dump_inodes(volume, as_json: bool, quiet: bool) -> None:
+    from ..inspect.inodes import inode_slots
+    from ..inspect.recovery import Recovery
+    from .forensic import Progress
+
+    progress = Progress("inodes", quiet=quiet)
+    if as_json:
+        click.echo(', "inodes": [', nl=False)
+    else:
+        click.echo("\nInodes (every slot in use, unlinked or freed):")
+    first = True
+    for item in inode_slots(Recovery(volume), progress=progress):
+        progress.done()
+        if as_json:
+            click.echo(("" if first else ",") + "\n" + json_dumps(item), nl=False)
+        else:
+            click.echo(inode_line(item))
+        first = False
+    progress.done()
+    if as_json:
+        click.echo("\n]", nl=False)
+
+
+def json_dumps(value) -> str:
+    import json
+    return json.dumps(value)
 
 
 def main() -> None:

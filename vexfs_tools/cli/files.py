@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import stat as statmod
 import sys
 
 import click
 
-from ..errors import NotADirectoryError_, UsageError
+from ..errors import CorruptionError, NotADirectoryError_, UsageError
 from ..format import constants as C
-from ..inspect.files import find, inode_details, list_directory
+from ..inspect.files import Listing, inode_details
+from ..inspect.names import display
+from ..inspect.recovery import Recovery
 from .common import handle_errors
 from .dump import open_readonly, superblock_options
 from .output import format_time, print_json
@@ -21,32 +24,124 @@ SETTINGS = {"help_option_names": ["-h", "--help"]}
 Examples:
   vexfs ls disk.img /            names in the root directory
   vexfs ls -l disk.img /docs     with inode, mode, links, owner, size, time
+  vexfs ls -ld disk.img /docs    deleted entries too, still readable in directory slack
+  vexfs ls -lR kernel.img /      the whole tree, directories the kernel's mkdir left
+                                 orphaned included (read from their block, marked)
 """)
 @click.argument("image", type=click.Path(dir_okay=True))
 @click.argument("path", default="/")
 @click.option("-l", "long", is_flag=True, help="Long listing.")
+@click.option("-d", "--deleted", is_flag=True,
+              help="Also deleted entries still readable in directory slack, marked, with their inode's state.")
+@click.option("-R", "--recursive", is_flag=True, help="Every directory below PATH (\".\" and \"..\" left out).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @superblock_options
 @handle_errors(error_code=1)
-def ls_command(image, path, long, as_json, backup, superblock_block):
-    """List the directory PATH (or inode number) of IMAGE."""
+def ls_command(image, path, long, deleted, recursive, as_json, quiet, backup, superblock_block):
+    """List the directory PATH (or inode number) of IMAGE. A directory whose block the
+    kernel's mkdir left orphaned is read from that block and marked as recovered."""
+    from ..inspect.deleted import deleted_entries
+    from ..inspect.recovery import walk
+    from .forensic import JsonArray, Progress
+
     with open_readonly(image, backup, superblock_block) as volume:
-        target = find(volume, path)
+        recovery = Recovery(volume)
+        target = recovery.find(path)
         if not target.is_dir:
             raise NotADirectoryError_(f"{path}: not a directory")
-        entries = list_directory(volume, target)
-        if as_json:
-            print_json([entry.__dict__ for entry in entries])
-            return
-        for entry in entries:
-            if not long:
-                click.echo(entry.name)
-            elif entry.mode is None:
-                click.echo(f"{entry.inode:>8}  (inode out of range){'':>42}{entry.name}")
+        if recursive:
+            spec = path.strip()
+            if target.ino == C.ROOT_INO:
+                top_path = b"/"
+            elif spec.strip("<>").isdigit():
+                top_path = b"<%d>" % target.ino
             else:
-                click.echo(f"{entry.inode:>8}  {statmod.filemode(entry.mode)} {entry.links:>4} "
-                           f"{entry.uid:>5} {entry.gid:>5} {entry.size:>12}  "
-                           f"{format_time(entry.mtime)}  {entry.name}")
+                top_path = b"/" + os.fsencode(spec).strip(b"/")
+            _ls_recursive(volume, walk(recovery, target, top_path, deleted=deleted), long, deleted, as_json,
+                          Progress("ls", quiet=quiet), JsonArray)
+            return
+        read = recovery.read_directory(target)
+        entries = [_entry_dict(volume, e.name, e.ino, e.file_type) for e in read.entries]
+        if deleted:
+            entries += [_deleted_dict(volume, item) for item in deleted_entries(recovery, target)]
+        if read.recovered:
+            for entry in entries:
+                entry["recovered_block"] = read.recovered_block
+        if as_json:
+            print_json(entries)
+            return
+        if read.recovered:
+            click.echo(f"{_prog()}: {path}: read from orphaned block {read.recovered_block} "
+                       "(recovered: the directory's inode maps no block)", err=True)
+        for entry in entries:
+            click.echo(_entry_line(entry, long))
+        for problem in read.problems:
+            click.echo(f"{_prog()}: {problem}", err=True)
+
+
+def _prog() -> str:
+    return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "vexfs"
+
+
+def _entry_dict(volume, name: bytes, ino: int, file_type: int, inode=None) -> dict:
+
+    try:
+        inode = inode or volume.read_inode(ino)
+    except CorruptionError:
+        return Listing(display(name), ino, file_type, None).__dict__
+    return Listing(display(name), ino, file_type, inode.i_mode, inode.i_links_count, inode.i_uid, inode.i_gid,
+                   inode.i_size, inode.i_mtime).__dict__
+
+
+def _deleted_dict(volume, item) -> dict:
+    entry = _entry_dict(volume, item.name, item.ino, item.file_type, item.inode) if item.inode is not None else \
+        Listing(display(item.name), item.ino, item.file_type, None).__dict__
+    entry.update(deleted=True, status=item.status, holds_data=item.holds_data)
+    return entry
+
+
+def _entry_line(entry: dict, long: bool) -> str:
+    mark = ""
+    if entry.get("deleted"):
+        inode = entry["inode"] or "?"
+        mark = f"  (deleted: inode {inode}, {entry['status']})" if not long else f"  (deleted, {entry['status']})"
+    if not long:
+        return entry["name"] + mark
+    if entry["mode"] is None:
+        what = "(inode unknown)" if entry["inode"] == 0 else "(inode out of range)"
+        return f"{entry['inode']:>8}  {what:<62}{entry['name']}{mark}"
+    return (f"{entry['inode']:>8}  {statmod.filemode(entry['mode'])} {entry['links']:>4} "
+            f"{entry['uid']:>5} {entry['gid']:>5} {entry['size']:>12}  "
+            f"{format_time(entry['mtime'])}  {entry['name']}{mark}")
+
+
+def _ls_recursive(volume, listings, long, deleted, as_json, progress, JsonArray) -> None:
+    out = JsonArray() if as_json else None
+    count = 0
+    for listing in listings:
+        entries = [_entry_dict(volume, e.name, e.ino, e.file_type, inode) for e, inode in listing.entries]
+        if deleted:
+            entries += [_deleted_dict(volume, item) for item in listing.deleted]
+        count += 1
+        progress(count)
+        if out is not None:
+            out.add({"path": display(listing.path), "inode": listing.inode.ino,
+                     "recovered_block": listing.recovered_block, "entries": entries,
+                     "problems": listing.problems})
+            continue
+        progress.done()
+        header = display(listing.path) + ":"
+        if listing.recovered:
+            header += f"  [recovered from orphaned block {listing.recovered_block}]"
+        click.echo(("\n" if count > 1 else "") + header)
+        for entry in entries:
+            click.echo(_entry_line(entry, long))
+        for problem in listing.problems:
+            click.echo(f"{_prog()}: {problem}", err=True)
+    progress.done()
+    if out is not None:
+        out.close()
 
 
 @click.command("stat", context_settings=SETTINGS, epilog="""\b
@@ -62,7 +157,12 @@ Examples:
 def stat_command(image, target, as_json, backup, superblock_block):
     """Every field of the inode named by TARGET (a path or an inode number)."""
     with open_readonly(image, backup, superblock_block) as volume:
-        details = inode_details(volume, find(volume, target))
+        recovery = Recovery(volume)
+        inode = recovery.find(target)
+        details = inode_details(volume, inode)
+        if inode.is_dir and not details["blocks"] and recovery.dir_blocks(inode)[1] is not None:
+            details.setdefault("notes", []).append(
+                f"directory block recovered: orphaned block {recovery.dir_blocks(inode)[1]} names this inode")
     if as_json:
         print_json(details)
         return
@@ -104,7 +204,7 @@ Example:
 def cat_command(image, path, backup, superblock_block):
     """Write the contents of the file PATH (or inode number) of IMAGE to standard output."""
     with open_readonly(image, backup, superblock_block) as volume:
-        inode = find(volume, path)
+        inode = Recovery(volume).find(path)
         if inode.is_dir:
             raise NotADirectoryError_(f"{path}: is a directory")
         if inode.file_format not in (C.S_IFREG, C.S_IFLNK):

@@ -49,18 +49,22 @@ INDIRECT_DTYPE = dtype_of(IndirectBlock)
 
 
 def struct_of(declaration: Struct) -> struct.Struct:
-    """A `struct.Struct` packer for a Struct made only of fixed integer fields (headers read
-    per entry on hot paths, where construct's per-record parse is too slow)."""
+    """A `struct.Struct` packer for a Struct made only of fixed integer fields and arrays of
+    them (records read one at a time on hot paths, where construct's parse is too slow)."""
     codes = []
     for sub in declaration.subcons:
         con = sub.subcon
         while isinstance(con, (Renamed, Const)):
             con = con.subcon
+        count = ""
+        if isinstance(con, Array) and isinstance(con.count, int) and isinstance(con.subcon, FormatField):
+            count, con = str(con.count), con.subcon
         if not isinstance(con, FormatField):
             raise TypeError(f"{sub.name}: not a plain integer field")
-        codes.append(con.fmtstr[1:])
+        codes.append(count + con.fmtstr[1:])
     return struct.Struct("<" + "".join(codes))
 
 
 DIRENT_HEADER = struct_of(DirEntryHeader)
+INODE_STRUCT = struct_of(Inode)
 DIR_TAIL = struct_of(DirTail)

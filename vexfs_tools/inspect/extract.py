@@ -1,0 +1,646 @@
+"""Copying files out of an image (debugfs's rdump), safely on a hostile image.
+
+`extract(volume, PATH, DEST)` copies one file or a whole tree into DEST, restoring mode
+(without set-user/group-ID bits) and access/modification times; with `deleted=True` the
+deleted entries whose inode still holds data are recovered too, into a separate folder of
+DEST (".deleted", or ".deleted~N" when that name is taken).
+
+An image is untrusted input, so:
+- every file is created inside a directory this run created, through that directory's
+  file descriptor (openat/mkdirat/symlinkat), with O_EXCL and O_NOFOLLOW: a name can not
+  hold "/", a symlink in DEST is never followed, nothing is overwritten;
+- names are sanitized: "/", NUL and control characters become %XX, "." and ".." %2E, an
+  empty name "_", an over-long one is shortened with a hash; names that collide get "~N";
+- symlinks are recreated as symlinks (their target as it is, never followed), so one
+  pointing outside DEST stays a dangling link here;
+- every directory is entered once (cycles and hard-linked directories are reported), at
+  most recovery.MAX_DEPTH deep, and its descriptor's real path is checked to be in DEST;
+- a file's data is what its block map holds (a map can not loop; see volume.blockmap):
+  i_size beyond what a map can address is cut to the mapped data, holes stay holes, and a
+  file named many times is written once and hard-linked;
+- device files, fifos and sockets are not created.
+Each oddity is reported (ExtractReport.problems, and `on_problem` as it happens), never
+fatal; memory stays bounded by one directory's entries and one 8 MiB chunk of data.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import re
+import stat as statmod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import UsageError, VexfsError
+from ..format import constants as C
+from ..volume.inodes import InodeRecord
+from ..volume.volume import Volume
+from .deleted import LINKED
+from .names import display
+from .recovery import Listing, Recovery, join, walk
+
+CHUNK = 8 << 20
+MAX_STORED_PROBLEMS = 10000
+SYMLINK_MAX = 4095
+DELETED_FOLDER = b".deleted"
+_UNSAFE = re.compile(rb"[\x00-\x1f/\x7f]")
+O_DIR = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+@dataclass
+class ExtractReport:
+    files: int = 0
+    directories: int = 0
+    symlinks: int = 0
+    hard_links: int = 0
+    bytes: int = 0
+    skipped: int = 0
+    recovered: int = 0  # deleted entries recovered
+    deleted_folder: str | None = None
+    problems: list[str] = field(default_factory=list)
+    problem_count: int = 0
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in ("files", "directories", "symlinks", "hard_links", "bytes", "skipped",
+                                              "recovered", "deleted_folder", "problem_count", "problems")}
+
+
+def sanitize(name: bytes) -> bytes:
+    """A name safe to create in one directory: never "/", NUL, a control character, ".",
+    ".." or empty, at most 255 bytes."""
+    if 0 < len(name) <= 255 and not _UNSAFE.search(name) and name not in (b".", b".."):
+        return name
+    out = bytearray()
+    for byte in name:
+        if byte == 0x2F or byte < 0x20 or byte == 0x7F:
+            out += b"%%%02X" % byte
+        else:
+            out.append(byte)
+    if not out:
+        out = bytearray(b"_")
+    elif out in (b".", b".."):
+        out = bytearray(b"%2E" * len(out))
+    if len(out) > 255:
+        out = out[:200] + b"~" + hashlib.sha256(name).hexdigest()[:32].encode()
+    return bytes(out)
+
+
+class _Directory:
+    """A directory this run made (or DEST): its descriptor, host path and names used."""
+
+    def __init__(self, fd: int, host: bytes):
+        self.fd = fd
+        self.host = host  # relative to DEST, for messages and hard links
+        self.used: dict[bytes, int] = {}
+        self.finish: tuple[int, int, int] | None = None  # mode, atime, mtime, set on close
+
+    def close(self) -> None:
+        if self.finish is not None:
+            mode, atime, mtime = self.finish
+            try:
+                os.fchmod(self.fd, mode)
+                os.utime(self.fd, (atime, mtime))
+            except OSError:
+                pass
+        os.close(self.fd)
+
+
+class Extractor:
+    def __init__(self, volume: Volume, dest: str, *, recovery: Recovery | None = None,
+                 progress: Callable[[int, int], None] | None = None,
+                 on_problem: Callable[[str], None] | None = None):
+        self.volume = volume
+        self.recovery = recovery or Recovery(volume)
+        self.progress = progress
+        self.on_problem = on_problem
+        self.report = ExtractReport()
+        self.fs_bytes = volume.geometry.blocks_count * C.BLOCK_SIZE
+        self.max_file_size = volume.max_file_size()
+        self.data_range = (volume.geometry.first_data_block, volume.geometry.addressable_blocks)
+        self.dest = os.fsencode(dest)
+        if not os.path.lexists(self.dest):
+            try:
+                os.mkdir(self.dest, 0o755)
+            except OSError as e:
+                raise UsageError(f"{dest}: can not create the destination: {e.strerror}") from None
+        try:
+            self.dest_fd = os.open(self.dest, O_DIR & ~getattr(os, "O_NOFOLLOW", 0))
+        except OSError as e:
+            raise UsageError(f"{dest}: not a usable destination directory: {e.strerror}") from None
+        self.dest_real = os.path.realpath(f"/proc/self/fd/{self.dest_fd}".encode()) \
+            if os.path.exists(f"/proc/self/fd/{self.dest_fd}") else os.path.realpath(self.dest)
+        self.first_copy: dict[int, tuple[bytes, bytes]] = {}  # inode -> (directory, name) of its first copy
+        self.renamed: set[int] = set()  # inodes already reported as named twice
+        self.written = np.zeros(volume.geometry.inode_slots + 1, dtype=bool)
+        self.dup_names: dict[tuple[bytes, bytes], int] = {}
+
+    # --- reporting ------------------------------------------------------------------------
+
+    def problem(self, message: str) -> None:
+        self.report.problem_count += 1
+        if len(self.report.problems) < MAX_STORED_PROBLEMS:
+            self.report.problems.append(message)
+        if self.on_problem is not None:
+            self.on_problem(message)
+
+    def _tick(self) -> None:
+        if self.progress is not None and self.report.files % 64 == 0:
+            self.progress(self.report.bytes, self.report.files + self.report.directories + self.report.symlinks)
+
+    # --- host side ------------------------------------------------------------------------
+
+    def _check_inside(self, fd: int, host: bytes) -> bool:
+        proc = f"/proc/self/fd/{fd}"
+        if not os.path.exists(proc):
+            return True
+        real = os.path.realpath(proc.encode())
+        if real == self.dest_real or real.startswith(self.dest_real.rstrip(b"/") + b"/"):
+            return True
+        self.problem(f"{display(host)}: resolves outside the destination; not written")
+        return False
+
+    def _name(self, parent: _Directory, raw: bytes, image_path: bytes) -> bytes:
+        name = sanitize(raw)
+        if name != raw:
+            self.problem(f"{display(image_path)}: the name \"{display(raw)}\" is sanitized to \"{display(name)}\"")
+        return name
+
+    def _create(self, parent: _Directory, name: bytes, image_path: bytes, make: Callable[[bytes], object]):
+        """Call make(candidate) with name, then name~1, name~2 ... until it does not fail
+        with EEXIST; the name used and make's result. Collisions are reported once a name."""
+        count = parent.used.get(name, 0)
+        candidate = name if count == 0 else self._suffixed(name, count)
+        while True:
+            try:
+                result = make(candidate)
+            except FileExistsError:
+                count += 1
+                candidate = self._suffixed(name, count)
+                continue
+            except OSError as e:
+                if e.errno in (errno.EILSEQ, errno.EINVAL) and candidate != _ascii(candidate):
+                    self.problem(f"{display(image_path)}: the destination refused the name; escaped to ASCII")
+                    name = candidate = _ascii(candidate)
+                    continue
+                raise
+            parent.used[name] = count + 1
+            if count:
+                key = (parent.host, name)
+                seen = self.dup_names.get(key, 0)
+                self.dup_names[key] = seen + 1
+                if seen == 0:
+                    self.problem(f"{display(image_path)}: the name is taken in {display(parent.host or b'.')}; "
+                                 f"written as {display(candidate)} (further duplicates get ~N as well)")
+            return candidate, result
+
+    @staticmethod
+    def _suffixed(name: bytes, n: int) -> bytes:
+        suffix = b"~%d" % n
+        return name[:255 - len(suffix)] + suffix
+
+    def make_directory(self, parent: _Directory, raw: bytes, image_path: bytes, *,
+                       quiet: bool = False) -> _Directory | None:
+        name = sanitize(raw) if quiet else self._name(parent, raw, image_path)
+
+        def make(candidate):
+            os.mkdir(candidate, 0o700, dir_fd=parent.fd)
+            return candidate
+
+        try:
+            name, _ = self._create(parent, name, image_path, make)
+            fd = os.open(name, O_DIR, dir_fd=parent.fd)
+        except OSError as e:
+            self.problem(f"{display(image_path)}: can not create the directory: {e.strerror}")
+            return None
+        host = parent.host + b"/" + name if parent.host else name
+        if not self._check_inside(fd, host):
+            os.close(fd)
+            return None
+        self.report.directories += 1
+        return _Directory(fd, host)
+
+    # --- one inode ------------------------------------------------------------------------
+
+    def extract_inode(self, parent: _Directory, raw_name: bytes, image_path: bytes, inode: InodeRecord) -> _Directory | None:
+        """Create one entry in `parent`; a directory is returned open (to be filled)."""
+        fmt = inode.fields.i_mode & C.S_IFMT
+        if fmt == C.S_IFDIR:
+            made = self.make_directory(parent, raw_name, image_path)
+            if made is not None:
+                made.finish = (self._mode(inode, image_path), inode.i_atime, inode.i_mtime)
+            return made
+        if fmt == C.S_IFREG:
+            self.write_regular(parent, raw_name, image_path, inode)
+        elif fmt == C.S_IFLNK:
+            self.write_symlink(parent, raw_name, image_path, inode)
+        else:
+            kind = {C.S_IFCHR: "character device", C.S_IFBLK: "block device", C.S_IFIFO: "fifo",
+                    C.S_IFSOCK: "socket"}.get(fmt, f"unknown file type (mode 0o{inode.i_mode:o})")
+            self.problem(f"{display(image_path)}: {kind}, not extracted")
+            self.report.skipped += 1
+        return None
+
+    def _mode(self, inode: InodeRecord, image_path: bytes) -> int:
+        mode = inode.i_mode & 0o7777
+        if mode & (statmod.S_ISUID | statmod.S_ISGID):
+            self.problem(f"{display(image_path)}: set-user/group-ID bits not restored "
+                         f"(mode {statmod.filemode(inode.i_mode)})")
+        keep = 0o1777 if mode_format(inode) == C.S_IFDIR else 0o777
+        return mode & keep
+
+    def write_regular(self, parent: _Directory, raw_name: bytes, image_path: bytes, inode: InodeRecord) -> None:
+        name = self._name(parent, raw_name, image_path)
+        if self.written[inode.ino]:
+            # Named again (a hard link, or a hostile image naming one inode thousands of
+            # times): the data is written once, then linked.
+            if inode.i_links_count <= 1 and inode.ino not in self.renamed:
+                self.renamed.add(inode.ino)
+                self.problem(f"{display(image_path)}: inode {inode.ino} is named more than once though its link "
+                             f"count is {inode.i_links_count}; written once, the other names hard-linked")
+            first = self.first_copy.get(inode.ino)
+            if first is not None:
+                source = first[0] + b"/" + first[1] if first[0] else first[1]
+
+                def link(candidate):
+                    os.link(source, candidate, src_dir_fd=self.dest_fd, dst_dir_fd=parent.fd, follow_symlinks=False)
+
+                try:
+                    self._create(parent, name, image_path, link)
+                    self.report.hard_links += 1
+                    return
+                except OSError:
+                    pass  # copy it again
+        fd = -1
+        if name not in parent.used:  # the common case, without the retry loop
+            try:
+                fd = os.open(name, O_NEW, 0o600, dir_fd=parent.fd)
+                parent.used[name] = 1
+            except OSError:
+                fd = -1
+        if fd < 0:
+            try:
+                name, fd = self._create(parent, name, image_path,
+                                        lambda candidate: os.open(candidate, O_NEW, 0o600, dir_fd=parent.fd))
+            except OSError as e:
+                self.problem(f"{display(image_path)}: can not create: {e.strerror}")
+                return
+        try:
+            self._copy_data(fd, inode, image_path)
+            os.fchmod(fd, self._mode(inode, image_path))
+            os.utime(fd, (inode.i_atime, inode.i_mtime))
+        except OSError as e:
+            self.problem(f"{display(image_path)}: writing failed: {e.strerror}")
+        finally:
+            os.close(fd)
+        self.report.files += 1
+        written = self.written
+        if not written[inode.ino]:
+            self.first_copy[inode.ino] = (parent.host, name)
+            written[inode.ino] = True
+        if self.progress is not None:
+            self._tick()
+
+    def _copy_data(self, fd: int, inode: InodeRecord, image_path: bytes) -> None:
+        volume = self.volume
+        size = inode.i_size
+        readable = min(size, self.max_file_size)
+        fields = inode.fields
+        nblocks = -(-readable // C.BLOCK_SIZE)
+        if self.volume.indirect and (fields.i_indirect or fields.i_double_indirect or fields.i_triple_indirect):
+            block_map = volume.block_map(inode)
+            runs, map_problems = block_map.runs(nblocks), block_map.problems
+        else:  # direct blocks only (most files): the same runs, without a BlockMap
+            runs, map_problems = self._direct_runs(fields.i_block, nblocks)
+        mapped_end = 0
+        read = volume.device.read
+        budget = self.fs_bytes  # a file can not hold more data than the file system: blocks repeat
+        try:
+            for logical, physical, count in runs:
+                start = logical * C.BLOCK_SIZE
+                end = min(readable, start + count * C.BLOCK_SIZE)
+                if end - start > budget:
+                    self.problem(f"{display(image_path)}: its block map holds more data than the file system "
+                                 f"({self.fs_bytes} bytes): blocks repeat; the rest is left out")
+                    end = start + budget
+                    budget = -1
+                else:
+                    budget -= end - start
+                position = start
+                while position < end:
+                    n = min(CHUNK, end - position)
+                    data = read(physical * C.BLOCK_SIZE + (position - start), n)
+                    written = os.pwrite(fd, data, position)
+                    if written < n:  # short write: the rest, a piece at a time
+                        view, offset = memoryview(data)[written:], position + written
+                        while view:
+                            written = os.pwrite(fd, view, offset)
+                            view, offset = view[written:], offset + written
+                    position += n
+                    self.report.bytes += n
+                    if self.progress is not None:
+                        self.progress(self.report.bytes, self.report.files)
+                mapped_end = max(mapped_end, end)
+                if budget < 0:
+                    break
+        except VexfsError as e:
+            self.problem(f"{display(image_path)}: {e}; the file is cut short")
+        if map_problems:
+            self._map_problems(map_problems, image_path)
+        final = size
+        if size > self.max_file_size or size > max(mapped_end, self.fs_bytes):
+            final = mapped_end
+            self.problem(f"{display(image_path)}: i_size {size} is more than the block map holds; "
+                         f"written {final} bytes (the mapped data)")
+        if final != mapped_end:
+            os.ftruncate(fd, final)  # a hole at the end (nothing beyond mapped_end was written)
+
+    def _map_problems(self, map_problems: list[str], image_path: bytes) -> None:
+        counts: dict[str, int] = {}
+        for problem in map_problems:
+            if problem in counts or len(counts) < 10:
+                counts[problem] = counts.get(problem, 0) + 1
+        for problem, count in counts.items():
+            self.problem(f"{display(image_path)}: {problem}" + (f" ({count} times)" if count > 1 else ""))
+        if len(map_problems) > sum(counts.values()):
+            self.problem(f"{display(image_path)}: {len(map_problems) - sum(counts.values())} more block "
+                         "map problems")
+
+    def _direct_runs(self, pointers, nblocks: int) -> tuple[list[tuple[int, int, int]], list[str]]:
+        """(logical, physical, count) runs of the direct pointers below nblocks, as
+        BlockMap.runs() gives them; bad pointers skipped and described."""
+        runs: list[list[int]] = []
+        problems: list[str] = []
+        first, end = self.data_range
+        backup = self.volume.geometry.backup_sb_block
+        for logical in range(min(nblocks, C.DIRECT_BLOCKS)):
+            physical = pointers[logical]
+            if not physical:
+                continue
+            if not first <= physical < end or physical == backup:
+                problems.append(f"block {physical} at logical {logical} is out of range")
+                continue
+            if runs and runs[-1][0] + runs[-1][2] == logical and runs[-1][1] + runs[-1][2] == physical:
+                runs[-1][2] += 1
+            else:
+                runs.append([logical, physical, 1])
+        return [tuple(run) for run in runs], problems
+
+    def write_symlink(self, parent: _Directory, raw_name: bytes, image_path: bytes, inode: InodeRecord) -> None:
+        name = self._name(parent, raw_name, image_path)
+        if inode.i_size > SYMLINK_MAX:
+            self.problem(f"{display(image_path)}: symlink target of {inode.i_size} bytes is too long; not created")
+            self.report.skipped += 1
+            return
+        try:
+            target = self.volume.read_bytes(inode, inode.i_size)
+        except VexfsError as e:
+            self.problem(f"{display(image_path)}: symlink target unreadable: {e}")
+            self.report.skipped += 1
+            return
+        if not target or b"\0" in target:
+            self.problem(f"{display(image_path)}: symlink target {display(target)!r} can not be created")
+            self.report.skipped += 1
+            return
+        if target.startswith(b"/") or _climbs_out(image_path, target):
+            self.problem(f"{display(image_path)}: symlink points outside the extracted tree "
+                         f"({display(target)}); recreated as a link, not followed")
+        try:
+            name, _ = self._create(parent, name, image_path,
+                                   lambda candidate: os.symlink(target, candidate, dir_fd=parent.fd))
+            os.utime(name, (inode.i_atime, inode.i_mtime), dir_fd=parent.fd, follow_symlinks=False)
+        except OSError as e:
+            self.problem(f"{display(image_path)}: can not create the symlink: {e.strerror}")
+            return
+        self.report.symlinks += 1
+
+    # --- trees ----------------------------------------------------------------------------
+
+    def extract_tree(self, top: InodeRecord, top_path: bytes, root: _Directory) -> np.ndarray:
+        """Pass 1: the live tree below directory `top` into `root`. Returns the live inodes."""
+        live = np.zeros(self.volume.geometry.inode_slots + 1, dtype=bool)
+        live[top.ino] = True
+        stack: list[_Directory | None] = [root]  # by depth: the open directory at each level
+        # directories made, not yet filled: inode -> (name in its parent, mode and times). They
+        # are closed as soon as made and reopened when the walk reaches them, so that open
+        # descriptors stay one a level however many subdirectories a directory has.
+        pending: dict[int, tuple[bytes, tuple[int, int, int] | None]] = {}
+        try:
+            for listing in walk(self.recovery, top, top_path):
+                self._report_listing(listing)
+                if listing.depth:
+                    while len(stack) > listing.depth:
+                        closing = stack.pop()
+                        if closing is not None and closing is not root:
+                            closing.close()
+                    stack.append(self._reopen(stack[-1], pending.pop(listing.inode.ino, None)))
+                here = stack[listing.depth]
+                for entry, inode in listing.entries:
+                    path = join(listing.path, entry.name)
+                    if inode is None:
+                        self.report.skipped += 1
+                        continue
+                    live[entry.ino] = True
+                    if here is None:
+                        continue  # its directory could not be made
+                    if inode.fields.i_mode & C.S_IFMT == C.S_IFDIR and not listing.is_entered(entry):
+                        continue  # a cycle or a second name: reported by the walk
+                    made = self.extract_inode(here, entry.name, path, inode)
+                    if made is not None:
+                        pending[inode.ino] = (made.host.rsplit(b"/", 1)[-1], made.finish)
+                        made.finish = None
+                        made.close()
+        finally:
+            for directory in reversed(stack):
+                if directory is not None and directory is not root:
+                    directory.close()
+        return live
+
+    def _reopen(self, parent: _Directory | None, made: tuple[bytes, tuple[int, int, int] | None] | None):
+        """The directory made as `made` in `parent`, open again (None if it was not made)."""
+        if parent is None or made is None:
+            return None
+        name, finish = made
+        host = parent.host + b"/" + name if parent.host else name
+        try:
+            fd = os.open(name, O_DIR, dir_fd=parent.fd)
+        except OSError as e:
+            self.problem(f"{display(host)}: can not reopen: {e.strerror}")
+            return None
+        if not self._check_inside(fd, host):
+            os.close(fd)
+            return None
+        directory = _Directory(fd, host)
+        directory.finish = finish
+        return directory
+
+    def _report_listing(self, listing: Listing) -> None:
+        for problem in listing.problems:
+            self.problem(problem)
+
+    def open_host(self, host: bytes) -> _Directory | None:
+        """Open a directory this run made, a component at a time, never following a link."""
+        fd = os.dup(self.dest_fd)
+        try:
+            for part in host.split(b"/"):
+                if part:
+                    next_fd = os.open(part, O_DIR, dir_fd=fd)
+                    os.close(fd)
+                    fd = next_fd
+        except OSError as e:
+            os.close(fd)
+            self.problem(f"{display(host)}: can not reopen: {e.strerror}")
+            return None
+        return _Directory(fd, host)
+
+    def extract_deleted(self, top: InodeRecord, top_path: bytes, live: np.ndarray) -> None:
+        """Pass 2: deleted entries that still hold data, into the deleted folder, under a
+        copy of the directories that named them."""
+        mirrors: dict[int, bytes] = {}  # directory inode -> host path of its copy in the folder
+        names: dict[int, tuple[int, bytes, bytes]] = {}  # live directory -> (parent, raw name, image path)
+        finish: list[tuple[bytes, int, int, int]] = []  # recovered directories: host, mode, atime, mtime
+        for listing in walk(self.recovery, top, top_path, deleted=True, into_deleted=True, live=live):
+            ino = listing.inode.ino
+            if listing.inside_deleted:
+                self._report_listing(listing)
+            elif listing.depth:
+                names[ino] = (listing.parent_ino, listing.name, listing.path)
+            wanted = []
+            if listing.inside_deleted:
+                for entry, inode in listing.entries:
+                    if inode is None or (inode.is_dir and not listing.is_entered(entry)):
+                        continue
+                    if live[entry.ino] and not inode.is_dir:
+                        continue  # a live name has it
+                    wanted.append((entry.name, inode, join(listing.path, entry.name)))
+            for item in listing.deleted:
+                path = join(listing.path, item.name)
+                if item.status == LINKED:
+                    continue  # extracted under its live name
+                if not item.holds_data:
+                    self.problem(f"{display(path)} (deleted, inode {item.ino or '?'}): {item.status}; not recovered")
+                    continue
+                if item.inode.is_dir and not listing.is_entered(item):
+                    continue
+                wanted.append((item.name, item.inode, path))
+            if not wanted:
+                continue
+            here = self._mirror(ino, top, mirrors, names)
+            if here is None:
+                continue
+            try:
+                for name, inode, path in wanted:
+                    made = self.extract_inode(here, name, path, inode)
+                    self.report.recovered += 1
+                    if made is not None:
+                        mirrors[inode.ino] = made.host
+                        if made.finish is not None:
+                            finish.append((made.host, *made.finish))
+                        made.finish = None
+                        made.close()
+            finally:
+                here.close()
+        for host, mode, atime, mtime in reversed(finish):
+            directory = self.open_host(host)
+            if directory is not None:
+                directory.finish = (mode, atime, mtime)
+                directory.close()
+
+    def _mirror(self, ino: int, top: InodeRecord, mirrors: dict[int, bytes],
+                names: dict[int, tuple[int, bytes, bytes]]) -> _Directory | None:
+        """The copy, in the deleted folder, of directory `ino`: made on first use (the
+        folder itself for the top), with the names of the way down to it."""
+        if top.ino not in mirrors:
+            root = _Directory(self.dest_fd, b"")
+            folder = self.make_directory(root, DELETED_FOLDER, b"/" + DELETED_FOLDER)
+            if folder is None:
+                return None
+            self.report.directories -= 1
+            self.report.deleted_folder = os.fsdecode(folder.host)
+            mirrors[top.ino] = folder.host
+            folder.close()
+        chain = []
+        current = ino
+        while current not in mirrors:
+            if current not in names:
+                return None
+            chain.append(current)
+            current = names[current][0]
+        here = self.open_host(mirrors[current])
+        for step in reversed(chain):
+            if here is None:
+                return None
+            _, raw, path = names[step]
+            made = self.make_directory(here, raw, path, quiet=True)
+            here.close()
+            if made is None:
+                return None
+            self.report.directories -= 1
+            mirrors[step] = made.host
+            here = made
+        return here
+
+
+def mode_format(inode: InodeRecord) -> int:
+    return inode.fields.i_mode & C.S_IFMT
+
+
+def _climbs_out(image_path: bytes, target: bytes) -> bool:
+    depth = image_path.count(b"/") - 1
+    for part in target.split(b"/"):
+        if part == b"..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part and part != b".":
+            depth += 1
+    return False
+
+
+def _ascii(name: bytes) -> bytes:
+    return b"".join(bytes([b]) if 0x20 <= b < 0x7F else b"%%%02X" % b for b in name)
+
+
+def extract(volume: Volume, path: str, dest: str, *, deleted: bool = False, recovery: Recovery | None = None,
+            progress: Callable[[int, int], None] | None = None,
+            on_problem: Callable[[str], None] | None = None) -> ExtractReport:
+    """Copy PATH (a path or an inode number) of the image into DEST (made if missing):
+    the root's contents go straight into DEST, anything else as DEST/its name."""
+    extractor = Extractor(volume, dest, recovery=recovery, progress=progress, on_problem=on_problem)
+    try:
+        recovery = extractor.recovery
+        inode = recovery.find(path)
+        spec = path.strip()
+        by_number = spec.strip("<>").isdigit()
+        image_path = b"/" if inode.ino == C.ROOT_INO else \
+            (b"<%d>" % inode.ino if by_number else b"/" + os.fsencode(spec).strip(b"/"))
+        root = _Directory(extractor.dest_fd, b"")
+        if inode.ino == C.ROOT_INO:
+            top_dir = root
+        elif inode.is_dir:
+            raw = b"inode-%d" % inode.ino if by_number else image_path.rsplit(b"/", 1)[-1]
+            top_dir = extractor.make_directory(root, raw, image_path)
+            if top_dir is not None:
+                top_dir.finish = (extractor._mode(inode, image_path), inode.i_atime, inode.i_mtime)
+        else:
+            raw = b"inode-%d" % inode.ino if by_number else image_path.rsplit(b"/", 1)[-1]
+            extractor.extract_inode(root, raw, image_path, inode)
+            return extractor.report
+        if top_dir is None:
+            return extractor.report
+        try:
+            live = extractor.extract_tree(inode, image_path if inode.ino != C.ROOT_INO else b"/", top_dir)
+        finally:
+            if top_dir is not root:
+                top_dir.close()
+        if deleted:
+            extractor.extract_deleted(inode, image_path if inode.ino != C.ROOT_INO else b"/", live)
+        for problem in extractor.recovery.problems:
+            extractor.problem(problem)
+        return extractor.report
+    finally:
+        os.close(extractor.dest_fd)

@@ -1,0 +1,325 @@
+"""Seeing what the kernel wrote without repairing it: orphaned directory blocks, a
+recovery-aware directory reader and a tree walk that neither loops nor trusts the image.
+
+The real kernel's mkdir writes the new directory's inode once, before its block is
+allocated, and never again: on disk the directory has i_block[0] = 0 while its block is
+allocated in the bitmap, owned by no inode, and starts with "." naming the directory
+(reference page, "What the real kernel leaves on disk"). fsck re-attaches such blocks; the
+read-only views show the directory's contents from that block, marked as recovered.
+
+Nothing here prints or writes; every oddity is returned as a message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import CorruptionError, NotADirectoryError_, PathNotFoundError, VexfsError
+from ..format import constants as C
+from ..volume import checksums, directory
+from ..volume.inodes import InodeRecord
+from ..volume.orphans import DOT_HEAD, find_orphan_directory_blocks  # noqa: F401  (re-exported)
+from ..volume.volume import Volume
+
+# The first 12 bytes of a directory block made by mkdir: "." with rec_len 12, name_len 1,
+# file type 2 (directory), NUL padding; the 4 bytes before it are the directory's inode.
+MAX_DEPTH = 256  # deeper directories are reported, not entered (and extract keeps one fd a level)
+
+
+def blockless_directories(volume: Volume) -> set[int]:
+    """Directory inodes (i_mode says directory) that map no directory block: mkdir'd by the
+    kernel, or damaged. Deleted ones included (the kernel's rmdir leaves the inode)."""
+    g = volume.geometry
+    found: set[int] = set()
+    for first_ino, records in volume.inode_table(skip_holes=True):
+        dirs = np.flatnonzero((records["i_mode"] & C.S_IFMT) == C.S_IFDIR)
+        if not dirs.size:
+            continue
+        pointers = records["i_block"][dirs].astype(np.int64)
+        valid = (pointers >= g.first_data_block) & (pointers < g.addressable_blocks)
+        if g.backup_sb_block:
+            valid &= pointers != g.backup_sb_block
+        if volume.large_dir:
+            tops = (records["i_indirect"][dirs] | records["i_double_indirect"][dirs]
+                    | records["i_triple_indirect"][dirs]) != 0
+            maybe = ~valid.any(axis=1) | tops
+        else:
+            maybe = ~valid[:, 0]
+        for index in dirs[maybe]:
+            ino = int(index) + first_ino
+            try:
+                if not volume.dir_blocks(volume.read_inode(ino)):
+                    found.add(ino)
+            except VexfsError:
+                found.add(ino)
+    return found
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A live directory entry ("." and ".." included; callers skip them)."""
+
+    name: bytes
+    ino: int
+    file_type: int
+    block: int
+    offset: int
+
+
+@dataclass
+class DirectoryRead:
+    """What one directory holds: its live entries, the blocks they came from and whether
+    those were recovered (an orphaned block, the directory mapping none)."""
+
+    inode: InodeRecord
+    entries: list[Entry]
+    blocks: list[int]
+    recovered_block: int | None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def recovered(self) -> bool:
+        return self.recovered_block is not None
+
+
+class Recovery:
+    """Reads directories as the kernel left them. Orphaned blocks are looked for only when
+    a directory without a block is met, and then for every such directory at once."""
+
+    def __init__(self, volume: Volume, *, enabled: bool = True,
+                 progress: Callable[[int, int], None] | None = None):
+        self.volume = volume
+        self.enabled = enabled
+        self.progress = progress
+        self._orphans: dict[int, int] | None = None
+        self._ownership = None
+        self.problems: list[str] = []
+
+    # --- orphaned blocks ---------------------------------------------------------------
+
+    def ownership(self):
+        """Every block an in-use inode maps (blockmap.Ownership), built once."""
+        if self._ownership is None:
+            from .blockmap import collect_ownership
+            self._ownership = collect_ownership(self.volume)
+        return self._ownership
+
+    def orphans(self) -> dict[int, int]:
+        """{directory inode: orphaned block} over the whole image (computed once)."""
+        if self._orphans is None:
+            self._orphans = {}
+            if self.enabled:
+                wanted = blockless_directories(self.volume)
+                if wanted:
+                    owned = self.ownership()
+                    self._orphans = find_orphan_directory_blocks(self.volume, wanted, owned.is_owned,
+                                                                 progress=self.progress)
+        return self._orphans
+
+    def dir_blocks(self, inode: InodeRecord) -> tuple[list[int], int | None]:
+        """(blocks, recovered block or None) of a directory."""
+        blocks = [block for _, block in self.volume.dir_blocks(inode)]
+        if blocks or not self.enabled:
+            return blocks, None
+        block = self.orphans().get(inode.ino)
+        return ([block], block) if block is not None else ([], None)
+
+    # --- reading ----------------------------------------------------------------------
+
+    def dir_block_data(self, inode: InodeRecord) -> Iterator[tuple[int, bytes, directory.BlockWalk]]:
+        """(block, bytes, walk) of each block of a directory (recovered or its own)."""
+        blocks, _ = self.dir_blocks(inode)
+        for block in blocks:
+            data = self.volume.read_block(block)
+            yield block, data, directory.walk_block(data, chain_end=self.volume.chain_end)
+
+    def read_directory(self, inode: InodeRecord) -> DirectoryRead:
+        if not inode.is_dir:
+            raise NotADirectoryError_(f"inode {inode.ino} is not a directory")
+        volume = self.volume
+        blocks, recovered = self.dir_blocks(inode)
+        result = DirectoryRead(inode, [], blocks, recovered)
+        if not blocks:
+            result.problems.append(f"directory inode {inode.ino} has no block (none mapped, no orphaned "
+                                   "block names it)")
+        seen: set[int] = set()
+        repeated: dict[int, int] = {}
+        for block in blocks:
+            if block in seen:
+                repeated[block] = repeated.get(block, 1) + 1
+                continue
+            seen.add(block)
+            data = volume.read_block(block)
+            if volume.seed is not None and not checksums.block_checksum_ok(volume.seed, block, data):
+                result.problems.append(f"directory inode {inode.ino}, block {block}: checksum mismatch")
+            walk = directory.walk_block(data, chain_end=volume.chain_end)
+            if walk.problem:
+                result.problems.append(f"directory inode {inode.ino}, block {block}: {walk.problem}")
+            for record in walk.records:
+                if record.inode:
+                    result.entries.append(Entry(record.name, record.inode, record.file_type, block,
+                                                record.offset))
+        for block, count in repeated.items():
+            result.problems.append(f"directory inode {inode.ino}: block {block} appears {count} times in its map; "
+                                   "read once")
+        return result
+
+    def lookup(self, inode: InodeRecord, name: bytes) -> int | None:
+        for entry in self.read_directory(inode).entries:
+            if entry.name == name:
+                return entry.ino
+        return None
+
+    def resolve(self, path: str | bytes) -> InodeRecord:
+        """The inode a path names, through recovered directories too (no symlink followed)."""
+        if isinstance(path, str):
+            path = os.fsencode(path)
+        volume = self.volume
+        inode = volume.read_inode(C.ROOT_INO)
+        walked = b""
+        for part in path.split(b"/"):
+            if not part or part == b".":
+                continue
+            if not inode.is_dir:
+                raise NotADirectoryError_(f"{os.fsdecode(walked) or '/'} is not a directory")
+            ino = self.lookup(inode, part)
+            walked += b"/" + part
+            if ino is None:
+                raise PathNotFoundError(f"{os.fsdecode(walked)}: no such file or directory")
+            inode = volume.read_inode(ino)
+        return inode
+
+    def find(self, spec: str) -> InodeRecord:
+        """A path, or an inode number ('12' or '<12>', as debugfs writes it)."""
+        text = spec.strip()
+        if text.startswith("<") and text.endswith(">"):
+            text = text[1:-1]
+        if text.isdigit():
+            return self.volume.read_inode(int(text))
+        return self.resolve(spec)
+
+
+@dataclass
+class Listing:
+    """One directory met by walk(): where, what it holds, how it was read."""
+
+    path: bytes  # b"/" for the root, else b"/a/b"
+    inode: InodeRecord
+    entries: list[tuple[Entry, InodeRecord | None]]  # "." and ".." left out; None: bad inode
+    recovered_block: int | None
+    deleted: list = field(default_factory=list)  # deleted.DeletedEntry, when asked for
+    depth: int = 0
+    problems: list[str] = field(default_factory=list)
+    inside_deleted: bool = False  # reached through a deleted entry
+    parent_ino: int = 0  # the directory it was reached from (0 for the top)
+    name: bytes = b""  # the name it was reached by (b"" for the top)
+    entered: set = field(default_factory=set)  # (block, offset) of entries whose directory is walked
+
+    def is_entered(self, entry) -> bool:
+        return (entry.block, entry.offset) in self.entered
+
+    @property
+    def recovered(self) -> bool:
+        return self.recovered_block is not None
+
+
+def join(parent: bytes, name: bytes) -> bytes:
+    return (parent.rstrip(b"/") + b"/" + name) if parent != b"/" else b"/" + name
+
+
+def walk(recovery: Recovery, top: InodeRecord | None = None, top_path: bytes = b"/", *,
+         deleted: bool = False, into_deleted: bool = False, max_depth: int = MAX_DEPTH,
+         live: np.ndarray | None = None) -> Iterator[Listing]:
+    """Every directory below `top` (default the root), depth first, each once: a cycle or a
+    hard-linked directory is reported, not entered again. With `deleted`, each Listing also
+    carries the deleted entries of its blocks (deleted.deleted_entries); with
+    `into_deleted`, deleted directories whose inode still holds data are walked too, and
+    their listings marked inside_deleted. `live` (a bool array by inode number) lets the
+    deleted view tell a renamed file from a lost one."""
+    from .deleted import deleted_entries  # deleted imports this module
+
+    volume = recovery.volume
+    top = top or volume.read_inode(C.ROOT_INO)
+    seen = {top.ino}
+    stack: list[tuple[bytes, InodeRecord, int, bool, int, bytes]] = [(top_path, top, 0, False, 0, b"")]
+    while stack:
+        path, inode, depth, in_deleted, parent_ino, name = stack.pop()
+        try:
+            read = recovery.read_directory(inode)
+        except VexfsError as e:
+            yield Listing(path, inode, [], None, depth=depth, problems=[f"{_show(path)}: {e}"],
+                          inside_deleted=in_deleted, parent_ino=parent_ino, name=name)
+            continue
+        listing = Listing(path, inode, [], read.recovered_block, depth=depth,
+                          problems=[f"{_show(path)}: {p}" for p in read.problems], inside_deleted=in_deleted,
+                          parent_ino=parent_ino, name=name)
+        subdirs: list[tuple[bytes, InodeRecord, bool, tuple[int, int], bytes]] = []
+        dots = 0
+        for entry in read.entries:
+            if entry.name in (b".", b".."):
+                dots += 1
+                if entry.name == b"." and entry.ino != inode.ino:
+                    listing.problems.append(f"{_show(path)}: its \".\" names inode {entry.ino}, not the "
+                                            f"directory ({inode.ino}); ignored")
+                elif entry.name == b".." and entry.file_type not in (C.FT_DIR, C.FT_UNKNOWN):
+                    listing.problems.append(f"{_show(path)}: an entry \"..\" of file type {entry.file_type} "
+                                            f"names inode {entry.ino}; ignored")
+                continue
+            child_path = join(path, entry.name)
+            try:
+                child = volume.read_inode(entry.ino)
+            except CorruptionError as e:
+                listing.problems.append(f"{_show(child_path)}: {e}")
+                listing.entries.append((entry, None))
+                continue
+            listing.entries.append((entry, child))
+            if child.fields.i_mode & C.S_IFMT == C.S_IFDIR:
+                subdirs.append((child_path, child, in_deleted, (entry.block, entry.offset), entry.name))
+        if dots > 2:
+            listing.problems.append(f"{_show(path)}: {dots} entries named \".\" or \"..\"; only names are "
+                                    "followed, never these")
+        if deleted:
+            listing.deleted = deleted_entries(recovery, inode, live=live)
+            if into_deleted:
+                for item in listing.deleted:
+                    if item.holds_data and item.inode is not None and item.inode.is_dir:
+                        subdirs.append((join(path, item.name), item.inode, True, (item.block, item.offset),
+                                        item.name))
+        enter = []
+        for child_path, child, child_deleted, key, child_name in subdirs:
+            if child.ino in seen:
+                if not child_deleted:
+                    listing.problems.append(f"{_show(child_path)}: directory inode {child.ino} is listed "
+                                            "elsewhere already (a cycle or a hard-linked directory); "
+                                            "not entered again")
+                continue
+            if depth + 1 > max_depth:
+                listing.problems.append(f"{_show(child_path)}: deeper than {max_depth} levels; not entered")
+                continue
+            seen.add(child.ino)
+            listing.entered.add(key)
+            enter.append((child_path, child, depth + 1, child_deleted, inode.ino, child_name))
+        yield listing
+        stack.extend(reversed(enter))
+
+
+def live_inodes(recovery: Recovery, top: InodeRecord | None = None) -> np.ndarray:
+    """A bool array, by inode number: named by a live entry in the tree below `top`."""
+    volume = recovery.volume
+    live = np.zeros(volume.geometry.inode_slots + 1, dtype=bool)
+    top = top or volume.read_inode(C.ROOT_INO)
+    live[top.ino] = True
+    for listing in walk(recovery, top):
+        for entry, inode in listing.entries:
+            if inode is not None:
+                live[entry.ino] = True
+    return live
+
+
+def _show(path: bytes) -> str:
+    from .names import display
+    return display(path)
