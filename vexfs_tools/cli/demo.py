@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sys
 import tempfile
 
 import click
+import numpy as np
 
-from ..demo import lose_directory_block, md5_of_host_file, write_sample_tree
+from ..demo import (VECTOR_FILE, VECTOR_SOURCE, imperfect_answers, lose_directory_block, md5_of_host_file,
+                    sample_queries, write_sample_tree)
 from ..errors import LimitError
 from ..inspect.summary import summary
 from ..inspect.walk import walk_tree
@@ -20,6 +23,7 @@ from .common import handle_errors
 from .dump import print_summary
 from ..check.run import run_check
 from .fsck import summary_lines
+from .vectors import print_search, print_vector_table, search_json, verify_lines
 
 
 def _step(title: str) -> None:
@@ -42,6 +46,44 @@ def verify_copy(image: str, source: str, files: list[str]) -> int:
     return len(files)
 
 
+def show_vectors(folder: str, image: str) -> bool:
+    """The vector story: mkfs -d made a vector file; search it; score a kernel's (made-up,
+    imperfect) answers. True when verify caught exactly what was planted."""
+    from ..vectors.manage import describe, open_vector_file
+    from ..vectors.search import search_files
+    from ..vectors.verify import answers_from_json, verify_file
+
+    _step(f"vexfs vectors ls {image}")
+    click.echo(f"mkfs -d turned {VECTOR_SOURCE} into the vector file {VECTOR_FILE} "
+               "(ids from data/embeddings.ids.npy):")
+    with Volume.open(image) as volume:
+        print_vector_table(describe(volume), indent="  ")
+    queries = sample_queries(3)
+    queries_path = os.path.join(folder, "queries.npy")
+    np.save(queries_path, queries)
+    k = 5
+    _step(f"vexfs search {image} {VECTOR_FILE} --query {queries_path} -k {k}")
+    with Volume.open(image) as volume:
+        result = search_files(queries, [open_vector_file(volume, VECTOR_FILE)], k)
+    print_search(result, [VECTOR_FILE], indent="  ")
+    answers = imperfect_answers(search_json(result, [VECTOR_FILE]), queries)
+    answers_path = os.path.join(folder, "kernel-answers.json")
+    with open(answers_path, "w") as f:
+        json.dump(answers, f, indent=1)
+    _step(f"vexfs verify {image} {VECTOR_FILE} --queries {queries_path} --results {answers_path}")
+    click.echo(f"{answers_path} plays a kernel's answers: the exact ones, except query 1's last id "
+               "(a far vector) and query 2's second distance (a placeholder 0)")
+    with Volume.open(image) as volume:
+        report = verify_file(open_vector_file(volume, VECTOR_FILE), queries,
+                             answers_from_json(answers, len(queries), answers_path))
+    click.echo("\n".join("  " + line for line in verify_lines(report)))
+    caught = (not report.passed and report.distance_mismatches == 1
+              and [q.recall < 1 for q in report.queries] == [False, True, False])
+    click.echo(f"  exit code {0 if report.passed else 1}: " + ("both planted errors caught" if caught
+                                                                else "NOT what was planted"))
+    return caught
+
+
 @click.command("demo", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--keep", type=click.Path(file_okay=False), help="Work in this folder and keep it.")
 @handle_errors(error_code=1)
@@ -54,7 +96,8 @@ def demo_command(keep):
     if os.path.exists(source):
         raise click.ClickException(f"{source} exists already; give an empty --keep folder")
     files = write_sample_tree(source)
-    click.echo(f"Sample tree written to {source} ({len(files)} files, a symlink, nested folders)")
+    click.echo(f"Sample tree written to {source} ({len(files)} files, a symlink, nested folders, "
+               "a vector source)")
 
     _step(f"mkfs.vexfs -d {source} -s 16M {image}")
     result = run_mkfs(image, MkfsOptions(root_directory=source), size=16 << 20)
@@ -77,6 +120,8 @@ def demo_command(keep):
 
     _step("read every file back and compare with the source")
     click.echo(f"{verify_copy(image, source, files)} files byte-identical")
+
+    vectors_ok = show_vectors(folder, image)
 
     kernel_image = os.path.join(folder, "kernel.img")
     _step(f"mkfs.vexfs --compat kernel -d {source} -s 16M {kernel_image}")
@@ -102,5 +147,5 @@ def demo_command(keep):
     kernel_check = run_check(kernel_image, "no")
 
     click.echo(f"\nDemo finished in {folder}" + ("" if keep else " (a temporary folder)"))
-    if check.exit_code or kernel_check.exit_code:
+    if check.exit_code or kernel_check.exit_code or not vectors_ok:
         sys.exit(1)

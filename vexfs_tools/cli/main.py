@@ -9,9 +9,11 @@ from .common import run_standalone
 from .demo import demo_command
 from .dump import dump_command
 from .files import cat_command, ls_command, stat_command
+from .forensic import blkcat_command, extract_command, icheck_command, ncheck_command, timeline_command
 from .fsck import fsck_command
 from .mkfs import mkfs_command
 from .undo import undo_command
+from .vectors import search_command, vectors_group, verify_command
 
 EPILOG = """\b
 Examples:
@@ -19,6 +21,12 @@ Examples:
   vexfs mkfs -s 64M disk.img          same as mkfs.vexfs
   vexfs ls -l disk.img /docs          list a directory
   vexfs cat disk.img /docs/a.txt      print a file
+  vexfs ls -lRd disk.img /            the whole tree, deleted entries, recovered directories
+  vexfs extract --deleted disk.img / out/
+  vexfs timeline disk.img | mactime -b - -d
+  vexfs vectors ls disk.img           list the vector files
+  vexfs search disk.img --query q.npy -k 10
+  vexfs verify disk.img /e.vec --queries q.npy --results kernel.json
 """
 
 
@@ -29,7 +37,8 @@ def cli():
 
 
 for command in (mkfs_command, fsck_command, dump_command, ls_command, stat_command, cat_command,
-                undo_command, demo_command):
+                icheck_command, ncheck_command, blkcat_command, timeline_command, extract_command,
+                undo_command, demo_command, vectors_group, search_command, verify_command):
     cli.add_command(command)
 
 

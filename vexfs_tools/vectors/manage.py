@@ -1,0 +1,199 @@
+"""What `vexfs vectors` and `vexfs search` do, without the printing: open vector files by
+path, list them, add and export them, read queries, save ground truth."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import CorruptionError, UsageError
+from ..format import constants as C
+from ..format import vector as V
+from ..volume.volume import Volume
+from . import sources, store
+from .codec import METRIC_CODES
+from .files import VectorFile, find_vector_files
+
+EXPORT_CHUNK_BYTES = 32 << 20
+EXPORT_FORMATS = (".npy", ".fvecs", ".bvecs")
+
+
+def open_vector_file(volume: Volume, path: str) -> VectorFile:
+    """The vector file at `path`; a usage error when it is something else."""
+    if volume.layout == "kernel":
+        raise UsageError("the kernel layout has no vector files")
+    inode = volume.resolve(path)
+    if not inode.is_reg or not inode.i_flags & C.INODE_FLAG_VECTOR:
+        raise UsageError(f"{path}: not a vector file")
+    return VectorFile.open(volume, inode, path)
+
+
+def open_vector_files(volume: Volume, paths: Sequence[str]) -> list[VectorFile]:
+    """The vector files named, or every vector file of the image when none is named."""
+    if paths:
+        return [open_vector_file(volume, path) for path in paths]
+    files = [VectorFile.open(volume, inode, path) for path, inode in find_vector_files(volume)]
+    if not files:
+        raise UsageError("the image holds no vector files")
+    return files
+
+
+def describe(volume: Volume) -> list[dict]:
+    """One entry per vector file (`vexfs vectors ls`), checksums verified. A file whose
+    header can not be read gets "error" instead of its shape."""
+    out = []
+    for path, inode in find_vector_files(volume):
+        entry = {"path": path, "inode": inode.ino, "size": inode.i_size}
+        try:
+            file = VectorFile.open(volume, inode, path)
+        except CorruptionError as e:
+            entry.update(checksums="bad", error=str(e))
+            out.append(entry)
+            continue
+        info = file.info
+        bad = file.bad_chunks()
+        entry.update(dimensions=info.dimensions, element_type=info.element_name, count=info.count,
+                     metric=info.metric_name, checksums="ok" if not bad else "bad",
+                     bad_chunks=[b for b in bad if b >= 0], ids_checksum_ok=-1 not in bad,
+                     contiguous=file.contiguous_offset() is not None or not info.data_bytes)
+        out.append(entry)
+    return out
+
+
+def add_from_file(volume: Volume, path: str, source_path: str, *, ids_path: str | None = None,
+                  metric: str | None = None, append: bool = False) -> VectorFile:
+    """`vexfs vectors add`: the host file `source_path` becomes (or, with append, is added to)
+    the vector file `path`."""
+    source = store.source_from_file(source_path, ids_path, metric)
+    if append and metric is not None:
+        try:
+            existing = open_vector_file(volume, path)
+        except (UsageError, FileNotFoundError):
+            existing = None
+        if existing is not None and existing.info.metric != METRIC_CODES[metric]:
+            raise UsageError(f"{path} has metric {existing.info.metric_name}; appending keeps it "
+                             f"(leave out --metric {metric})")
+    ino = store.add_vector_file(volume, path, source, append=append)
+    return VectorFile.open(volume, volume.read_inode(ino), path)
+
+
+def export(file: VectorFile, out: str, *, ids_out: str | None = None) -> int:
+    """Write the vectors of `file` to `out` (.npy: as stored, binary as bool rows; .fvecs:
+    float32; .bvecs: uint8, components that are integers 0..255 only) and its ids to
+    `ids_out` (.npy uint64, or .ivecs below 2^31). Returns the number of vectors."""
+    info = file.info
+    ext = os.path.splitext(out)[1].lower()
+    if ext not in EXPORT_FORMATS:
+        raise UsageError(f"{out}: unknown output format (use .npy, .fvecs or .bvecs)")
+    binary = info.element_type == V.ELEMENT_BINARY
+    if binary and ext != ".npy":
+        raise UsageError(f"{file.path} holds binary vectors: export them to .npy (bool rows)")
+    ids = None
+    if ids_out is not None:
+        ids_ext = os.path.splitext(ids_out)[1].lower()
+        if ids_ext not in (".npy", ".ivecs"):
+            raise UsageError(f"{ids_out}: ids go to .npy or .ivecs")
+        ids = file.ids()
+        if ids_ext == ".ivecs" and len(ids) and int(ids.max()) >= 1 << 31:
+            raise UsageError(f"{ids_out}: ids of {file.path} reach {int(ids.max())}; .ivecs holds ids "
+                             "below 2^31 (use .npy)")
+    rows_per_chunk = max(1, EXPORT_CHUNK_BYTES // max(info.row_bytes, 1))
+    temporary = f"{out}.tmp-{os.getpid()}"
+    try:
+        if ext == ".npy":
+            dtype = np.dtype(bool) if binary else info.numpy_type
+            shape = (info.count, info.dimensions)
+            if not info.count:
+                with open(temporary, "wb") as f:
+                    np.save(f, np.zeros(shape, dtype))
+            else:
+                target = np.lib.format.open_memmap(temporary, mode="w+", dtype=dtype, shape=shape)
+                for first, rows in file.iter_rows(rows_per_chunk):
+                    if binary:
+                        rows = np.unpackbits(rows, axis=1, count=info.dimensions, bitorder="little")
+                    target[first:first + len(rows)] = rows
+                target.flush()
+                del target
+        else:
+            dtype = sources.TEXMEX[ext]
+            with open(temporary, "wb") as f:
+                for first, rows in file.iter_rows(rows_per_chunk):
+                    if ext == ".bvecs":
+                        values = rows.astype(np.float64)
+                        bad = ~((values >= 0) & (values <= 255) & (values == np.round(values))).all(axis=1)
+                        if bad.any():
+                            raise UsageError(f"{file.path}: row {first + int(np.flatnonzero(bad)[0])} has "
+                                             "components that are not integers 0..255; .bvecs can not "
+                                             "hold them (use .npy or .fvecs)")
+                    f.write(texmex_rows(rows, dtype))
+        if ids is not None:
+            if ids_out.lower().endswith(".ivecs"):
+                sources.write_texmex(ids_out, ids.reshape(-1, 1).astype(np.int32))
+            else:
+                with open(ids_out, "wb") as f:
+                    np.save(f, ids.astype(np.uint64))
+        os.replace(temporary, out)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return info.count
+
+
+def texmex_rows(array: np.ndarray, dtype: np.dtype) -> bytes:
+    """TEXMEX bytes of `array`: each row a little-endian int32 dimension, then components."""
+    array = np.ascontiguousarray(array, dtype=dtype).reshape(len(array), -1)
+    out = np.empty((len(array), 4 + array.shape[1] * dtype.itemsize), np.uint8)
+    out[:, :4] = np.full((len(array), 1), array.shape[1], "<i4").view(np.uint8)
+    out[:, 4:] = array.view(np.uint8)
+    return out.tobytes()
+
+
+def parse_vector(text: str) -> np.ndarray:
+    """One query from "0.1,0.2,..." (commas and/or spaces; for binary vectors 0s and 1s)."""
+    parts = [p for p in re.split(r"[,\s]+", text.strip().strip("[]")) if p]
+    if not parts:
+        raise UsageError("--vector: no components given")
+    try:
+        values = np.array([float(p) for p in parts], np.float64)
+    except ValueError:
+        raise UsageError(f"--vector: {text!r} is not a comma-separated list of numbers") from None
+    if not np.isfinite(values).all():
+        raise UsageError("--vector: components must be finite")
+    return values.reshape(1, -1)
+
+
+def load_queries(path: str | None = None, vector: str | None = None) -> np.ndarray:
+    """Queries from a file (.npy, .fvecs, .bvecs) or one --vector."""
+    if (path is None) == (vector is None):
+        raise UsageError("give the queries with exactly one of --query FILE and --vector LIST")
+    if vector is not None:
+        return parse_vector(vector)
+    if path.lower().endswith(".ivecs"):
+        return sources.load_array(path).astype(np.float64)
+    return sources.load_array(path)
+
+
+def queries_for(files: Sequence[VectorFile], queries: np.ndarray) -> np.ndarray:
+    """Rows of 0s and 1s (as --vector gives them) become bool rows for binary vector files;
+    anything else is left to the search to take or refuse."""
+    info = files[0].info if files else None
+    if (info is not None and info.element_type == V.ELEMENT_BINARY and queries.dtype.kind in "iuf"
+            and queries.shape[1] == info.dimensions != -(-info.dimensions // 8)
+            and np.isin(queries, (0, 1)).all()):
+        return queries.astype(bool)
+    return queries
+
+
+def save_groundtruth(prefix: str, ids: np.ndarray, distances: np.ndarray) -> tuple[str, str]:
+    """PREFIX.ivecs (ids, -1 where fewer than k) and PREFIX.fvecs (float32 distances, NaN
+    there): the TEXMEX / ann-benchmarks ground truth files."""
+    ids = np.asarray(ids)
+    if ids.size and (int(ids.max()) >= 1 << 31 or int(ids.min()) < -1):
+        raise UsageError(f"ids reach {int(ids.max())}; .ivecs ground truth holds ids below 2^31")
+    paths = (prefix + ".ivecs", prefix + ".fvecs")
+    sources.write_texmex(paths[0], ids.astype(np.int32))
+    sources.write_texmex(paths[1], np.asarray(distances, np.float64).astype(np.float32))
+    return paths

@@ -1,0 +1,672 @@
+"""Exact k-nearest-neighbour search over vector files (docs/FORMAT.md, "Vector files").
+
+Exact means the answer equals `reference_search`, a float64 brute force (every distance in
+float64, a full sort by (distance, id)), on every input, ties included. The engine gets there
+fast in two stages:
+
+1. Candidates, in float32 with BLAS. The data is read in blocks of rows; per block one
+   matrix product gives every query a score per row that is larger for nearer rows
+   (l2: q.x - |x|^2/2; dot: q.x; cosine: q/|q| . x/|x|; hamming: l2 on the unpacked bits).
+   Each query keeps the k-th best score seen so far, T, and a rigorous bound E on the
+   difference between a float32 score and the same quantity derived from the float64
+   distance (Higham's gamma_n = n u / (1 - n u) for dot products of length n, plus the
+   rounding of the query into float32, of the norms, of the subtraction, subnormals and the
+   float64 reference's own error). A row can be among the final top k only if its float32
+   score is >= T - 2E; the rest of the block is dropped with one vectorised comparison, so
+   after the first block almost nothing survives.
+2. Exact selection. Survivors get their float64 distances computed (by the same function the
+   reference uses, on the same float64 rows, so the values are bit for bit the reference's)
+   while their block is in memory, and the final top k is chosen by (distance, id, file).
+
+Data whose magnitudes could overflow float32 (or underflow a cosine norm) switches the
+candidate stage to float64, with the bound recomputed for float64; hamming's candidate stage
+is exact (sums of 0/1 products in float32). Peak memory is the vector data (memory-mapped
+from the image where it is one contiguous run, read in bounded chunks otherwise) plus a
+bounded batch buffer (`buffer_bytes`) plus per-query state of O(k).
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import UsageError
+from ..format import constants as C
+from ..format import vector as V
+from .codec import NUMPY_TYPES
+
+METRICS = ("l2", "cosine", "dot", "hamming")
+NUMERIC_METRICS = ("l2", "cosine", "dot")
+
+# Budgets of the candidate stage (bytes). The score block is query_tile x block_rows
+# float32; the data block is block_rows rows in the compute type.
+SCORE_BLOCK_BYTES = 16 << 20
+DATA_BLOCK_BYTES = 4 << 20
+QUERY_TILE = 1024
+SMALL_BATCH = 4  # up to this many queries, single-threaded einsum instead of BLAS
+PAIR_CHUNK_ELEMENTS = 1 << 18  # float64 recomputation: pairs x dims per step
+POOL_MIN_CAP = 1 << 16  # candidates kept before the pool is cut down to k per query
+SEGMENT = 64  # rows per segment: the unit in which a block's scores are skipped or looked at
+HIT_CHUNK = 1 << 18  # score values compared with the thresholds at a time
+
+_U32 = 2.0 ** -24
+_U64 = 2.0 ** -53
+_TINY32 = 2.0 ** -149  # smallest float32 subnormal: the absolute error of an underflow
+_TINY64 = 2.0 ** -1074
+_F32_MAX = float(np.finfo(np.float32).max)
+# float32 candidate scores are used only inside these magnitudes (else float64 is used).
+_F32_QUERY_NORM_MAX = 2.0 ** 60
+_F32_ROW_NORM2_MAX = 2.0 ** 100
+_F32_ROW_NORM2_MIN = 2.0 ** -100  # cosine: smaller nonzero rows are normalised in float64
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], np.uint8)
+
+
+@dataclass
+class SearchResult:
+    """The k nearest rows of every query, nearest first.
+
+    ids: (nq, k) int64, -1 where there are fewer than k rows (ids above 2^63 - 1, legal u64
+    ids in a vector file, come out as their two's complement: view them as uint64).
+    distances: (nq, k) float64, NaN where ids is -1; l2: squared distance, cosine: 1 - cos,
+    dot: the inner product (larger is nearer), hamming: differing bits.
+    sources: (nq, k) int32, the index (in the list searched) of the file each id came from;
+    -1 where missing; search_arrays and reference_search give 0.
+    """
+
+    ids: np.ndarray
+    distances: np.ndarray
+    sources: np.ndarray
+    metric: str
+    k: int
+
+
+def buffer_bytes(nq: int, dims: int, k: int) -> int:
+    """An upper bound of what the engine allocates besides the vector data, its ids and the
+    caller's queries (with the default block sizes; a caller's batch_rows scales the data
+    and score blocks): the queries prepared (float64, compute type, norms, margins, running
+    top k), the score block and what is taken of it (its live segments, a partition of them,
+    the hits, HIT_CHUNK values at a time), the data block converted, the float64
+    recomputation in chunks, and the candidate pool."""
+    query = nq * (dims * 16 + 16 * k + 128)
+    tile = max(1, -(-nq // max(1, -(-nq // QUERY_TILE))))
+    block = min(SCORE_BLOCK_BYTES, tile * 8 * max(SEGMENT, DATA_BLOCK_BYTES // (4 * (dims + 1))))
+    scores = 4 * block + 6 * 8 * HIT_CHUNK
+    data = 4 * DATA_BLOCK_BYTES + 4 * dims * 8 * 64
+    pairs = 6 * 8 * max(PAIR_CHUNK_ELEMENTS, dims)
+    chunk = max(1, PAIR_CHUNK_ELEMENTS // max(1, dims))
+    pool = 100 * (max(POOL_MIN_CAP, 4 * nq * k) + chunk)
+    return query + scores + data + pairs + pool
+
+
+# --- float64 distances: the definition ---------------------------------------------------------
+
+def _pair_distances(q: np.ndarray, x: np.ndarray, metric: str, dims: int) -> np.ndarray:
+    """Float64 distances of pairs: row i of q with row i of x. Numeric: q float64 (P, d), x
+    any numeric (P, d); hamming: packed uint8 rows. Each value depends only on its own two
+    rows (element-wise IEEE operations, then one reduction along a contiguous row), so the
+    engine and the reference get the same bits whichever pairs they compute together."""
+    if metric == "hamming":
+        diff = np.bitwise_xor(q, x)
+        if dims % 8:
+            diff[:, -1] &= (1 << (dims % 8)) - 1
+        return _POPCOUNT[diff].sum(axis=1, dtype=np.int64).astype(np.float64)
+    x = x.astype(np.float64)
+    if metric == "l2":
+        diff = x - q
+        return (diff * diff).sum(axis=1)
+    dot = (x * q).sum(axis=1)
+    if metric == "dot":
+        return dot
+    qn = np.sqrt((q * q).sum(axis=1))
+    xn = np.sqrt((x * x).sum(axis=1))
+    cos = np.zeros(len(dot))
+    ok = (qn > 0) & (xn > 0)
+    cos[ok] = dot[ok] / qn[ok] / xn[ok]
+    return 1.0 - cos
+
+
+def _distances_chunked(q: np.ndarray, x: np.ndarray, metric: str, dims: int) -> np.ndarray:
+    out = np.empty(len(x))
+    step = max(1, PAIR_CHUNK_ELEMENTS // max(1, x.shape[1]))
+    for s in range(0, len(x), step):
+        e = min(len(x), s + step)
+        out[s:e] = _pair_distances(q[s:e], x[s:e], metric, dims)
+    return out
+
+
+def _sort_key(distances: np.ndarray, metric: str) -> np.ndarray:
+    return -distances if metric == "dot" else distances
+
+
+def _id_key(ids: np.ndarray) -> np.ndarray:
+    return ids.astype(np.uint64) if ids.dtype.kind == "u" else ids.astype(np.int64)
+
+
+# --- checking and preparing inputs -------------------------------------------------------------
+
+def _check_metric(metric: str, element_type: int) -> None:
+    if metric not in METRICS:
+        raise UsageError(f"unknown metric {metric!r} (l2, cosine, dot, hamming)")
+    if element_type not in NUMPY_TYPES:
+        raise UsageError(f"unknown element type {element_type}")
+    binary = element_type == V.ELEMENT_BINARY
+    if metric == "hamming" and not binary:
+        raise UsageError("hamming distance needs binary vectors")
+    if metric != "hamming" and binary:
+        raise UsageError(f"metric {metric} does not go with binary vectors; use hamming")
+
+
+def _check_k(k) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise UsageError(f"k must be a whole number >= 1, not {k!r}")
+    return int(k)
+
+
+def _prepare_queries(queries, dims: int, element_type: int) -> np.ndarray:
+    """(nq, d) float64 queries, or (nq, row_bytes) packed uint8 for binary."""
+    q = np.asarray(queries)
+    if q.ndim == 1:
+        q = q.reshape(1, -1)
+    if q.ndim != 2:
+        raise UsageError(f"queries must be one vector or a 2-D array of them, not {q.ndim}-D")
+    if element_type == V.ELEMENT_BINARY:
+        row = -(-dims // 8)
+        if q.dtype.kind == "b":
+            if q.shape[1] != dims:
+                raise UsageError(f"binary queries have {q.shape[1]} bits; the vectors have {dims}")
+            return np.packbits(q, axis=1, bitorder="little")
+        if q.dtype.kind not in "iu" or q.shape[1] != row:
+            raise UsageError(f"binary queries must be packed bytes ({row} a row, least significant "
+                             f"bit first) or booleans ({dims} a row)")
+        if q.size and (q.min() < 0 or q.max() > 255):
+            raise UsageError("packed binary queries must be bytes (0..255)")
+        return np.ascontiguousarray(q, dtype=np.uint8)
+    if q.dtype.kind not in "biuf":
+        raise UsageError(f"queries must be numbers, not {q.dtype}")
+    if q.shape[1] != dims:
+        raise UsageError(f"queries have {q.shape[1]} dimensions; the vectors have {dims}")
+    q = np.ascontiguousarray(q, dtype=np.float64)
+    if q.size and not (np.isfinite(q).all() and np.abs(q).max() <= _F32_MAX):
+        raise UsageError("query components must be finite and within the float32 range")
+    return q
+
+
+def _prepare_vectors(vectors, element_type: int) -> tuple[np.ndarray, int]:
+    """(rows in the element type's numpy type, dimensions)."""
+    x = np.asarray(vectors)
+    if x.ndim == 1:
+        x = x.reshape(-1, 1) if element_type != V.ELEMENT_BINARY else x.reshape(1, -1)
+    if x.ndim != 2:
+        raise UsageError(f"vectors must be a 2-D array, not {x.ndim}-D")
+    dtype = NUMPY_TYPES[element_type]
+    if x.dtype != dtype:
+        if element_type == V.ELEMENT_BINARY and x.dtype.kind == "b":
+            dims = x.shape[1]
+            return np.packbits(x, axis=1, bitorder="little"), dims
+        x = x.astype(dtype)
+    dims = x.shape[1] * (8 if element_type == V.ELEMENT_BINARY else 1)
+    return x, dims
+
+
+def _array_dims(queries, dims: int, element_type: int) -> int:
+    """In-memory packed binary vectors do not say how many bits their last byte holds:
+    boolean queries do (the bits past them do not count)."""
+    q = np.asarray(queries)
+    if element_type == V.ELEMENT_BINARY and q.dtype.kind == "b" and q.ndim in (1, 2) \
+            and -(-q.shape[-1] // 8) == dims // 8:
+        return q.shape[-1]
+    return dims
+
+
+def _prepare_ids(ids, n: int) -> np.ndarray:
+    if ids is None:
+        return np.arange(n, dtype=np.int64)
+    ids = np.asarray(ids).reshape(-1)
+    if ids.dtype.kind not in "iu" or len(ids) != n:
+        raise UsageError(f"ids must be {n} integers")
+    return ids
+
+
+def _empty_result(nq: int, k: int, metric: str) -> SearchResult:
+    return SearchResult(np.full((nq, k), -1, np.int64), np.full((nq, k), np.nan),
+                        np.full((nq, k), -1, np.int32), metric, k)
+
+
+# --- the reference -------------------------------------------------------------------------------
+
+def reference_search(queries, vectors, ids, k, metric, *, element_type=V.ELEMENT_FLOAT32) -> SearchResult:
+    """The definition of exact: every distance in float64 (`_pair_distances`), a full stable
+    sort by (distance, id) per query (dot: larger first)."""
+    k = _check_k(k)
+    _check_metric(metric, element_type)
+    x, dims = _prepare_vectors(vectors, element_type)
+    dims = _array_dims(queries, dims, element_type)
+    q = _prepare_queries(queries, dims, element_type)
+    ids = _prepare_ids(ids, len(x))
+    if x.dtype.kind == "f" and x.size and not np.isfinite(x).all():
+        raise UsageError("vectors must be finite (a row has a NaN or an infinite component)")
+    result = _empty_result(len(q), k, metric)
+    if not len(x):
+        return result
+    idk = _id_key(ids)
+    for i in range(len(q)):
+        d = _distances_chunked(np.broadcast_to(q[i], (len(x), q.shape[1])), x, metric, dims)
+        order = np.lexsort((idk, _sort_key(d, metric)))[:k]
+        m = len(order)
+        result.ids[i, :m] = ids[order].astype(np.int64)
+        result.distances[i, :m] = d[order]
+        result.sources[i, :m] = 0
+    return result
+
+
+# --- the engine ------------------------------------------------------------------------------------
+
+def _gamma(n: int, u: float) -> float:
+    return n * u / (1.0 - n * u)
+
+
+class _Fallback(Exception):
+    """The data's magnitudes rule out float32 candidate scores: start again in float64."""
+
+
+class _Engine:
+    """Global top-k over a stream of row blocks (one or more sources)."""
+
+    def __init__(self, q: np.ndarray, dims: int, element_type: int, metric: str, k: int, compute):
+        self.q = q
+        self.nq = len(q)
+        self.dims = dims
+        self.element_type = element_type
+        self.metric = metric
+        self.k = k
+        self.dtype = np.dtype(compute)
+        f32 = self.dtype == np.float32
+        self.u = _U32 if f32 else _U64
+        self.tiny = _TINY32 if f32 else _TINY64
+        self.f32 = f32
+        d = dims
+        # Query matrix in the compute type, and the per-query error coefficients.
+        self.unit_norm = np.ones(self.nq)
+        if metric == "hamming":
+            bits = np.unpackbits(q, axis=1, count=dims, bitorder="little")
+            self.qc = bits.astype(self.dtype)
+            self.qn = np.zeros(self.nq)
+        else:
+            qn = np.sqrt((q * q).sum(axis=1))
+            self.qn = qn * (1 + 4 * _U64)
+            if metric == "cosine":
+                unit = np.zeros_like(q)
+                ok = qn > 0
+                unit[ok] = q[ok] / qn[ok, None]
+                self.qc = unit.astype(self.dtype)
+                # |q / qn| is 1 but where qn lost bits to underflow (components below 1e-154)
+                self.unit_norm = np.maximum(1.0, np.sqrt((unit * unit).sum(axis=1)) * (1 + 2 ** -20))
+            else:
+                if f32 and self.nq and qn.max() > _F32_QUERY_NORM_MAX:
+                    raise _Fallback
+                self.qc = q.astype(self.dtype)
+        # Few queries: single-threaded einsum; more: BLAS, l2 and hamming folding |x|^2 / 2
+        # into the product as one more column.
+        self.blas = self.nq > SMALL_BATCH
+        self.fold = self.blas and metric in ("l2", "hamming")
+        if self.fold:
+            self.qc = np.concatenate([self.qc, np.ones((self.nq, 1), self.dtype)], axis=1)
+        self._buffer = None
+        self._score_buffers: dict[int, np.ndarray] = {}
+        self.g = 1.02 * _gamma(d + 5, self.u)
+        self.g64 = _gamma(d + 8, _U64)
+        # Underflow: each product's absolute error is at most the smallest subnormal; a query
+        # component rounded to the compute type errs by that much, times |x|_1 <= sqrt(d) |x|.
+        self.abs_err = (2 * d + 8) * self.tiny + (2 * d + 8) * _TINY64
+        self.query_abs = math.sqrt(d) * self.tiny
+        # Running state: the best k float32 scores of every query, the k-th of them, and the
+        # threshold kth - 2 * margin below which a row can not be among the final k.
+        self.topk = np.full((self.nq, k), -np.inf, self.dtype)
+        self.kth = np.full(self.nq, -np.inf)
+        self.thr = np.full(self.nq, -np.inf, self.dtype)
+        self.max_norm = 0.0  # upper bound of every row's |x| seen so far
+        self.margin = np.zeros(self.nq)
+        self._update_margin()
+        self.pool: list[tuple[np.ndarray, ...]] = []
+        self.pool_size = 0
+        self.pool_cap = max(POOL_MIN_CAP, 4 * self.nq * k)
+        rb = max(self.qc.shape[1], 1) * self.dtype.itemsize
+        tiles = max(1, -(-self.nq // QUERY_TILE))
+        self.query_tile = max(1, -(-self.nq // tiles))
+        rows = min(SCORE_BLOCK_BYTES // (self.dtype.itemsize * self.query_tile), DATA_BLOCK_BYTES // rb)
+        self.block_rows = int(max(SEGMENT, rows // SEGMENT * SEGMENT))
+
+    # Margins: |float32 score - (c - a * float64 distance)| <= E for every row seen so far.
+    def _update_margin(self) -> None:
+        m, qn, g, g64 = self.max_norm, self.qn, self.g, self.g64
+        if self.metric == "hamming":
+            self.margin = np.zeros(self.nq)
+        elif self.metric == "l2":
+            # q.x (and q rounded to the compute type), |x|^2 / 2 computed and then summed into
+            # the product (fold) or subtracted: gamma_{d+1} + gamma_d on |x|^2 / 2.
+            self.margin = g * qn * m + 2 * g * m * m / 2 + g64 * (qn + m) ** 2 / 2 + self.query_abs * m \
+                + self.abs_err
+        elif self.metric == "dot":
+            self.margin = g * qn * m + g64 * qn * m + self.query_abs * m + self.abs_err
+        else:  # cosine: scores of unit vectors
+            self.margin = (1.5 * g + 6 * self.u + 4 * g64 + self.abs_err * 4) * self.unit_norm
+        self._update_thresholds(np.arange(self.nq))
+
+    def _update_thresholds(self, rows: np.ndarray) -> None:
+        thr = self.kth[rows] - 2 * self.margin[rows]
+        t = thr.astype(self.dtype)
+        low = t > thr
+        if low.any():
+            t[low] = np.nextafter(t[low], self.dtype.type(-np.inf))
+        self.thr[rows] = t
+
+    def _compute_block(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(rows in the compute type, per-row term to subtract from q.x or None); updates the
+        running norm bound. With BLAS, l2's and hamming's term rides in the product: the rows
+        get one more column, -|x|^2 / 2, and the queries a 1 there."""
+        metric, d = self.metric, self.dims
+        fold = self.fold
+        if fold:
+            if self._buffer is None or len(self._buffer) < len(raw):
+                self._buffer = np.empty((len(raw), d + 1), self.dtype)
+            out = self._buffer[:len(raw)]
+            xc = out[:, :d]
+        if metric == "hamming":
+            bits = np.unpackbits(raw, axis=1, count=d, bitorder="little")
+            if fold:
+                xc[...] = bits
+            else:
+                xc = bits.astype(self.dtype)
+            half = xc.sum(axis=1) * self.dtype.type(0.5)
+            if fold:
+                np.negative(half, out=out[:, d])
+                return out, None
+            return xc, half
+        if fold:
+            xc[...] = raw
+        else:
+            xc = np.ascontiguousarray(raw if raw.dtype == self.dtype else raw.astype(self.dtype))
+        norm2 = np.einsum("ij,ij->i", xc, xc)
+        top = float(norm2.max())
+        if not math.isfinite(top) and raw.dtype.kind == "f" and not np.isfinite(raw).all():
+            raise UsageError("vectors must be finite (a row has a NaN or an infinite component)")
+        if self.f32 and not top <= _F32_ROW_NORM2_MAX:
+            raise _Fallback
+        if metric == "cosine":
+            small = norm2 < (_F32_ROW_NORM2_MIN if self.f32 else 0.0)
+            if small.any() and np.any(xc[small] != 0):
+                raise _Fallback  # a nonzero row too small to normalise in float32
+            inv = np.zeros(len(norm2))
+            pos = norm2 > 0
+            inv[pos] = 1.0 / np.sqrt(norm2[pos].astype(np.float64))
+            return xc * inv.astype(self.dtype)[:, None], None
+        bound = math.sqrt((top + d * self.tiny) / (1 - _gamma(d, self.u))) * (1 + 2 ** -40)
+        if bound > self.max_norm:
+            self.max_norm = bound
+            self._update_margin()
+        if metric != "l2":
+            return xc, None
+        norm2 *= self.dtype.type(-0.5)
+        if fold:
+            out[:, d] = norm2
+            return out, None
+        return xc, -norm2
+
+    def _scores(self, rows: int, tile: int) -> np.ndarray:
+        """A (rows, tile) score buffer, kept between blocks (no fresh pages every block)."""
+        buf = self._score_buffers.get(tile)
+        if buf is None or len(buf) < rows:
+            buf = self._score_buffers[tile] = np.empty((rows, tile), self.dtype)
+        return buf[:rows]
+
+    def feed(self, raw: np.ndarray, ids: Callable[[np.ndarray], np.ndarray], source: int) -> None:
+        """One block of rows (the element type's numpy array); ids(rows) gives their ids.
+
+        Scores are (rows, queries); their maxima over segments of SEGMENT rows say which
+        (segment, query) pairs can hold a row above the query's threshold: only those are
+        looked at, first to update the queries' k best scores (so the thresholds), then to
+        take the rows still above the new thresholds."""
+        n = len(raw)
+        if not n:
+            return
+        xc, sub = self._compute_block(raw)
+        k, seg = self.k, SEGMENT
+        nseg = -(-n // seg)
+        for qs in range(0, self.nq, self.query_tile):
+            qe = min(self.nq, qs + self.query_tile)
+            tile = qe - qs
+            scores = self._scores(nseg * seg, tile)
+            if self.blas:
+                np.matmul(xc, self.qc[qs:qe].T, out=scores[:n])
+            elif tile == 1:  # one query: no BLAS (its threads cost more than they give here)
+                np.einsum("ij,j->i", xc, self.qc[qs], out=scores[:n, 0])
+            else:
+                np.einsum("ij,kj->ik", xc, self.qc[qs:qe], out=scores[:n])
+            if sub is not None:
+                scores[:n] -= sub[:, None]
+            scores[n:] = -np.inf
+            segments = scores.reshape(nseg, seg, tile)
+            seg_i, q_i = np.nonzero(segments.max(axis=1) >= self.thr[qs:qe])
+            if not len(seg_i):
+                continue
+            # Group the live segments by query: values (queries, most segments, seg).
+            order = np.argsort(q_i, kind="stable")
+            seg_i, q_i = seg_i[order], q_i[order]
+            first = np.flatnonzero(np.r_[True, q_i[1:] != q_i[:-1]])
+            counts = np.diff(np.r_[first, len(q_i)])
+            group = np.repeat(np.arange(len(first)), counts)
+            slot = np.arange(len(q_i)) - first[group]
+            width = int(counts.max())
+            values = np.full((len(first), width, seg), -np.inf, self.dtype)
+            values[group, slot] = segments[seg_i, :, q_i]
+            where = np.full((len(first), width), -1, np.int64)
+            where[group, slot] = seg_i
+            rows = q_i[first] + qs
+            # New k best: the block's best k of each query merged with the k so far.
+            flat = values.reshape(len(first), width * seg)
+            if flat.shape[1] > k:
+                cut = flat.shape[1] - k
+                flat = np.partition(flat, cut, axis=1)[:, cut:]
+            merged = np.concatenate([self.topk[rows], flat], axis=1)
+            cut = merged.shape[1] - k
+            top = np.partition(merged, cut, axis=1)[:, cut:]
+            self.topk[rows] = top
+            self.kth[rows] = top.min(axis=1)
+            self._update_thresholds(rows)
+            # The rows still above the new thresholds, a bounded number of values at a time
+            # (when everything ties, every value is one).
+            per = max(1, HIT_CHUNK // (width * seg))
+            for a in range(0, len(rows), per):
+                g, j, c = np.nonzero(values[a:a + per] >= self.thr[rows[a:a + per]][:, None, None])
+                g += a
+                block_seg = where[g, j]
+                xrows = block_seg * seg + c
+                keep = (block_seg >= 0) & (xrows < n)
+                if not keep.all():
+                    g, xrows = g[keep], xrows[keep]
+                if len(g):
+                    self._add(rows[g], xrows, raw, ids, source)
+
+    def _add(self, qrows: np.ndarray, xrows: np.ndarray, raw: np.ndarray,
+             ids: Callable[[np.ndarray], np.ndarray], source: int) -> None:
+        step = max(1, PAIR_CHUNK_ELEMENTS // max(1, raw.shape[1]))
+        for s in range(0, len(qrows), step):
+            qr, xr = qrows[s:s + step], xrows[s:s + step]
+            d = _pair_distances(self.q[qr], raw[xr], self.metric, self.dims)
+            self.pool.append((qr.astype(np.int64), d, _id_key(ids(xr)), np.full(len(qr), source, np.int32)))
+            self.pool_size += len(qr)
+            if self.pool_size > self.pool_cap:
+                self._compact()
+
+    def _compact(self) -> None:
+        """Keep only the best k candidates of every query by (distance, id, source), sorted
+        by query then rank (a row that is not among its pool's best k can not be among the
+        final best k)."""
+        qr, d, idk, src = (np.concatenate(parts) for parts in zip(*self.pool))
+        order = np.lexsort((src, idk, _sort_key(d, self.metric), qr))
+        qs = qr[order]
+        keep = order[np.arange(len(qs)) - np.searchsorted(qs, qs, side="left") < self.k]
+        self.pool = [(qr[keep], d[keep], idk[keep], src[keep])]
+        self.pool_size = len(keep)
+
+    def result(self) -> SearchResult:
+        result = _empty_result(self.nq, self.k, self.metric)
+        if not self.pool_size:
+            return result
+        self._compact()
+        qr, d, idk, src = self.pool[0]
+        rank = np.arange(len(qr)) - np.searchsorted(qr, qr, side="left")
+        result.ids[qr, rank] = idk.astype(np.int64)
+        result.distances[qr, rank] = d
+        result.sources[qr, rank] = src
+        return result
+
+
+def _run(q: np.ndarray, dims: int, element_type: int, metric: str, k: int, total: int,
+         stream: Callable[[int], Iterator[tuple[np.ndarray, Callable, int]]], batch_rows: int | None) -> SearchResult:
+    """Run the engine over the stream (float32 candidates, float64 if they fall back);
+    `total` rows in all: a k beyond it costs nothing but the padding of the result."""
+    result = _empty_result(len(q), k, metric)
+    if not total or not len(q):
+        return result
+    for compute in (np.float32, np.float64):
+        try:
+            engine = _Engine(q, dims, element_type, metric, min(k, total), compute)
+            rows = batch_rows or engine.block_rows
+            for raw, ids, source in stream(rows):
+                engine.feed(raw, ids, source)
+            found = engine.result()
+            break
+        except _Fallback:
+            continue
+    else:
+        raise AssertionError("float64 candidates can not fall back")
+    width = found.k
+    result.ids[:, :width], result.distances[:, :width], result.sources[:, :width] = \
+        found.ids, found.distances, found.sources
+    return result
+
+
+# --- public entry points ---------------------------------------------------------------------------
+
+def search_arrays(queries: np.ndarray, vectors: np.ndarray, ids: np.ndarray | None, k: int, metric: str, *,
+                  element_type: int = V.ELEMENT_FLOAT32) -> SearchResult:
+    """Exact top k of in-memory vectors (n, dims) — binary: (n, row_bytes) packed bits — for
+    queries (dims,) or (nq, dims). ids default to 0 .. n - 1."""
+    k = _check_k(k)
+    _check_metric(metric, element_type)
+    x, dims = _prepare_vectors(vectors, element_type)
+    dims = _array_dims(queries, dims, element_type)
+    q = _prepare_queries(queries, dims, element_type)
+    ids = _prepare_ids(ids, len(x))
+
+    def stream(rows: int):
+        for s in range(0, len(x), rows):
+            yield x[s:s + rows], (lambda r, s=s: ids[r + s]), 0
+
+    result = _run(q, dims, element_type, metric, k, len(x), stream, None)
+    return result
+
+
+def _memmap(path: str, dtype, offset: int, shape: tuple[int, ...]) -> np.ndarray | None:
+    """A read-only memory map of part of the device, or None where it can not be mapped."""
+    try:
+        return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+    except (OSError, ValueError):
+        return None
+
+
+class _FileAccess:
+    """How the engine reads one vector file: its vector data as a memory map of the device
+    when the data is one run of blocks (else in bounded chunks: device reads at the run's
+    offset, or VectorFile.iter_rows), and its ids (memory-mapped likewise, else read whole).
+    Found with one walk of the block map (costly for large files: ~0.1 s per 100k blocks)
+    and kept for as long as the VectorFile object lives, so repeated searches of an opened
+    file start at once."""
+
+    def __init__(self, f):
+        self.file = f
+        info = f.info
+        self.data_offset = self.ids_offset = None
+        if info.count:
+            data = (info.data_offset, info.data_offset + info.data_bytes)
+            ids = (info.ids_offset, info.ids_offset + 8 * info.count)
+            last = (ids[1] - 1) // C.BLOCK_SIZE
+            for logical, physical, count in f.volume.block_map(f.inode).runs(last + 1):
+                lo, hi = logical * C.BLOCK_SIZE, (logical + count) * C.BLOCK_SIZE
+                if lo <= data[0] and data[1] <= hi:
+                    self.data_offset = (physical - logical) * C.BLOCK_SIZE + data[0]
+                if lo <= ids[0] and ids[1] <= hi:
+                    self.ids_offset = (physical - logical) * C.BLOCK_SIZE + ids[0]
+        path = f.volume.device.path
+        self.data = None if self.data_offset is None else \
+            _memmap(path, info.numpy_type, self.data_offset, f.shape())
+        self.ids = None if self.ids_offset is None else _memmap(path, "<u8", self.ids_offset, (info.count,))
+        if self.ids is None:
+            self.ids = f.ids() if info.count else np.zeros(0, np.uint64)
+
+    def blocks(self, rows: int) -> Iterator[tuple[int, np.ndarray]]:
+        f, info = self.file, self.file.info
+        if self.data is not None:
+            for s in range(0, info.count, rows):
+                yield s, np.asarray(self.data[s:s + rows])
+        elif self.data_offset is not None:
+            for s in range(0, info.count, rows):
+                n = min(rows, info.count - s)
+                raw = f.volume.device.read(self.data_offset + s * info.row_bytes, n * info.row_bytes)
+                yield s, np.frombuffer(raw, info.numpy_type).reshape(n, -1)
+        elif info.count:
+            yield from f.iter_rows(rows)
+
+
+_ACCESS: dict[int, tuple] = {}
+
+
+def _access(f) -> _FileAccess:
+    key = id(f)
+    entry = _ACCESS.get(key)
+    if entry is not None and entry[0]() is f and entry[1] is f.inode and entry[2] is f.info:
+        return entry[3]
+    access = _FileAccess(f)
+    try:
+        ref = weakref.ref(f, lambda _, key=key: _ACCESS.pop(key, None))
+    except TypeError:  # not weakly referable: no cache
+        return access
+    _ACCESS[key] = (ref, f.inode, f.info, access)
+    return access
+
+
+def search_files(queries: np.ndarray, files: Sequence, k: int, metric: str | None = None, *,
+                 batch_rows: int | None = None) -> SearchResult:
+    """Exact global top k over several vector files (VectorFile) of the same dimensions and
+    element type; ties by the smaller id, then the smaller file index. metric None: the
+    first file's default metric."""
+    k = _check_k(k)
+    files = list(files)
+    if not files:
+        raise UsageError("no vector files to search")
+    if batch_rows is not None and (isinstance(batch_rows, bool) or int(batch_rows) < 1):
+        raise UsageError(f"batch_rows must be >= 1, not {batch_rows!r}")
+    first = files[0].info
+    for f in files[1:]:
+        if (f.info.dimensions, f.info.element_type) != (first.dimensions, first.element_type):
+            raise UsageError(f"{f.path or 'a file'} holds {f.info.dimensions}-dimensional {f.info.element_name} "
+                             f"vectors; {files[0].path or 'the first'} holds {first.dimensions}-dimensional "
+                             f"{first.element_name} ones: search files of one kind at a time")
+    if metric is None:
+        metric = first.metric_name
+    _check_metric(metric, first.element_type)
+    q = _prepare_queries(queries, first.dimensions, first.element_type)
+
+    def stream(rows: int):
+        for index, f in enumerate(files):
+            access = _access(f)
+            for start, block in access.blocks(rows):
+                yield block, (lambda r, start=start, ids=access.ids: np.asarray(ids[r + start])), index
+
+    return _run(q, first.dimensions, first.element_type, metric, k, sum(f.info.count for f in files), stream,
+                int(batch_rows) if batch_rows is not None else None)
