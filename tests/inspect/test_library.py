@@ -222,7 +222,7 @@ def test_mode_string_as_tsk():
 def test_progress_only_on_a_terminal():
     import io
 
-    from vexfs_tools.cli.forensic import Progress
+    from vexfs_tools.cli.output import Progress
 
     class Terminal(io.StringIO):
         def isatty(self):

@@ -89,12 +89,16 @@ def make_ids(rng: np.random.Generator, n: int) -> np.ndarray:
     return rng.choice(10 ** 12, size=n, replace=False).astype(np.uint64)
 
 
-@pytest.fixture(params=["one-block", "small-blocks"])
+@pytest.fixture(params=["one-block", "small-blocks", "threads"])
 def blocks(request, monkeypatch):
     """small-blocks: blocks of 8 segments of 8 rows, a tiny candidate pool and query tiles of
     3, so running thresholds, margins growing block by block, skipped and live segments,
-    tiling and pool compaction all run."""
-    if request.param == "small-blocks":
+    tiling and pool compaction all run. threads: the same on two worker threads sharing the
+    blocks (each with its own engine; their candidates merged)."""
+    if request.param == "threads":
+        monkeypatch.setattr(search, "PARALLEL_MIN_ELEMENTS", 0)
+        monkeypatch.setattr(search, "_cpus", lambda: 2)
+    if request.param in ("small-blocks", "threads"):
         monkeypatch.setattr(search, "SCORE_BLOCK_BYTES", 1)
         monkeypatch.setattr(search, "POOL_MIN_CAP", 16)
         monkeypatch.setattr(search, "QUERY_TILE", 3)

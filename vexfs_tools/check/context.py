@@ -49,11 +49,13 @@ class Finding:
 
 class Checker:
     def __init__(self, volume: Volume, mode: str, *, emit: Callable[[str], None],
-                 ask: Callable[[str], bool] | None = None):
+                 ask: Callable[[str], bool] | None = None,
+                 progress: Callable[[str, int, int], None] | None = None):
         self.volume = volume
         self.mode = mode
         self.emit = emit
         self.ask = ask
+        self.report_progress = progress  # (what, done, total), for a display on a terminal
         self.findings: list[Finding] = []
         self.uncorrected = False
         self._paths: dict[int, str] | None = None
@@ -95,6 +97,10 @@ class Checker:
         self.findings.append(Finding(problem.code, problem_name, problem.pass_number, message, answer,
                                      fields))
         return answer
+
+    def progress(self, what: str, done: int, total: int) -> None:
+        if self.report_progress is not None:
+            self.report_progress(what, done, total)
 
     @property
     def modified(self) -> bool:

@@ -28,6 +28,7 @@ def run_pass1(checker: Checker, state: CheckState) -> None:
     volume = checker.volume
     orphan_dirs: list[int] = []
     for first_ino, records in volume.inode_table(skip_holes=True):
+        checker.progress("Pass 1", first_ino - 1, volume.geometry.inode_slots)
         in_use = np.flatnonzero(records["i_mode"])
         if not in_use.size:
             continue

@@ -18,7 +18,9 @@ from .state import CheckState
 
 def run_pass2(checker: Checker, state: CheckState) -> None:
     checker.emit("Pass 2: Checking directory structure")
-    for dir_ino in state.directories:
+    for done, dir_ino in enumerate(state.directories):
+        if done % 256 == 0:
+            checker.progress("Pass 2", done, len(state.directories))
         if dir_ino not in state.inodes:
             continue
         _check_directory(checker, state, dir_ino)

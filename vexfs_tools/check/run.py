@@ -52,13 +52,14 @@ def open_for_check(path: str, writable: bool, backup: bool) -> tuple[Volume, str
 
 def run_check(path: str, mode: str = NO, *, backup: bool = False, undo_path: str | None = None,
               emit: Callable[[str], None] = lambda line: None,
-              ask: Callable[[str], bool] | None = None) -> CheckResult:
+              ask: Callable[[str], bool] | None = None,
+              progress: Callable[[str, int, int], None] | None = None) -> CheckResult:
     writable = mode != NO
     volume, primary_problem = open_for_check(path, writable, backup)
     try:
         if undo_path and writable:
             volume.device.undo = UndoRecorder(volume.device, undo_path)
-        checker = Checker(volume, mode, emit=emit, ask=ask)
+        checker = Checker(volume, mode, emit=emit, ask=ask, progress=progress)
         stopped = None
         try:
             if primary_problem:

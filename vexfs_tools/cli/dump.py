@@ -169,7 +169,8 @@ def dump_command(image, as_json, blocks, inodes, no_free_scan, quiet, backup, su
 
 def _dump_blocks(volume, as_json: bool, quiet: bool, *, scan_free: bool) -> None:
     from ..inspect.blockmap import classify_blocks
-    from .forensic import Progress, ownership_with_recovery
+    from .forensic import ownership_with_recovery
+    from .output import Progress
 
     progress = Progress("block map", quiet=quiet)
     ownership, _ = ownership_with_recovery(volume, progress)
@@ -198,7 +199,7 @@ def _dump_blocks(volume, as_json: bool, quiet: bool, *, scan_free: bool) -> None
 def _dump_inodes(volume, as_json: bool, quiet: bool) -> None:
     from ..inspect.inodes import inode_slots
     from ..inspect.recovery import Recovery
-    from .forensic import Progress
+    from .output import Progress
 
     progress = Progress("inodes", quiet=quiet)
     if as_json:

@@ -15,6 +15,7 @@ from .. import __version__
 from ..check.context import ASK, NO, PREEN, YES
 from ..check.run import CheckResult, run_check
 from .common import fail, handle_errors, run_standalone
+from .output import Progress
 
 EXIT_OPERATIONAL, EXIT_USAGE = 8, 16
 
@@ -66,8 +67,22 @@ def fsck_command(device, no, preen, yes, force, verbose, as_json, backup, undo_f
     emit = (lambda line: None) if as_json else click.echo
     if not as_json:
         click.echo(f"fsck.vexfs {__version__}")
-    result = run_check(device, mode, backup=backup, undo_path=undo_file, emit=emit,
-                       ask=lambda question: click.confirm(question, default=False))
+    bar = Progress("fsck.vexfs")  # shown on a terminal only (stderr), never when piped
+
+    def progress(what: str, done: int, total: int) -> None:
+        bar.label = what
+        bar(done, total)
+
+    def say(line: str) -> None:
+        bar.done()
+        emit(line)
+
+    try:
+        result = run_check(device, mode, backup=backup, undo_path=undo_file, emit=say,
+                           ask=lambda question: click.confirm(question, default=False),
+                           progress=progress)
+    finally:
+        bar.done()
     if as_json:
         click.echo(json.dumps({"device": device, "exit_code": result.exit_code,
                                "modified": result.modified,

@@ -27,7 +27,10 @@ bounded batch buffer (`buffer_bytes`) plus per-query state of O(k).
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -44,7 +47,7 @@ NUMERIC_METRICS = ("l2", "cosine", "dot")
 
 # Budgets of the candidate stage (bytes). The score block is query_tile x block_rows
 # float32; the data block is block_rows rows in the compute type.
-SCORE_BLOCK_BYTES = 16 << 20
+SCORE_BLOCK_BYTES = 4 << 20
 DATA_BLOCK_BYTES = 4 << 20
 QUERY_TILE = 1024
 SMALL_BATCH = 4  # up to this many queries, single-threaded einsum instead of BLAS
@@ -52,6 +55,8 @@ PAIR_CHUNK_ELEMENTS = 1 << 18  # float64 recomputation: pairs x dims per step
 POOL_MIN_CAP = 1 << 16  # candidates kept before the pool is cut down to k per query
 SEGMENT = 64  # rows per segment: the unit in which a block's scores are skipped or looked at
 HIT_CHUNK = 1 << 18  # score values compared with the thresholds at a time
+MAX_WORKERS = 8  # threads a search runs on (at most the CPUs it may use)
+PARALLEL_MIN_ELEMENTS = 1 << 22  # rows x dims below which a search runs on one thread
 
 _U32 = 2.0 ** -24
 _U64 = 2.0 ** -53
@@ -526,6 +531,89 @@ class _Engine:
         return result
 
 
+# --- threads ------------------------------------------------------------------------------------------
+
+_CONTROLLER: list = []  # [threadpoolctl.ThreadpoolController or None], made on first use
+
+
+def _blas_controller():
+    """threadpoolctl's controller of the BLAS libraries loaded, or None without it."""
+    if not _CONTROLLER:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _CONTROLLER.append(ThreadpoolController())
+        except Exception:  # not installed, or it could not inspect this process
+            _CONTROLLER.append(None)
+    return _CONTROLLER[0]
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _plan_threads(nq: int, dims: int, total: int) -> tuple[int, object | None]:
+    """(worker threads, BLAS controller to hold at one thread each, or None). Each worker
+    runs its own engine over its share of the blocks, its BLAS calls single-threaded: the
+    selection work runs in parallel too, and no BLAS thread spins at a barrier while the
+    machine is busy. Without threadpoolctl, searches that use BLAS keep one worker (and
+    BLAS's own threads); the few-query path (einsum, no BLAS) always may use more."""
+    workers = min(_cpus(), MAX_WORKERS)
+    if workers < 2 or total * max(dims, 1) < PARALLEL_MIN_ELEMENTS or total < 2 * SEGMENT:
+        return 1, None
+    if nq <= SMALL_BATCH:
+        return workers, None
+    controller = _blas_controller()
+    if controller is None:
+        return 1, None
+    blas = [lib["num_threads"] for lib in controller.info() if lib.get("user_api") == "blas"]
+    workers = min(workers, max(blas, default=1))
+    return (workers, controller) if workers > 1 else (1, None)
+
+
+def _search(q: np.ndarray, dims: int, element_type: int, metric: str, k: int, compute,
+            stream: Callable[[int], Iterator[tuple[np.ndarray, Callable, int]]], batch_rows: int | None,
+            threads: tuple[int, object | None]) -> SearchResult:
+    first = _Engine(q, dims, element_type, metric, k, compute)
+    blocks = stream(batch_rows or first.block_rows)
+    workers, controller = threads
+    if workers == 1:
+        for raw, ids, source in blocks:
+            first.feed(raw, ids, source)
+        return first.result()
+    engines = [first] + [_Engine(q, dims, element_type, metric, k, compute) for _ in range(workers - 1)]
+    lock, stop, errors = threading.Lock(), threading.Event(), []
+
+    def work(engine: _Engine) -> None:
+        try:
+            while not stop.is_set():
+                with lock:
+                    item = next(blocks, None)
+                if item is None:
+                    return
+                engine.feed(*item)
+        except BaseException as e:  # noqa: BLE001 - handed to the calling thread
+            errors.append(e)
+            stop.set()
+
+    with controller.limit(limits=1, user_api="blas") if controller is not None else contextlib.nullcontext():
+        pool = [threading.Thread(target=work, args=(engine,), daemon=True) for engine in engines[1:]]
+        for thread in pool:
+            thread.start()
+        work(first)
+        for thread in pool:
+            thread.join()
+    if errors:
+        raise next((e for e in errors if isinstance(e, _Fallback)), errors[0])
+    # Each engine holds its share's best k (and more): the best k of them all is the answer.
+    first.pool = [part for engine in engines for part in engine.pool]
+    first.pool_size = sum(engine.pool_size for engine in engines)
+    return first.result()
+
+
 def _run(q: np.ndarray, dims: int, element_type: int, metric: str, k: int, total: int,
          stream: Callable[[int], Iterator[tuple[np.ndarray, Callable, int]]], batch_rows: int | None) -> SearchResult:
     """Run the engine over the stream (float32 candidates, float64 if they fall back);
@@ -533,13 +621,10 @@ def _run(q: np.ndarray, dims: int, element_type: int, metric: str, k: int, total
     result = _empty_result(len(q), k, metric)
     if not total or not len(q):
         return result
+    threads = _plan_threads(len(q), dims, total)
     for compute in (np.float32, np.float64):
         try:
-            engine = _Engine(q, dims, element_type, metric, min(k, total), compute)
-            rows = batch_rows or engine.block_rows
-            for raw, ids, source in stream(rows):
-                engine.feed(raw, ids, source)
-            found = engine.result()
+            found = _search(q, dims, element_type, metric, min(k, total), compute, stream, batch_rows, threads)
             break
         except _Fallback:
             continue
