@@ -74,7 +74,9 @@ class InodesInUse:
         self._parts = []
 
     def _index(self, ino: int) -> int:
-        i = int(np.searchsorted(self.inos, ino))
+        # A numpy scalar of the array's own type: with a Python int numpy converts the whole
+        # array on every call (O(n) a lookup).
+        i = int(self.inos.searchsorted(np.uint32(ino)))
         return i if i < len(self.inos) and self.inos[i] == ino and ino not in self._gone else -1
 
     def mode(self, ino: int) -> int:
