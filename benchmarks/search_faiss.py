@@ -16,6 +16,10 @@ Our side runs in a child process (`--child`), so its peak RSS (VmHWM) is its own
 compared with the child's RSS before searching plus the vector file's data and ids plus the
 engine's declared buffer bound (vexfs_tools.vectors.search.buffer_bytes).
 
+Unless --no-one-thread, both sides also run once on one
+thread each (our search on one worker, BLAS held to one thread; FAISS with one OpenMP
+thread): informational, no goal, but less at the mercy of other work on the machine.
+
 Then: our ids equal FAISS's except where distances tie (FAISS ranks by float32 distances: a
 rank where the ids differ counts as a tie when the float64 distances of the two ids differ
 by no more than float32 rounding of the distance, 1e-5 of |q|^2 + |x|^2).
@@ -139,6 +143,21 @@ def child(args) -> None:
                 search.search_files(queries[i], [vf], args.k, metric)
                 lat.append(time.perf_counter() - start)
             out[f"{metric}_single"] = float(np.median(lat))
+        if args.one_thread:  # informational: one thread each, less at the mercy of a busy machine
+            from threadpoolctl import threadpool_limits
+
+            search.MAX_WORKERS = 1
+            with threadpool_limits(limits=1, user_api="blas"):
+                for metric in args.child_metrics.split(","):
+                    start = time.perf_counter()
+                    search.search_files(queries, [vf], args.k, metric)
+                    out[f"{metric}_batch_1t"] = time.perf_counter() - start
+                    lat = []
+                    for i in range(args.single):
+                        start = time.perf_counter()
+                        search.search_files(queries[i], [vf], args.k, metric)
+                        lat.append(time.perf_counter() - start)
+                    out[f"{metric}_single_1t"] = float(np.median(lat))
     out["peak_rss"] = peak_rss()
     print(json.dumps(out))
 
@@ -146,8 +165,8 @@ def child(args) -> None:
 def run_ours(image: str, queries: str, outdir: str, args, metrics: str) -> dict:
     argv = [sys.executable, os.path.abspath(__file__), "--child", "--child-image", image, "--child-queries",
             queries, "--child-out", outdir, "--child-metrics", metrics, "-k", str(args.k),
-            "--single", str(args.single)]
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            "--single", str(args.single)] + (["--one-thread"] if args.one_thread else [])
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout + proc.stderr)
         sys.exit(2)
@@ -198,6 +217,9 @@ def main() -> None:
     p.add_argument("--single", type=int, default=20, help="queries timed one at a time per round")
     p.add_argument("--dir", default=None, help="where the data and the image go (default: a temp dir)")
     p.add_argument("--keep", action="store_true", help="keep the data and image")
+    p.add_argument("--no-one-thread", dest="one_thread", action="store_false",
+                   help="skip the informational comparison with one thread each")
+    p.add_argument("--one-thread", dest="one_thread", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--child-image", help=argparse.SUPPRESS)
     p.add_argument("--child-queries", help=argparse.SUPPRESS)
@@ -219,7 +241,8 @@ def main() -> None:
     workdir = tempfile.mkdtemp(prefix="vexfs-bench-search-", dir=args.dir)
     try:
         print(f"data: {args.rows:,} x {args.dims} float32 vectors, {args.queries:,} queries, k={args.k}, "
-              f"{args.repeat} rounds, {args.single} single queries a round; cpus: {os.cpu_count()}")
+              f"{args.repeat} rounds, {args.single} single queries a round; cpus: {os.cpu_count()}, "
+              f"load average {os.getloadavg()[0]:.2f}")
         start = time.perf_counter()
         base, queries_path = make_data(workdir, args.rows, args.dims, args.queries)
         image = make_image(workdir, base, args.rows, args.dims)
@@ -247,6 +270,16 @@ def main() -> None:
             ours_runs.append(run_ours(image, queries_path, outdir, args, ",".join(m for m, _ in METRICS)))
             for metric, _ in METRICS:
                 theirs[metric].append(faiss_round(indexes[metric], queries, args.k, args.single))
+        one_thread = {}
+        if args.one_thread:
+            from threadpoolctl import threadpool_limits
+
+            threads = faiss.omp_get_max_threads()
+            faiss.omp_set_num_threads(1)
+            with threadpool_limits(limits=1, user_api="blas"):
+                for metric, _ in METRICS:
+                    one_thread[metric] = faiss_round(indexes[metric], queries, args.k, args.single)
+            faiss.omp_set_num_threads(threads)
         print(f"our BLAS (child): {ours_runs[0]['blas']}")
         print(f"parent BLAS: {blas_info()}")
 
@@ -282,6 +315,13 @@ def main() -> None:
             failures += verdict == "FAIL"
             print(f"  ids vs faiss: {total - differ:,} of {total:,} ranks equal; {differ} differ, "
                   f"{differ - unexplained} of them at tied distances: {verdict}")
+            if one_thread:
+                ob1 = min(r[f"{metric}_batch_1t"] for r in ours_runs)
+                os1 = min(r[f"{metric}_single_1t"] for r in ours_runs)
+                fb1, fs1 = one_thread[metric][0], one_thread[metric][2]
+                print(f"  one thread each (informational, no goal): batch ours {ob1:.3f} s, faiss {fb1:.3f} s, "
+                      f"throughput ratio {fb1 / ob1:.2f}; single ours {os1 * 1e3:.1f} ms, faiss {fs1 * 1e3:.1f} ms, "
+                      f"latency ratio {os1 / fs1:.2f}")
         peak = max(r["peak_rss"] for r in ours_runs)
         run = ours_runs[0]
         allowed = run["baseline_rss"] + run["data_bytes"] + run["buffer_bound"]
@@ -292,7 +332,9 @@ def main() -> None:
         print(f"  peak - before - data: {human(peak - run['baseline_rss'] - run['data_bytes'])} "
               f"<= buffer bound {human(run['buffer_bound'])}: {verdict}")
         print(f"  (faiss process peak RSS, index copies included: {human(peak_rss())})")
-        print(f"\noverall: {'PASS' if not failures else f'FAIL ({failures} goals missed)'}")
+        print(f"\nload average at the end: {os.getloadavg()[0]:.2f} (other work on the machine skews "
+              f"both sides' times)")
+        print(f"overall: {'PASS' if not failures else f'FAIL ({failures} goals missed)'}")
         volume.close()
     finally:
         if args.keep:

@@ -13,10 +13,10 @@ from vexfs_tools.format import vector as V
 from vexfs_tools.mkfs.plan import MkfsOptions
 from vexfs_tools.mkfs.run import run_mkfs
 from vexfs_tools.vectors import search
+from vexfs_tools.vectors.codec import METRIC_CODES, layout
 from vexfs_tools.vectors.files import VectorFile
 from vexfs_tools.vectors.search import SearchResult, reference_search, search_arrays, search_files
 from vexfs_tools.vectors.store import VectorSource, add_vector_file
-from vexfs_tools.vectors.codec import METRIC_CODES, layout
 from vexfs_tools.volume import Volume
 
 F32, F16, I8, BIN = V.ELEMENT_FLOAT32, V.ELEMENT_FLOAT16, V.ELEMENT_INT8, V.ELEMENT_BINARY
@@ -280,11 +280,20 @@ def open_files(volume, paths):
     return [VectorFile.open(volume, volume.resolve(p), p) for p in paths]
 
 
-@pytest.fixture(params=["mapped", "read"])
+@pytest.fixture(params=["mapped", "read", "fragmented"])
 def mapping(request, monkeypatch):
-    """read: no memory map (vector data through VectorFile.iter_rows, ids read whole)."""
-    if request.param == "read":
+    """read: no memory map (vector data read in chunks at its run's offset, ids read whole);
+    fragmented: as if the data were not one run of blocks (VectorFile.iter_rows)."""
+    if request.param in ("read", "fragmented"):
         monkeypatch.setattr(search, "_memmap", lambda *a: None)
+    if request.param == "fragmented":
+        init = search._FileAccess.__init__
+
+        def fragmented(self, f):
+            init(self, f)
+            self.data_offset = None
+
+        monkeypatch.setattr(search._FileAccess, "__init__", fragmented)
     return request.param
 
 

@@ -1,28 +1,35 @@
 """Exact k-nearest-neighbour search over vector files (docs/FORMAT.md, "Vector files").
 
 Exact means the answer equals `reference_search`, a float64 brute force (every distance in
-float64, a full sort by (distance, id)), on every input, ties included. The engine gets there
-fast in two stages:
+float64, a full stable sort by (distance, id)), on every input, ties included. The engine
+gets there fast in two stages:
 
-1. Candidates, in float32 with BLAS. The data is read in blocks of rows; per block one
-   matrix product gives every query a score per row that is larger for nearer rows
-   (l2: q.x - |x|^2/2; dot: q.x; cosine: q/|q| . x/|x|; hamming: l2 on the unpacked bits).
-   Each query keeps the k-th best score seen so far, T, and a rigorous bound E on the
-   difference between a float32 score and the same quantity derived from the float64
-   distance (Higham's gamma_n = n u / (1 - n u) for dot products of length n, plus the
-   rounding of the query into float32, of the norms, of the subtraction, subnormals and the
-   float64 reference's own error). A row can be among the final top k only if its float32
-   score is >= T - 2E; the rest of the block is dropped with one vectorised comparison, so
-   after the first block almost nothing survives.
-2. Exact selection. Survivors get their float64 distances computed (by the same function the
-   reference uses, on the same float64 rows, so the values are bit for bit the reference's)
-   while their block is in memory, and the final top k is chosen by (distance, id, file).
+1. Candidates, in float32. The data is read in blocks of rows; per block one matrix product
+   (BLAS; for a handful of queries einsum, which has no threads to wake) gives every query a
+   score per row that is larger for nearer rows: l2 q.x - |x|^2/2 (the -|x|^2/2 rides in
+   the product as one more column), dot q.x, cosine q/|q| . x/|x|, hamming l2 on the
+   unpacked bits (exact). Each query keeps the k-th best score seen so far, T, and a
+   rigorous bound E of the difference between a float32 score and the same quantity
+   derived from the float64 distance: Higham's gamma_n = n u / (1 - n u) for sums of n
+   products, the rounding of the query into float32, of the norms and of the subtraction,
+   underflow, and the float64 reference's own error, with |q| and the largest |x| seen so
+   far. A row can be among the final k only if its float32 score is >= T - 2E. The scores'
+   maxima over segments of SEGMENT rows tell which (segment, query) pairs can hold such a
+   row; only those are looked at, so after the first blocks nearly all of a block is
+   dropped by one pass over its scores.
+2. Exact selection. Survivors get their float64 distances computed while their block is in
+   memory, by the function the reference uses, on the same float64 rows, so the values are
+   the reference's bit for bit; the final k is chosen by (distance, id, file index).
 
-Data whose magnitudes could overflow float32 (or underflow a cosine norm) switches the
-candidate stage to float64, with the bound recomputed for float64; hamming's candidate stage
-is exact (sums of 0/1 products in float32). Peak memory is the vector data (memory-mapped
-from the image where it is one contiguous run, read in bounded chunks otherwise) plus a
-bounded batch buffer (`buffer_bytes`) plus per-query state of O(k).
+Data whose magnitudes could overflow float32 (or underflow a cosine norm) makes the
+candidate stage start again in float64, with the bound for float64. Large searches run on
+one worker thread per CPU, each with its own engine over its share of the blocks and its
+BLAS calls held to one thread (threadpoolctl; without it, searches that use BLAS keep one
+worker and BLAS's own threads); their candidates are merged at the end.
+
+Memory: the vector data (memory-mapped from the image where it is one run of blocks, read
+in bounded chunks otherwise) and its ids, plus `buffer_bytes` at most (score and data
+blocks, the float64 recomputation in chunks, per-query state of O(k)) per worker.
 """
 
 from __future__ import annotations
@@ -43,10 +50,9 @@ from ..format import vector as V
 from .codec import NUMPY_TYPES
 
 METRICS = ("l2", "cosine", "dot", "hamming")
-NUMERIC_METRICS = ("l2", "cosine", "dot")
 
-# Budgets of the candidate stage (bytes). The score block is query_tile x block_rows
-# float32; the data block is block_rows rows in the compute type.
+# Budgets of the candidate stage (bytes). The score block is block_rows x query_tile in the
+# compute type; the data block is block_rows rows in the compute type.
 SCORE_BLOCK_BYTES = 4 << 20
 DATA_BLOCK_BYTES = 4 << 20
 QUERY_TILE = 1024
@@ -67,7 +73,7 @@ _F32_MAX = float(np.finfo(np.float32).max)
 _F32_QUERY_NORM_MAX = 2.0 ** 60
 _F32_ROW_NORM2_MAX = 2.0 ** 100
 _F32_ROW_NORM2_MIN = 2.0 ** -100  # cosine: smaller nonzero rows are normalised in float64
-_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], np.uint8)
+_POPCOUNT = np.array([i.bit_count() for i in range(256)], np.uint8)
 
 
 @dataclass
@@ -89,22 +95,26 @@ class SearchResult:
     k: int
 
 
-def buffer_bytes(nq: int, dims: int, k: int) -> int:
-    """An upper bound of what the engine allocates besides the vector data, its ids and the
-    caller's queries (with the default block sizes; a caller's batch_rows scales the data
-    and score blocks): the queries prepared (float64, compute type, norms, margins, running
-    top k), the score block and what is taken of it (its live segments, a partition of them,
-    the hits, HIT_CHUNK values at a time), the data block converted, the float64
-    recomputation in chunks, and the candidate pool."""
-    query = nq * (dims * 16 + 16 * k + 128)
+def buffer_bytes(nq: int, dims: int, k: int, workers: int | None = None) -> int:
+    """An upper bound of what a search allocates besides the vector data, its ids and the
+    caller's queries, with the default block sizes (a caller's batch_rows scales the data and
+    score blocks), on `workers` threads (default: as many as a large search would use):
+    the queries prepared (float64 once; compute type, norms, margins and running top k per
+    worker) and per worker the score block and what is taken of it (its live segments, a
+    partition of them, hits HIT_CHUNK values at a time), the data block converted, the
+    float64 recomputation in chunks and the candidate pool."""
+    if workers is None:
+        workers = max(1, min(_cpus(), MAX_WORKERS))
+    shared = nq * dims * 8
     tile = max(1, -(-nq // max(1, -(-nq // QUERY_TILE))))
     block = min(SCORE_BLOCK_BYTES, tile * 8 * max(SEGMENT, DATA_BLOCK_BYTES // (4 * (dims + 1))))
     scores = 4 * block + 6 * 8 * HIT_CHUNK
-    data = 4 * DATA_BLOCK_BYTES + 4 * dims * 8 * 64
+    data = 4 * DATA_BLOCK_BYTES + 4 * dims * 8 * SEGMENT
     pairs = 6 * 8 * max(PAIR_CHUNK_ELEMENTS, dims)
     chunk = max(1, PAIR_CHUNK_ELEMENTS // max(1, dims))
     pool = 100 * (max(POOL_MIN_CAP, 4 * nq * k) + chunk)
-    return query + scores + data + pairs + pool
+    per_worker = nq * (dims * 8 + 16 * k + 128) + scores + data + pairs + pool
+    return shared + workers * per_worker
 
 
 # --- float64 distances: the definition ---------------------------------------------------------
@@ -132,6 +142,10 @@ def _pair_distances(q: np.ndarray, x: np.ndarray, metric: str, dims: int) -> np.
     ok = (qn > 0) & (xn > 0)
     cos[ok] = dot[ok] / qn[ok] / xn[ok]
     return 1.0 - cos
+
+
+# Public for vexfs verify, which must score an exact answer bit for bit as search computed it.
+pair_distances = _pair_distances
 
 
 def _distances_chunked(q: np.ndarray, x: np.ndarray, metric: str, dims: int) -> np.ndarray:
@@ -338,6 +352,8 @@ class _Engine:
         self._update_margin()
         self.pool: list[tuple[np.ndarray, ...]] = []
         self.pool_size = 0
+        self.pending: list[tuple] = []  # candidates whose float64 distances are still to come
+        self.pending_size = 0
         self.pool_cap = max(POOL_MIN_CAP, 4 * self.nq * k)
         rb = max(self.qc.shape[1], 1) * self.dtype.itemsize
         tiles = max(1, -(-self.nq // QUERY_TILE))
@@ -362,12 +378,10 @@ class _Engine:
         self._update_thresholds(np.arange(self.nq))
 
     def _update_thresholds(self, rows: np.ndarray) -> None:
-        thr = self.kth[rows] - 2 * self.margin[rows]
-        t = thr.astype(self.dtype)
-        low = t > thr
-        if low.any():
-            t[low] = np.nextafter(t[low], self.dtype.type(-np.inf))
-        self.thr[rows] = t
+        """thr = kth - 2 margin, rounded down into the compute type (one step below the
+        nearest value: never above)."""
+        thr = (self.kth[rows] - 2 * self.margin[rows]).astype(self.dtype)
+        self.thr[rows] = np.nextafter(thr, self.dtype.type(-np.inf))
 
     def _compute_block(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(rows in the compute type, per-row term to subtract from q.x or None); updates the
@@ -447,7 +461,7 @@ class _Engine:
             scores = self._scores(nseg * seg, tile)
             if self.blas:
                 np.matmul(xc, self.qc[qs:qe].T, out=scores[:n])
-            elif tile == 1:  # one query: no BLAS (its threads cost more than they give here)
+            elif tile == 1:  # few queries: einsum (OpenBLAS's gemv is slower on these shapes)
                 np.einsum("ij,j->i", xc, self.qc[qs], out=scores[:n, 0])
             else:
                 np.einsum("ij,kj->ik", xc, self.qc[qs:qe], out=scores[:n])
@@ -458,29 +472,40 @@ class _Engine:
             seg_i, q_i = np.nonzero(segments.max(axis=1) >= self.thr[qs:qe])
             if not len(seg_i):
                 continue
-            # Group the live segments by query: values (queries, most segments, seg).
-            order = np.argsort(q_i, kind="stable")
-            seg_i, q_i = seg_i[order], q_i[order]
-            first = np.flatnonzero(np.r_[True, q_i[1:] != q_i[:-1]])
-            counts = np.diff(np.r_[first, len(q_i)])
-            group = np.repeat(np.arange(len(first)), counts)
-            slot = np.arange(len(q_i)) - first[group]
-            width = int(counts.max())
-            values = np.full((len(first), width, seg), -np.inf, self.dtype)
-            values[group, slot] = segments[seg_i, :, q_i]
-            where = np.full((len(first), width), -1, np.int64)
-            where[group, slot] = seg_i
-            rows = q_i[first] + qs
+            # The live segments by query: values (queries, most segments, seg) and where
+            # (the segment of each, -1 for padding).
+            if np.bincount(q_i, minlength=tile).max() == 1:  # the usual case: one each
+                values = segments[seg_i, :, q_i][:, None, :]
+                where = seg_i[:, None]
+                rows = q_i + qs
+                width = 1
+            else:
+                order = np.argsort(q_i, kind="stable")
+                seg_i, q_i = seg_i[order], q_i[order]
+                starts = np.empty(len(q_i), bool)
+                starts[0] = True
+                np.not_equal(q_i[1:], q_i[:-1], out=starts[1:])
+                first = np.flatnonzero(starts)
+                group = np.cumsum(starts) - 1
+                slot = np.arange(len(q_i)) - first[group]
+                width = int(slot.max()) + 1
+                values = np.empty((len(first), width, seg), self.dtype)
+                values.fill(-np.inf)
+                values[group, slot] = segments[seg_i, :, q_i]
+                where = np.empty((len(first), width), np.int64)
+                where.fill(-1)
+                where[group, slot] = seg_i
+                rows = q_i[first] + qs
             # New k best: the block's best k of each query merged with the k so far.
-            flat = values.reshape(len(first), width * seg)
-            if flat.shape[1] > k:
+            flat = values.reshape(len(rows), width * seg)
+            if flat.shape[1] > 8 * k:
                 cut = flat.shape[1] - k
                 flat = np.partition(flat, cut, axis=1)[:, cut:]
             merged = np.concatenate([self.topk[rows], flat], axis=1)
             cut = merged.shape[1] - k
             top = np.partition(merged, cut, axis=1)[:, cut:]
             self.topk[rows] = top
-            self.kth[rows] = top.min(axis=1)
+            self.kth[rows] = top[:, 0]  # the partition's pivot: the k-th best
             self._update_thresholds(rows)
             # The rows still above the new thresholds, a bounded number of values at a time
             # (when everything ties, every value is one).
@@ -498,11 +523,29 @@ class _Engine:
 
     def _add(self, qrows: np.ndarray, xrows: np.ndarray, raw: np.ndarray,
              ids: Callable[[np.ndarray], np.ndarray], source: int) -> None:
+        """Candidates: their rows are copied out of the block now, their float64 distances
+        computed a chunk of pairs at a time (`_flush`)."""
         step = max(1, PAIR_CHUNK_ELEMENTS // max(1, raw.shape[1]))
         for s in range(0, len(qrows), step):
-            qr, xr = qrows[s:s + step], xrows[s:s + step]
-            d = _pair_distances(self.q[qr], raw[xr], self.metric, self.dims)
-            self.pool.append((qr.astype(np.int64), d, _id_key(ids(xr)), np.full(len(qr), source, np.int32)))
+            xr = xrows[s:s + step]
+            self.pending.append((qrows[s:s + step], raw[xr], ids(xr), source))
+            self.pending_size += len(xr)
+            if self.pending_size >= step:
+                self._flush()
+
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        pending, self.pending, self.pending_size = self.pending, [], 0
+        qrows = np.concatenate([p[0] for p in pending])
+        rows = np.concatenate([p[1] for p in pending])
+        ids = np.concatenate([p[2] for p in pending])
+        sources = np.concatenate([np.full(len(p[0]), p[3], np.int32) for p in pending])
+        step = max(1, PAIR_CHUNK_ELEMENTS // max(1, rows.shape[1]))
+        for s in range(0, len(qrows), step):
+            qr = qrows[s:s + step]
+            d = _pair_distances(self.q[qr], rows[s:s + step], self.metric, self.dims)
+            self.pool.append((qr.astype(np.int64), d, _id_key(ids[s:s + step]), sources[s:s + step]))
             self.pool_size += len(qr)
             if self.pool_size > self.pool_cap:
                 self._compact()
@@ -519,6 +562,7 @@ class _Engine:
         self.pool_size = len(keep)
 
     def result(self) -> SearchResult:
+        self._flush()
         result = _empty_result(self.nq, self.k, self.metric)
         if not self.pool_size:
             return result
@@ -543,7 +587,7 @@ def _blas_controller():
             from threadpoolctl import ThreadpoolController
 
             _CONTROLLER.append(ThreadpoolController())
-        except Exception:  # not installed, or it could not inspect this process
+        except Exception:  # noqa: BLE001 - not installed, or it could not inspect this process
             _CONTROLLER.append(None)
     return _CONTROLLER[0]
 
@@ -609,6 +653,8 @@ def _search(q: np.ndarray, dims: int, element_type: int, metric: str, k: int, co
     if errors:
         raise next((e for e in errors if isinstance(e, _Fallback)), errors[0])
     # Each engine holds its share's best k (and more): the best k of them all is the answer.
+    for engine in engines:
+        engine._flush()
     first.pool = [part for engine in engines for part in engine.pool]
     first.pool_size = sum(engine.pool_size for engine in engines)
     return first.result()
@@ -658,9 +704,10 @@ def search_arrays(queries: np.ndarray, vectors: np.ndarray, ids: np.ndarray | No
 
 
 def _memmap(path: str, dtype, offset: int, shape: tuple[int, ...]) -> np.ndarray | None:
-    """A read-only memory map of part of the device, or None where it can not be mapped."""
+    """A read-only memory map of part of the device (as a plain ndarray view: indexing it
+    skips np.memmap's Python-level __getitem__), or None where it can not be mapped."""
     try:
-        return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+        return np.asarray(np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape))
     except (OSError, ValueError):
         return None
 
@@ -698,7 +745,7 @@ class _FileAccess:
         f, info = self.file, self.file.info
         if self.data is not None:
             for s in range(0, info.count, rows):
-                yield s, np.asarray(self.data[s:s + rows])
+                yield s, self.data[s:s + rows]
         elif self.data_offset is not None:
             for s in range(0, info.count, rows):
                 n = min(rows, info.count - s)
@@ -718,7 +765,7 @@ def _access(f) -> _FileAccess:
         return entry[3]
     access = _FileAccess(f)
     try:
-        ref = weakref.ref(f, lambda _, key=key: _ACCESS.pop(key, None))
+        ref = weakref.ref(f, lambda _, key=key, cache=_ACCESS: cache.pop(key, None))
     except TypeError:  # not weakly referable: no cache
         return access
     _ACCESS[key] = (ref, f.inode, f.info, access)
@@ -751,7 +798,7 @@ def search_files(queries: np.ndarray, files: Sequence, k: int, metric: str | Non
         for index, f in enumerate(files):
             access = _access(f)
             for start, block in access.blocks(rows):
-                yield block, (lambda r, start=start, ids=access.ids: np.asarray(ids[r + start])), index
+                yield block, (lambda r, start=start, ids=access.ids: ids[r + start]), index
 
     return _run(q, first.dimensions, first.element_type, metric, k, sum(f.info.count for f in files), stream,
                 int(batch_rows) if batch_rows is not None else None)

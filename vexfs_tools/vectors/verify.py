@@ -60,7 +60,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..format import vector as V
-from . import sources
+from . import search, sources
 from .codec import METRIC_CODES, METRIC_NAMES
 from .files import VectorFile
 
@@ -309,31 +309,13 @@ def prepare_queries(queries, element_type: int, dimensions: int) -> np.ndarray:
     return q
 
 
-_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], np.int64)
 
 
 def pair_distances(metric: str, q: np.ndarray, x: np.ndarray, dimensions: int | None = None) -> np.ndarray:
-    """Distance of q[i] to x[i] for each i, in float64 (FORMAT.md section 9): element-wise
-    IEEE operations and one sum along each row, the same expressions the exact search uses,
-    so an exact answer scores its distances bit for bit."""
-    if metric == "hamming":
-        diff = np.bitwise_xor(q, np.asarray(x, np.uint8))
-        if dimensions and dimensions % 8:  # bits past the last dimension do not count
-            diff[:, -1] &= (1 << (dimensions % 8)) - 1
-        return _POPCOUNT[diff].sum(axis=1).astype(np.float64)
-    x = np.asarray(x).astype(np.float64)
-    if metric == "l2":
-        diff = x - q
-        return (diff * diff).sum(axis=1)
-    dot = (x * q).sum(axis=1)
-    if metric == "dot":
-        return dot
-    qn = np.sqrt((q * q).sum(axis=1))
-    xn = np.sqrt((x * x).sum(axis=1))
-    cos = np.zeros(len(dot))
-    ok = (qn > 0) & (xn > 0)
-    cos[ok] = dot[ok] / qn[ok] / xn[ok]
-    return 1.0 - cos
+    """Distance of q[i] to x[i] for each i, in float64 (FORMAT.md section 9): the exact
+    search's own function, so an exact answer scores its distances bit for bit."""
+    x = np.asarray(x, np.uint8) if metric == "hamming" else np.asarray(x)
+    return search.pair_distances(q, x, metric, dimensions or 0)
 
 
 class IdIndex:
