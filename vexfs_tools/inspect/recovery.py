@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import CorruptionError, NotADirectoryError_, PathNotFoundError, VexfsError
+from ..errors import CorruptionError, NotADirectoryError_, VexfsError
 from ..format import constants as C
 from ..volume import checksums, directory
 from ..volume.inodes import InodeRecord
@@ -178,20 +178,7 @@ class Recovery:
         """The inode a path names, through recovered directories too (no symlink followed)."""
         if isinstance(path, str):
             path = os.fsencode(path)
-        volume = self.volume
-        inode = volume.read_inode(C.ROOT_INO)
-        walked = b""
-        for part in path.split(b"/"):
-            if not part or part == b".":
-                continue
-            if not inode.is_dir:
-                raise NotADirectoryError_(f"{os.fsdecode(walked) or '/'} is not a directory")
-            ino = self.lookup(inode, part)
-            walked += b"/" + part
-            if ino is None:
-                raise PathNotFoundError(f"{os.fsdecode(walked)}: no such file or directory")
-            inode = volume.read_inode(ino)
-        return inode
+        return self.volume.resolve(path, lookup=self.lookup)
 
     def find(self, spec: str) -> InodeRecord:
         """A path, or an inode number ('12' or '<12>', as debugfs writes it)."""

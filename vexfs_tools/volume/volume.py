@@ -488,18 +488,22 @@ class Volume:
                 return record.inode
         return None
 
-    def resolve(self, path: str | bytes) -> InodeRecord:
-        """The inode a path names, walking from the root (symlinks are not followed)."""
+    def resolve(self, path: str | bytes, *,
+                lookup: Callable[[InodeRecord, bytes], int | None] | None = None) -> InodeRecord:
+        """The inode a path names, walking from the root (symlinks are not followed).
+        `lookup` replaces the plain directory lookup (the forensic views read directories
+        the kernel orphaned through theirs)."""
         if isinstance(path, str):
             path = os.fsencode(path)
+        lookup = lookup or self.lookup
         inode = self.read_inode(C.ROOT_INO)
         walked = b""
         for part in path.split(b"/"):
-            if not part:
+            if not part or part == b".":
                 continue
             if not inode.is_dir:
                 raise NotADirectoryError_(f"{os.fsdecode(walked) or '/'} is not a directory")
-            ino = self.lookup(inode, part)
+            ino = lookup(inode, part)
             walked += b"/" + part
             if ino is None:
                 raise PathNotFoundError(f"{os.fsdecode(walked)}: no such file or directory")
