@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import shutil
 import subprocess
@@ -75,3 +76,27 @@ def fresh_image(tmp_path):
         return image
 
     return make
+
+
+def digest(path: Path | str) -> str:
+    """sha256 of every byte of an image file or block device."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Unchanged:
+    """with Unchanged(image): ... asserts that the bytes of `image` are the same afterwards."""
+
+    def __init__(self, *paths):
+        self.paths = paths
+
+    def __enter__(self):
+        self.before = [digest(p) for p in self.paths]
+        return self
+
+    def __exit__(self, exc_type, *rest):
+        if exc_type is None:
+            assert [digest(p) for p in self.paths] == self.before, "a read-only command changed the image"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -10,15 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
-
-def digest(path: Path | str) -> str:
-    """sha256 of every byte of an image file or block device."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+from tests.conftest import digest  # noqa: F401  (re-exported for the cli tests)
 
 
 def is_all_zero(path: Path | str) -> bool:

@@ -10,9 +10,9 @@ import stat
 
 import pytest
 
-from tests.conftest import kernel_image, kernel_md5, run
 
-from .helpers import digest, error_line
+from .helpers import error_line
+from tests.conftest import Unchanged, kernel_image, kernel_md5, run
 
 UUID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 EPOCH = "1700000000"
@@ -32,21 +32,6 @@ def fields(text: str) -> dict[str, str]:
 
 def dump_json(image) -> dict:
     return json.loads(run("dump.vexfs", "--json", image, check=True).stdout)
-
-
-class Unchanged:
-    """with Unchanged(image): ... asserts that the bytes of `image` are the same afterwards."""
-
-    def __init__(self, *paths):
-        self.paths = paths
-
-    def __enter__(self):
-        self.before = [digest(p) for p in self.paths]
-        return self
-
-    def __exit__(self, exc_type, *rest):
-        if exc_type is None:
-            assert [digest(p) for p in self.paths] == self.before, "a read-only command changed the image"
 
 
 # --- images, made once per module (the tests only read them) --------------------------------

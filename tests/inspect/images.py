@@ -10,14 +10,13 @@ kernel's own ways of changing an image, written through the volume library:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import run, tool
 from vexfs_tools.volume import Volume, directory
+from tests.conftest import Unchanged, digest, run, tool  # noqa: F401  (Unchanged, digest re-exported)
 
 EPOCH = 1700000000  # SOURCE_DATE_EPOCH: every ctime; atime = mtime = the time set below
 UUID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
@@ -86,29 +85,6 @@ def orphan_like_kernel_mkdir(image: Path, path: str) -> tuple[int, int]:
         inode.fields.i_blocks = 0
         volume.write_inode(inode.ino, inode.fields)
         return inode.ino, block
-
-
-def digest(path: Path | str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-class Unchanged:
-    """with Unchanged(image): ... asserts the bytes of `image` are the same afterwards."""
-
-    def __init__(self, *paths):
-        self.paths = paths
-
-    def __enter__(self):
-        self.before = [digest(p) for p in self.paths]
-        return self
-
-    def __exit__(self, exc_type, *rest):
-        if exc_type is None:
-            assert [digest(p) for p in self.paths] == self.before, "a read-only command changed the image"
 
 
 def _registered(command: str) -> bool:
