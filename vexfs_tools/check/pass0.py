@@ -6,6 +6,7 @@ import dataclasses
 
 from ..format import constants as C
 from ..volume import superblock as sbio
+from ..volume.checksums import superblock_checksum
 from ..volume.geometry import KERNEL
 from .context import Checker
 
@@ -44,17 +45,12 @@ def _set_geometry(volume, **changes):
 
 
 def _same_superblock(volume, backup_raw: bytes) -> bool:
-    """The backup equals the primary but for s_block_group_nr and s_checksum."""
+    """The backup equals the primary but for s_block_group_nr and s_checksum, and (with
+    metadata_csum) its own checksum holds."""
     backup = sbio.parse(backup_raw)
+    stored = backup.s_checksum
     primary = volume.sb.copy()
     backup.s_block_group_nr = primary.s_block_group_nr = 0
-    with_checksum = volume.features.has("metadata_csum")
-    expected = sbio.build(backup.copy(), with_checksum=False)
-    return expected == sbio.build(primary, with_checksum=False) and (
-        not with_checksum or sbio.parse(backup_raw).s_checksum == _checksum_of(backup_raw))
-
-
-def _checksum_of(raw: bytes) -> int:
-    from ..volume.checksums import superblock_checksum
-
-    return superblock_checksum(raw)
+    if sbio.build(backup, with_checksum=False) != sbio.build(primary, with_checksum=False):
+        return False
+    return not volume.features.has("metadata_csum") or stored == superblock_checksum(backup_raw)

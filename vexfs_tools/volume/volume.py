@@ -116,10 +116,7 @@ class Volume:
                    checksum_problems=problems)
 
     def flush(self) -> None:
-        for block in sorted(self._dirty):
-            self.device.write(block * C.BLOCK_SIZE, self._cache[block])
-        self._dirty.clear()
-        self.bitmap.flush()
+        self.flush_metadata()
         if self.sb_dirty:
             self.write_superblock()
         self.device.flush()
@@ -172,9 +169,7 @@ class Volume:
         return data
 
     def _evict(self) -> None:
-        for block in sorted(self._dirty):
-            self.device.write(block * C.BLOCK_SIZE, self._cache[block])
-        self._dirty.clear()
+        self._write_dirty()
         self._cache.clear()
 
     def write_meta_block(self, block: int, data: bytes | bytearray) -> None:
@@ -258,10 +253,14 @@ class Volume:
         self.device.write(self.geometry.inode_table_start * C.BLOCK_SIZE, array_as_table(records))
 
     def flush_metadata(self) -> None:
+        self._write_dirty()
+        self.bitmap.flush()
+
+    def _write_dirty(self) -> None:
+        """Write the cached metadata blocks that changed, in block order."""
         for block in sorted(self._dirty):
             self.device.write(block * C.BLOCK_SIZE, self._cache[block])
         self._dirty.clear()
-        self.bitmap.flush()
 
     def count_used_inodes(self) -> int:
         return sum(int(np.count_nonzero(records["i_mode"]))
