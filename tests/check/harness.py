@@ -71,3 +71,34 @@ def golden(name: str, which: str, actual: str) -> None:
 def copy(source: Path, dest: Path) -> Path:
     shutil.copyfile(source, dest)
     return dest
+
+
+def _entry_by_entry(volume, state, dirs, *rest) -> set[int]:
+    """pass2_bulk.settle_clean's stand-in: settle nothing, hand every directory to the
+    entry-by-entry path."""
+    return set(dirs.tolist())
+
+
+def bulk_and_entry_by_entry(data: bytes, where: Path, monkeypatch) -> dict[str, list]:
+    """-n, -y, -n on a copy of `data`, with pass 2's bulk path and without it: for each,
+    [(exit code or error, transcript lines, image digest afterwards)] of the three runs."""
+    from vexfs_tools.check import pass2
+    from vexfs_tools.errors import VexfsError
+
+    def check(image: Path, mode: str) -> tuple:
+        lines: list[str] = []
+        try:
+            code = run_check(str(image), mode, emit=lines.append).exit_code
+        except VexfsError as e:
+            code = f"error: {e}"
+        return code, lines, digest(image)
+
+    results = {}
+    for variant in ("bulk", "entry by entry"):
+        with monkeypatch.context() as patch:
+            if variant != "bulk":
+                patch.setattr(pass2, "settle_clean", _entry_by_entry)
+            image = where / f"{variant}.img"
+            image.write_bytes(data)
+            results[variant] = [check(image, "no"), check(image, "yes"), check(image, "no")]
+    return results

@@ -30,7 +30,7 @@ from .corpus import (
     mkfs_args,
     read_back,
 )
-from .harness import copy, digest, fsck, golden, undo
+from .harness import bulk_and_entry_by_entry, copy, digest, fsck, golden, undo
 
 CASES = cases()
 
@@ -113,6 +113,15 @@ def test_corruption(base_images, tmp_path, name, layout):
 
     undo(undo_file, image, cli=c.cli)
     assert digest(image) == corrupted, "undo did not restore the corrupted image"
+
+
+@pytest.mark.parametrize("name,layout", CASES, ids=[f"{n}-{lay}" for n, lay in CASES])
+def test_pass2_bulk_path_changes_nothing_but_speed(base_images, tmp_path, monkeypatch, name, layout):
+    """Each class, checked with pass 2's bulk path and with every directory gone through
+    entry by entry: the same transcripts, exit codes and bytes after -y."""
+    image, _, _ = corrupt(base_images, tmp_path, name, layout)
+    results = bulk_and_entry_by_entry(image.read_bytes(), tmp_path, monkeypatch)
+    assert results["bulk"] == results["entry by entry"]
 
 
 PREEN = [(n, lay) for n, lay in CASES if CORRUPTIONS[n].preen]

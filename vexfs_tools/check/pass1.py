@@ -43,7 +43,9 @@ def run_pass1(checker: Checker, state: CheckState) -> None:
         formats = records["i_mode"][plain] & C.S_IFMT
         direct[np.isin(formats, DEVICE_FORMATS)] = 0
         state.claims.claim(direct[direct != 0])
-        state.directories.extend(inos[plain & ((records["i_mode"] & C.S_IFMT) == C.S_IFDIR)].tolist())
+        plain_dirs = plain & ((records["i_mode"] & C.S_IFMT) == C.S_IFDIR)
+        state.directories.extend(inos[plain_dirs].tolist())
+        state.plain_dir_maps.append((inos[plain_dirs], records["i_block"][plain_dirs]))
         for index in np.flatnonzero(attention):
             ino = int(inos[index])
             raw = records[index].tobytes()
@@ -84,10 +86,7 @@ def _needs_attention(volume: Volume, records: np.ndarray, inos: np.ndarray) -> n
         attention |= (inos > C.ROOT_INO) & (inos < g.first_allocatable_ino)
     if volume.seed is not None:
         raw = records.view(np.uint8).reshape(-1, C.INODE_SIZE)
-        seed = volume.seed
-        bad_sum = [checksums.inode_checksum(seed, int(ino), raw[i]) != int(records["i_checksum"][i])
-                   for i, ino in enumerate(inos)]
-        attention |= np.array(bad_sum, dtype=bool)
+        attention[checksums.failing_records(volume.seed, inos, raw)] = True
     return attention
 
 

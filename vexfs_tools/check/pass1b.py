@@ -77,3 +77,4 @@ def run_pass1b(checker: Checker, state: CheckState) -> None:
             volume.set_block(fields, logical, copy)
         volume.write_inode(ino, fields)
     state.claims.duplicates.clear()
+    state.plain_dir_maps.clear()  # pass 2 reads directory maps afresh

@@ -8,22 +8,30 @@ entries still readable in the slack (pass 4 tells deleted inodes from lost ones 
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..format import constants as C
 from ..format.dtypes import DIRENT_HEADER
 from ..volume import checksums, directory
 from ..volume.directory import DirRecord, deleted_in_slack, walk_block
 from .context import Checker
+from .pass2_bulk import batches, directory_blocks, settle_clean
 from .state import CheckState
 
 
 def run_pass2(checker: Checker, state: CheckState) -> None:
     checker.emit("Pass 2: Checking directory structure")
-    for done, dir_ino in enumerate(state.directories):
-        if done % 256 == 0:
-            checker.progress("Pass 2", done, len(state.directories))
-        if dir_ino not in state.inodes:
-            continue
-        _check_directory(checker, state, dir_ino)
+    volume = checker.volume
+    dirs = np.array(state.directories, np.int64)
+    dirs = dirs[state.inodes.modes_of(dirs) != 0]
+    dir_of, logical, blocks = directory_blocks(volume, state, dirs)
+    done = 0
+    for batch, span in batches(dirs, dir_of):
+        checker.progress("Pass 2", done, len(dirs))
+        # Clean directories are settled in bulk; the others are gone through entry by entry.
+        for dir_ino in sorted(settle_clean(volume, state, batch, dir_of[span], logical[span], blocks[span])):
+            _check_directory(checker, state, dir_ino)
+        done += len(batch)
 
 
 def _check_directory(checker: Checker, state: CheckState, dir_ino: int) -> None:

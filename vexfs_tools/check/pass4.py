@@ -4,6 +4,8 @@ lost (connected to /lost+found); then every link count is set to the entries cou
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..format import constants as C
 from ..volume.inodes import InodeRecord
 from .context import Checker
@@ -14,7 +16,8 @@ from .state import CheckState
 def run_pass4(checker: Checker, state: CheckState) -> None:
     checker.emit("Pass 4: Checking reference counts")
     volume = checker.volume
-    for ino, mode, links, size, refs in list(state.inodes.rows()):
+    table = state.inodes.table()
+    for ino, mode, links, size, refs in _to_look_at(state, table):
         is_dir = mode & C.S_IFMT == C.S_IFDIR
         if ino == C.ROOT_INO:
             expected = 2 + state.subdirs.get(ino, 0)
@@ -34,6 +37,32 @@ def run_pass4(checker: Checker, state: CheckState) -> None:
             inode = volume.read_inode(ino)
             inode.fields.i_links_count = expected
             volume.write_inode(ino, inode.fields)
+
+
+def _to_look_at(state: CheckState, table: dict[str, np.ndarray]):
+    """(ino, mode, links, size, refs) of the inodes whose link count is wrong or that no entry
+    names, in table order: the same rule as the loop above, in bulk, so that the loop only
+    meets the few that need it. What the loop changes (entries in /lost+found, a new
+    /lost+found in the root) only concerns the inode it is on, the root and inodes put since
+    pass 1, and those are always looked at."""
+    inos, refs = table["ino"], table["refs"].astype(np.int64)
+    is_dir = table["mode"] & C.S_IFMT == C.S_IFDIR
+    subdirs = np.zeros(len(inos), np.int64)
+    if state.subdirs:
+        parents = np.fromiter(state.subdirs.keys(), np.int64, len(state.subdirs))
+        counts = np.fromiter(state.subdirs.values(), np.int64, len(state.subdirs))
+        order = np.argsort(inos, kind="stable")
+        at = order[np.minimum(np.searchsorted(inos, parents, sorter=order), len(inos) - 1)]
+        found = inos[at] == parents
+        subdirs[at[found]] = counts[found]
+    root = inos == C.ROOT_INO
+    expected = np.where(root, 2 + subdirs, np.where(is_dir, refs + 1 + subdirs, refs))
+    look = (table["links"] != expected) & ~(is_dir & (refs == 0) & ~root)
+    look |= ~is_dir & (refs == 0) & ~root
+    look |= root | table["put"]  # what passes 3 and 4 change: always looked at afresh
+    for index in np.flatnonzero(look).tolist():
+        yield (int(inos[index]), int(table["mode"][index]), int(table["links"][index]),
+               int(table["size"][index]), int(refs[index]))
 
 
 def _unattached(checker: Checker, state: CheckState, ino: int, size: int) -> bool:

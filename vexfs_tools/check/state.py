@@ -79,6 +79,21 @@ class InodesInUse:
         i = int(self.inos.searchsorted(np.uint32(ino)))
         return i if i < len(self.inos) and self.inos[i] == ino and ino not in self._gone else -1
 
+    def modes_of(self, inos: np.ndarray) -> np.ndarray:
+        """mode of each inode in `inos` (0 where not in use), in bulk."""
+        inos = np.asarray(inos, np.uint32)
+        at = np.minimum(self.inos.searchsorted(inos), max(len(self.inos) - 1, 0))
+        modes = np.where(self.inos[at] == inos, self.modes[at], 0) if len(self.inos) else \
+            np.zeros(len(inos), np.uint16)
+        for ino in self._gone | self._extra.keys():  # the few changed after pass 1
+            modes[inos == ino] = self.mode(ino)
+        return modes
+
+    def add_refs(self, inos: np.ndarray) -> None:
+        """One more entry naming each inode in `inos` (all in use, none changed since pass 1)."""
+        if len(inos):
+            np.add.at(self.refs, self.inos.searchsorted(np.asarray(inos, np.uint32)), 1)
+
     def mode(self, ino: int) -> int:
         if ino in self._extra:
             return self._extra[ino][0]
@@ -111,16 +126,22 @@ class InodesInUse:
         self._extra.pop(ino, None)
         self._gone.add(ino)
 
-    def rows(self):
-        """(ino, mode, links, size, refs) of every inode in use, in inode order."""
-        extra = dict(self._extra)
-        for i, ino in enumerate(self.inos.tolist()):
-            if ino in self._gone or ino in extra:
-                continue
-            yield ino, int(self.modes[i]), int(self.links[i]), int(self.sizes[i]), int(self.refs[i])
-        for ino in sorted(extra):
-            mode, links, size, refs = extra[ino]
-            yield ino, mode, links, size, refs
+    def table(self) -> dict[str, np.ndarray]:
+        """Columns ino, mode, links, size, refs of every inode in use: those pass 1 found, in
+        inode order, then those put since (sorted), which column put marks."""
+        keep = np.ones(len(self.inos), bool)
+        changed = np.array(sorted(self._gone | self._extra.keys()), np.uint32)
+        keep[np.isin(self.inos, changed)] = False
+        extra = sorted(self._extra.items())  # ino -> [mode, links, size, refs]
+        added = {"ino": [ino for ino, _ in extra]}
+        for place, name in enumerate(("mode", "links", "size", "refs")):
+            added[name] = [values[place] for _, values in extra]
+        columns = {"ino": self.inos, "mode": self.modes, "links": self.links, "size": self.sizes,
+                   "refs": self.refs}
+        table = {name: np.concatenate([column[keep], np.array(added[name], column.dtype)])
+                 for name, column in columns.items()}
+        table["put"] = np.arange(len(table["ino"])) >= int(keep.sum())
+        return table
 
 
 @dataclass
@@ -133,6 +154,9 @@ class CheckState:
     dotdot: dict[int, int] = field(default_factory=dict)  # directory -> what its '..' says
     subdirs: dict[int, int] = field(default_factory=dict)  # directory -> subdirectories named in it
     lost_found: int = 0
+    # Directories pass 1 took in bulk, unchanged: (inodes, their i_block rows), so that pass 2
+    # need not read them again. Emptied when pass 1B changes block maps.
+    plain_dir_maps: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
 
     @classmethod
     def for_volume(cls, volume: Volume) -> "CheckState":

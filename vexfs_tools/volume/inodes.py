@@ -17,7 +17,7 @@ from ..format.inode import Inode
 # tests/volume/test_inodes.py proves both parse alike.
 _NAMES = [sub.name for sub in Inode.subcons]
 _BLOCK_AT = _NAMES.index("i_block")
-TABLE_CHUNK_BLOCKS = 4096  # inode table blocks per bulk read: 16 MiB, 147,456 inodes
+TABLE_CHUNK_BLOCKS = 1024  # inode table blocks per bulk read: 4 MiB, 36,864 inodes
 
 
 @dataclass

@@ -158,6 +158,23 @@ class Volume:
             return bytes(cached)
         return self.device.read(block * C.BLOCK_SIZE, C.BLOCK_SIZE)
 
+    def read_blocks(self, blocks: np.ndarray) -> np.ndarray:
+        """Many blocks at once, shape (len(blocks), BLOCK_SIZE) uint8: runs of consecutive
+        blocks are read with one call, and blocks changed in the cache come from there."""
+        blocks = np.asarray(blocks, np.int64)
+        if len(blocks) and (blocks.min() < 0 or blocks.max() >= self.geometry.blocks_count):
+            bad = int(blocks[(blocks < 0) | (blocks >= self.geometry.blocks_count)][0])
+            raise CorruptionError(f"block {bad} is outside the file system (0..{self.geometry.blocks_count - 1})")
+        out = np.empty((len(blocks), C.BLOCK_SIZE), np.uint8)
+        breaks = np.flatnonzero(np.diff(blocks) != 1) + 1
+        for first, end in zip([0, *breaks.tolist()], [*breaks.tolist(), len(blocks)]):
+            data = self.device.read(int(blocks[first]) * C.BLOCK_SIZE, (end - first) * C.BLOCK_SIZE)
+            out[first:end] = np.frombuffer(data, np.uint8).reshape(-1, C.BLOCK_SIZE)
+        if self._cache:
+            for row in np.flatnonzero(np.isin(blocks, np.fromiter(self._cache, np.int64))).tolist():
+                out[row] = np.frombuffer(self._cache[int(blocks[row])], np.uint8)
+        return out
+
     def _meta(self, block: int) -> bytearray:
         """The cached, mutable copy of a metadata block."""
         data = self._cache.get(block)
