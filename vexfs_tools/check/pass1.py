@@ -12,7 +12,7 @@ import numpy as np
 
 from ..format import constants as C
 from ..volume import checksums, directory
-from ..volume.inodes import parse_inode
+from ..volume.inodes import parse_inode, select_records
 from ..volume.orphans import find_orphan_directory_blocks
 from ..volume.volume import Volume
 from .context import Checker
@@ -32,7 +32,7 @@ def run_pass1(checker: Checker, state: CheckState) -> None:
         in_use = np.flatnonzero(records["i_mode"])
         if not in_use.size:
             continue
-        records = records[in_use]
+        records = select_records(records, in_use)
         inos = in_use + first_ino
         attention = _needs_attention(volume, records, inos)
         plain = ~attention
@@ -57,28 +57,30 @@ def run_pass1(checker: Checker, state: CheckState) -> None:
 
 
 def _needs_attention(volume: Volume, records: np.ndarray, inos: np.ndarray) -> np.ndarray:
-    """Inodes that can not be taken in bulk: anything odd, and any with indirect blocks."""
+    """Inodes that can not be taken in bulk: anything odd, and any with indirect blocks.
+    Block numbers stay uint32 (a pointer below the first data block wraps around, so one
+    comparison finds both ends of the range)."""
     g = volume.geometry
     formats = records["i_mode"] & C.S_IFMT
-    pointers = records["i_block"].astype(np.int64)
-    device = np.isin(formats, DEVICE_FORMATS)
-    bad_pointer = (pointers != 0) & ((pointers < g.first_data_block) | (pointers >= g.addressable_blocks)
-                                     | (pointers == (g.backup_sb_block or -1)))
-    bad_pointer[device] = False
-    sizes = records["i_size"].astype(np.uint64)
+    device = (formats == C.S_IFCHR) | (formats == C.S_IFBLK)
+    pointers = np.ascontiguousarray(records["i_block"])
+    mapped_at = pointers != 0
+    bad_pointer = mapped_at & ((pointers - np.uint32(g.first_data_block))
+                               >= np.uint32(g.addressable_blocks - g.first_data_block))
+    if g.backup_sb_block:
+        bad_pointer |= pointers == np.uint32(g.backup_sb_block)
+    sizes = records["i_size"]
     is_dir = formats == C.S_IFDIR
-    needed = np.minimum((sizes + C.BLOCK_SIZE - 1) // C.BLOCK_SIZE, C.DIRECT_BLOCKS).astype(np.int64)
+    needed = np.minimum(sizes // C.BLOCK_SIZE + (sizes % C.BLOCK_SIZE != 0), C.DIRECT_BLOCKS)
     if volume.layout == "kernel":
         needed[is_dir] = 1
-    logical = np.arange(C.DIRECT_BLOCKS)[None, :]
-    past_eof = ((pointers != 0) & (logical >= needed[:, None])).any(axis=1) & ~device
-    mapped = ((pointers != 0) & ~device[:, None]).sum(axis=1)
-    tops = records["i_indirect"].astype(bool) | records["i_double_indirect"].astype(bool) | \
-        records["i_triple_indirect"].astype(bool)
-    attention = (~np.isin(formats, VALID_FORMATS)) | bad_pointer.any(axis=1) | past_eof | tops
-    attention |= (mapped != records["i_blocks"]) & ~device
+    past_eof = (mapped_at & (np.arange(C.DIRECT_BLOCKS, dtype=np.uint64) >= needed[:, None])).any(axis=1)
+    mapped = np.count_nonzero(mapped_at, axis=1)
+    tops = (records["i_indirect"] | records["i_double_indirect"] | records["i_triple_indirect"]) != 0
+    attention = (~np.isin(formats, VALID_FORMATS)) | tops
+    attention |= (bad_pointer.any(axis=1) | past_eof | (mapped != records["i_blocks"])) & ~device
     attention |= is_dir & (mapped == 0)
-    attention |= np.isin(formats, NO_BLOCK_FORMATS) & (mapped > 0)
+    attention |= ((formats == C.S_IFIFO) | (formats == C.S_IFSOCK)) & (mapped > 0)
     if volume.layout == "kernel":
         attention |= is_dir & (sizes != C.BLOCK_SIZE)
     else:

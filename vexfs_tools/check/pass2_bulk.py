@@ -20,7 +20,9 @@ from ..volume.dirscan import name_hashes, slack_suspects, walk_blocks
 from ..volume.volume import Volume
 from .state import CheckState
 
-BATCH_BLOCKS = 1024  # directory blocks read and scanned together: 4 MiB
+BATCH_BLOCKS = 512  # directory blocks read and scanned together: 2 MiB
+MAX_BULK_BLOCKS = 16 * BATCH_BLOCKS  # a directory larger than 64 MiB goes entry by entry
+_DIR_MIX = np.uint64(0x9E3779B97F4A7C15)  # spreads directory numbers over the hash's bits
 _FILE_TYPE_OF_FORMAT = np.zeros(16, np.uint8)
 for _format, _file_type in C.MODE_TO_FILE_TYPE.items():
     _FILE_TYPE_OF_FORMAT[_format >> 12] = _file_type
@@ -54,14 +56,15 @@ def directory_blocks(volume: Volume, state: CheckState, dirs: np.ndarray) -> tup
 
 
 def batches(dirs: np.ndarray, dir_of_block: np.ndarray) -> Iterator[tuple[np.ndarray, slice]]:
-    """Whole directories at a time, about BATCH_BLOCKS blocks: (directories, their blocks)."""
+    """Whole directories at a time, up to BATCH_BLOCKS blocks (a larger directory alone):
+    (directories, the slice of their blocks)."""
     first_block = np.searchsorted(dir_of_block, dirs, side="left")
+    blocks_so_far = np.searchsorted(dir_of_block, dirs, side="right")  # through each directory
     start = 0
     while start < len(dirs):
-        end = int(np.searchsorted(first_block, first_block[start] + BATCH_BLOCKS, side="left"))
-        end = max(end, start + 1)
-        block_end = int(first_block[end]) if end < len(dirs) else len(dir_of_block)
-        yield dirs[start:end], slice(int(first_block[start]), block_end)
+        before = int(first_block[start])
+        end = max(int(np.searchsorted(blocks_so_far, before + BATCH_BLOCKS, side="right")), start + 1)
+        yield dirs[start:end], slice(before, int(blocks_so_far[end - 1]))
         start = end
 
 
@@ -69,7 +72,7 @@ def settle_clean(volume: Volume, state: CheckState, dirs: np.ndarray, dir_of: np
                  logical: np.ndarray, blocks: np.ndarray) -> set[int]:
     """Check `dirs` (whose blocks are the rest) in bulk; count the entries of every one found
     clean into `state`, and return the others, for pass 2 to look at entry by entry."""
-    if not len(blocks):
+    if not len(blocks) or len(blocks) > MAX_BULK_BLOCKS:
         return set(dirs.tolist())
     data = volume.read_blocks(blocks)
     entries = walk_blocks(data, chain_end=volume.chain_end)
@@ -84,7 +87,7 @@ def settle_clean(volume: Volume, state: CheckState, dirs: np.ndarray, dir_of: np
     row, step = entries.row, entries.step
     entry_dir = dir_of[row]
     flat = data.reshape(-1)
-    name_at = row * C.BLOCK_SIZE + entries.offset + C.DIRENT_HEADER_SIZE
+    name_at = row.astype(np.int64) * C.BLOCK_SIZE + entries.offset + C.DIRENT_HEADER_SIZE
     first, second = flat[name_at], flat[np.minimum(name_at + 1, flat.size - 1)]
     dot_name = (entries.name_len == 1) & (first == ord("."))
     dotdot_name = (entries.name_len == 2) & (first == ord(".")) & (second == ord("."))
@@ -100,7 +103,8 @@ def settle_clean(volume: Volume, state: CheckState, dirs: np.ndarray, dir_of: np
     live_dir = entry_dir[live]
     in_range = (child >= 1) & (child <= volume.geometry.inode_slots)
     modes = np.zeros(len(live), np.uint16)
-    modes[in_range] = state.inodes.modes_of(child[in_range])
+    rows = np.full(len(live), -1, np.int64)
+    modes[in_range], rows[in_range] = state.inodes.lookup(child[in_range])
     hashes, bad_chars = name_hashes(data, entries, live)
     wrong = (modes == 0) | bad_chars | dot_name[live] | dotdot_name[live] \
         | (entries.file_type[live] != _FILE_TYPE_OF_FORMAT[modes >> 12])
@@ -112,7 +116,7 @@ def settle_clean(volume: Volume, state: CheckState, dirs: np.ndarray, dir_of: np
 
     flagged_dirs = np.unique(np.concatenate(flagged))
     clean = ~np.isin(live_dir, flagged_dirs)
-    state.inodes.add_refs(child[clean])
+    state.inodes.add_refs(rows[clean])
     clean_subdir = ~np.isin(subdir_parent, flagged_dirs)
     state.parents.update(zip(subdir[clean_subdir].tolist(), subdir_parent[clean_subdir].tolist()))
     parents, counts = np.unique(subdir_parent[clean_subdir], return_counts=True)
@@ -124,11 +128,12 @@ def settle_clean(volume: Volume, state: CheckState, dirs: np.ndarray, dir_of: np
 
 
 def _with_duplicate_names(dirs: np.ndarray, hashes: np.ndarray, name_lens: np.ndarray) -> np.ndarray:
-    """Directories where two entries' names hash alike (most likely the same name)."""
-    order = np.lexsort((name_lens, hashes, dirs))
-    same = (dirs[order][1:] == dirs[order][:-1]) & (hashes[order][1:] == hashes[order][:-1]) \
-        & (name_lens[order][1:] == name_lens[order][:-1])
-    return dirs[order][1:][same]
+    """Directories where two entries' names hash alike, directory and length mixed in
+    (most likely the same name; else pass 2 compares the names themselves)."""
+    keys = hashes ^ (dirs.astype(np.uint64) * _DIR_MIX) ^ (name_lens.astype(np.uint64) << np.uint64(56))
+    ordered = np.sort(keys)
+    alike = ordered[1:] == ordered[:-1]
+    return dirs[np.isin(keys, ordered[1:][alike])] if alike.any() else np.zeros(0, np.int64)
 
 
 def _named_twice(subdirs: np.ndarray, parents: np.ndarray, known_parents: dict[int, int]) -> np.ndarray:

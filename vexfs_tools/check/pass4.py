@@ -45,20 +45,28 @@ def _to_look_at(state: CheckState, table: dict[str, np.ndarray]):
     meets the few that need it. What the loop changes (entries in /lost+found, a new
     /lost+found in the root) only concerns the inode it is on, the root and inodes put since
     pass 1, and those are always looked at."""
-    inos, refs = table["ino"], table["refs"].astype(np.int64)
+    inos, refs = table["ino"], table["refs"]
     is_dir = table["mode"] & C.S_IFMT == C.S_IFDIR
-    subdirs = np.zeros(len(inos), np.int64)
+    expected = refs.astype(np.int64)  # a file: its entries; a directory: + '.' + each '..'
+    expected[is_dir] += 1
     if state.subdirs:
         parents = np.fromiter(state.subdirs.keys(), np.int64, len(state.subdirs))
         counts = np.fromiter(state.subdirs.values(), np.int64, len(state.subdirs))
-        order = np.argsort(inos, kind="stable")
-        at = order[np.minimum(np.searchsorted(inos, parents, sorter=order), len(inos) - 1)]
-        found = inos[at] == parents
-        subdirs[at[found]] = counts[found]
+        # The table is in inode order but for the few rows put since pass 1, at its end.
+        put = np.flatnonzero(table["put"])
+        ordered = len(inos) - len(put)
+        at = np.minimum(np.searchsorted(inos[:ordered], parents), max(ordered - 1, 0))
+        found = (inos[at] == parents) if ordered else np.zeros(len(parents), bool)
+        expected[at[found]] += counts[found]
+        where_put = {int(inos[row]): row for row in put.tolist()}
+        for parent, count in zip(parents[~found].tolist(), counts[~found].tolist()):
+            if parent in where_put:
+                expected[where_put[parent]] += count
     root = inos == C.ROOT_INO
-    expected = np.where(root, 2 + subdirs, np.where(is_dir, refs + 1 + subdirs, refs))
-    look = (table["links"] != expected) & ~(is_dir & (refs == 0) & ~root)
-    look |= ~is_dir & (refs == 0) & ~root
+    expected[root] = 2 + state.subdirs.get(C.ROOT_INO, 0)
+    unnamed = (refs == 0) & ~root
+    look = (table["links"] != expected) & ~(is_dir & unnamed)
+    look |= ~is_dir & unnamed
     look |= root | table["put"]  # what passes 3 and 4 change: always looked at afresh
     for index in np.flatnonzero(look).tolist():
         yield (int(inos[index]), int(table["mode"][index]), int(table["links"][index]),

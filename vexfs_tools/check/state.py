@@ -23,14 +23,17 @@ class BlockClaims:
         self.duplicates: set[int] = set()
 
     def claim(self, blocks) -> None:
-        blocks = np.asarray(blocks, dtype=np.int64)
+        blocks = np.sort(np.asarray(blocks, dtype=np.int64))
         if not blocks.size:
             return
-        ordered = np.sort(blocks)
-        self.duplicates.update(int(b) for b in ordered[1:][ordered[1:] == ordered[:-1]])
-        already = (self.bits[blocks >> 3] >> (blocks & 7)) & 1
-        self.duplicates.update(int(b) for b in blocks[already.astype(bool)])
-        np.bitwise_or.at(self.bits, blocks >> 3, (1 << (blocks & 7)).astype(np.uint8))
+        again = blocks[1:] == blocks[:-1]
+        self.duplicates.update(blocks[1:][again].tolist())
+        blocks = np.concatenate([blocks[:1], blocks[1:][~again]])
+        byte, bit = blocks >> 3, (1 << (blocks & 7)).astype(np.uint8)
+        self.duplicates.update(blocks[(self.bits[byte] & bit) != 0].tolist())
+        # The bits of each byte ORed together (blocks are sorted, so a byte's are adjacent).
+        starts = np.flatnonzero(np.concatenate([[True], byte[1:] != byte[:-1]]))
+        self.bits[byte[starts]] |= np.bitwise_or.reduceat(bit, starts)
 
     def claim_range(self, first: int, count: int) -> None:
         self.claim(np.arange(first, first + count))
@@ -51,8 +54,10 @@ class BlockClaims:
 class InodesInUse:
     """Mode, link count and size of every inode in use, and the entries naming it."""
 
+    _DTYPES = (np.uint32, np.uint16, np.uint16, np.uint64)  # ino, mode, links, size
+
     def __init__(self):
-        self._parts: list[tuple[np.ndarray, ...]] = []
+        self._parts: tuple[list[np.ndarray], ...] = ([], [], [], [])  # pass 1's, column by column
         self.inos = np.zeros(0, np.uint32)
         self.modes = np.zeros(0, np.uint16)
         self.links = np.zeros(0, np.uint16)
@@ -62,16 +67,22 @@ class InodesInUse:
         self._gone: set[int] = set()
 
     def add(self, inos, modes, links, sizes) -> None:
-        self._parts.append((np.asarray(inos, np.uint32), np.asarray(modes, np.uint16),
-                            np.asarray(links, np.uint16), np.asarray(sizes, np.uint64)))
+        for column, values, dtype in zip(self._parts, (inos, modes, links, sizes), self._DTYPES):
+            column.append(np.asarray(values, dtype))
 
     def freeze(self) -> None:
-        if self._parts:
-            inos, modes, links, sizes = (np.concatenate(column) for column in zip(*self._parts))
+        """Pass 1 is done: the columns become arrays in inode order. One column at a time,
+        each freed as it goes, so that the peak is the table and one more column."""
+        columns = []
+        for parts, dtype in zip(self._parts, self._DTYPES):
+            columns.append(np.concatenate(parts) if parts else np.zeros(0, dtype))
+            parts.clear()
+        inos = columns[0]
+        if len(inos) > 1 and not (inos[1:] > inos[:-1]).all():
             order = np.argsort(inos, kind="stable")
-            self.inos, self.modes, self.links, self.sizes = inos[order], modes[order], links[order], sizes[order]
+            columns = [column[order] for column in columns]
+        self.inos, self.modes, self.links, self.sizes = columns
         self.refs = np.zeros(len(self.inos), np.uint32)
-        self._parts = []
 
     def _index(self, ino: int) -> int:
         # A numpy scalar of the array's own type: with a Python int numpy converts the whole
@@ -79,20 +90,32 @@ class InodesInUse:
         i = int(self.inos.searchsorted(np.uint32(ino)))
         return i if i < len(self.inos) and self.inos[i] == ino and ino not in self._gone else -1
 
-    def modes_of(self, inos: np.ndarray) -> np.ndarray:
-        """mode of each inode in `inos` (0 where not in use), in bulk."""
+    def lookup(self, inos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(mode, row) of each inode in `inos`, in bulk: mode 0 where not in use; row, its
+        place in the arrays pass 1 filled (for add_refs), -1 where it has none or changed."""
         inos = np.asarray(inos, np.uint32)
-        at = np.minimum(self.inos.searchsorted(inos), max(len(self.inos) - 1, 0))
-        modes = np.where(self.inos[at] == inos, self.modes[at], 0) if len(self.inos) else \
-            np.zeros(len(inos), np.uint16)
+        if not len(self.inos):
+            return np.zeros(len(inos), np.uint16), np.full(len(inos), -1, np.int64)
+        rows = np.minimum(self.inos.searchsorted(inos), len(self.inos) - 1)
+        found = self.inos[rows] == inos
+        modes = np.where(found, self.modes[rows], 0).astype(np.uint16)
+        rows = np.where(found, rows, -1)
         for ino in self._gone | self._extra.keys():  # the few changed after pass 1
-            modes[inos == ino] = self.mode(ino)
-        return modes
+            changed = inos == ino
+            modes[changed] = self.mode(ino)
+            rows[changed] = -1
+        return modes, rows
 
-    def add_refs(self, inos: np.ndarray) -> None:
-        """One more entry naming each inode in `inos` (all in use, none changed since pass 1)."""
-        if len(inos):
-            np.add.at(self.refs, self.inos.searchsorted(np.asarray(inos, np.uint32)), 1)
+    def modes_of(self, inos: np.ndarray) -> np.ndarray:
+        return self.lookup(inos)[0]
+
+    def add_refs(self, rows: np.ndarray) -> None:
+        """One more entry naming each inode at `rows` (from lookup; every one >= 0)."""
+        if len(rows):
+            # Counted over the span the rows cover (a batch's entries name inodes close
+            # together), not over the whole table.
+            low, high = int(rows.min()), int(rows.max())
+            self.refs[low:high + 1] += np.bincount(rows - low, minlength=high - low + 1).astype(np.uint32)
 
     def mode(self, ino: int) -> int:
         if ino in self._extra:
@@ -128,16 +151,17 @@ class InodesInUse:
 
     def table(self) -> dict[str, np.ndarray]:
         """Columns ino, mode, links, size, refs of every inode in use: those pass 1 found, in
-        inode order, then those put since (sorted), which column put marks."""
-        keep = np.ones(len(self.inos), bool)
-        changed = np.array(sorted(self._gone | self._extra.keys()), np.uint32)
-        keep[np.isin(self.inos, changed)] = False
+        inode order, then those put since (sorted), which column put marks. The arrays
+        themselves when nothing changed since pass 1 (the common case: no copies)."""
+        columns = {"ino": self.inos, "mode": self.modes, "links": self.links, "size": self.sizes,
+                   "refs": self.refs}
+        if not (self._gone or self._extra):
+            return {**columns, "put": np.zeros(len(self.inos), bool)}
+        keep = ~np.isin(self.inos, np.array(sorted(self._gone | self._extra.keys()), np.uint32))
         extra = sorted(self._extra.items())  # ino -> [mode, links, size, refs]
         added = {"ino": [ino for ino, _ in extra]}
         for place, name in enumerate(("mode", "links", "size", "refs")):
             added[name] = [values[place] for _, values in extra]
-        columns = {"ino": self.inos, "mode": self.modes, "links": self.links, "size": self.sizes,
-                   "refs": self.refs}
         table = {name: np.concatenate([column[keep], np.array(added[name], column.dtype)])
                  for name, column in columns.items()}
         table["put"] = np.arange(len(table["ino"])) >= int(keep.sum())

@@ -7,6 +7,7 @@ is the inode number for an inode and the block number for a block.
 
 from __future__ import annotations
 
+import functools
 import struct
 
 import numpy as np
@@ -72,39 +73,44 @@ def block_checksum_ok(seed: int, block: int, data: bytes | memoryview, *, zero_o
 # records of that length does. One crc32c call then clears thousands of records; a run that
 # fails is halved until the bad records are found. (Two bad records that cancel exactly are
 # as likely as one bad record that happens to match: 2**-32.)
-_SMALL_RUN = 32
+_SMALL_RUN = 32  # records checked one at a time below this
+_RUN = 4096  # records checked with one call, at first
 
 
 def failing_records(seed: int, locations: np.ndarray, records: np.ndarray) -> np.ndarray:
     """Indices of the records (rows of `records`, uint8, each ending with its crc32c tail)
-    whose checksum is wrong; all-zero records are never wrong (never-used slots)."""
+    whose checksum is wrong; all-zero records are never wrong (never-used slots), but each
+    costs a call of its own: pass the records in use."""
     if not len(records):
         return np.zeros(0, np.int64)
     width = records.shape[1]
     messages = np.empty((len(records), width + 4), np.uint8)
     messages[:, :4] = np.asarray(locations, "<u4").view(np.uint8).reshape(-1, 4)
     messages[:, 4:] = records
-    nonzero = np.flatnonzero(records.any(axis=1))
-    if len(nonzero) < len(records):
-        messages = messages[nonzero]
-    correct = _correct_message(seed, width)
     bad: list[int] = []
-    _bisect(seed, messages, 0, len(messages), correct, bad)
-    return nonzero[np.array(bad, np.int64)] if bad else np.zeros(0, np.int64)
+    for first in range(0, len(messages), _RUN):
+        _bisect(seed, messages, first, min(first + _RUN, len(messages)), bad)
+    return np.array(bad, np.int64)
 
 
-def _correct_message(seed: int, width: int) -> bytes:
+@functools.lru_cache(maxsize=64)
+def _correct_run(seed: int, width: int, count: int) -> tuple[int, int]:
+    """(checksum of one correct message, checksum of `count` correct messages in a row),
+    a message being le32(location) + a record of `width` bytes ending with its checksum."""
     covered = bytes(width - 4)
-    return _LE32.pack(0) + covered + _LE32.pack(metadata_checksum(seed, 0, covered))
+    message = _LE32.pack(0) + covered + _LE32.pack(metadata_checksum(seed, 0, covered))
+    return crc32c(message, seed), crc32c(message * count, seed)
 
 
-def _bisect(seed: int, messages: np.ndarray, first: int, end: int, correct: bytes, bad: list[int]) -> None:
+def _bisect(seed: int, messages: np.ndarray, first: int, end: int, bad: list[int]) -> None:
+    width = messages.shape[1] - 4
     if end - first <= _SMALL_RUN:
-        residue = crc32c(correct, seed)
-        bad.extend(i for i in range(first, end) if crc32c(messages[i], seed) != residue)
+        residue = _correct_run(seed, width, 1)[0]
+        bad.extend(i for i in range(first, end)
+                   if crc32c(messages[i], seed) != residue and messages[i, 4:].any())
         return
-    if crc32c(messages[first:end], seed) == crc32c(correct * (end - first), seed):
+    if crc32c(messages[first:end], seed) == _correct_run(seed, width, end - first)[1]:
         return
     middle = (first + end) // 2
-    _bisect(seed, messages, first, middle, correct, bad)
-    _bisect(seed, messages, middle, end, correct, bad)
+    _bisect(seed, messages, first, middle, bad)
+    _bisect(seed, messages, middle, end, bad)

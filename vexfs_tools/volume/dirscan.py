@@ -16,6 +16,8 @@ import numpy as np
 from ..format import constants as C
 
 _HASH_MULTIPLIER = np.uint64(0x100000001B3)  # FNV-1's 64-bit prime: any odd constant works
+_ROUND_DOWN_4 = np.uint32(0xFFFFFFFC)
+_SLACK_ROUND = 1 << 18  # places in the slack read per round of slack_suspects
 
 
 def min_rec_len(name_len: np.ndarray) -> np.ndarray:
@@ -27,49 +29,54 @@ class EntryTable:
     """Every entry on the chains of a batch of blocks, as arrays (one element an entry);
     `broken` has one element a block: its chain stops early (walk_block's `problem`)."""
 
-    row: np.ndarray  # which block of the batch
-    step: np.ndarray  # its place on that block's chain: 0 for the first entry
-    offset: np.ndarray
-    inode: np.ndarray
-    rec_len: np.ndarray
-    name_len: np.ndarray
-    file_type: np.ndarray
-    broken: np.ndarray
+    row: np.ndarray  # int32: which block of the batch
+    step: np.ndarray  # uint16: its place on that block's chain, 0 for the first entry
+    offset: np.ndarray  # uint16
+    inode: np.ndarray  # uint32
+    rec_len: np.ndarray  # uint16
+    name_len: np.ndarray  # uint8
+    file_type: np.ndarray  # uint8
+    broken: np.ndarray  # bool
 
     def __len__(self) -> int:
         return len(self.row)
 
 
 def walk_blocks(data: np.ndarray, *, chain_end: int = C.BLOCK_SIZE) -> EntryTable:
-    """Walk the chains of `data`, shape (blocks, BLOCK_SIZE) uint8, as walk_block walks one."""
-    words = data.view("<u4")  # offsets on a chain are multiples of 4 (rec_len % 4 == 0)
-    blocks = len(data)
-    position = np.zeros(blocks, np.int64)
-    active = np.arange(blocks)
-    broken = np.zeros(blocks, bool)
-    parts = []
-    step = 0
-    while active.size:
-        at = position[active]
-        header_fits = at + C.DIRENT_HEADER_SIZE <= chain_end
-        word = np.where(header_fits, at >> 2, 0)
-        inode = words[active, word]
-        packed = words[active, word + 1]
+    """Walk the chains of `data`, shape (blocks, BLOCK_SIZE) uint8, as walk_block walks one.
+    Each step costs a few numpy calls whatever the number of blocks, so the arrays of the
+    blocks still walking are kept compressed and in step with each other."""
+    words = data.view("<u4").reshape(-1)  # offsets on a chain are multiples of 4
+    last_header = chain_end - C.DIRENT_HEADER_SIZE
+    rows = np.arange(len(data), dtype=np.int64)  # the blocks still walking,
+    at = np.zeros(len(data), np.int64)  # where each one is,
+    first_word = rows * (C.BLOCK_SIZE // 4)  # and where its words start
+    found, stopped, per_step = [], [], []
+    while rows.size:
+        fits = at <= last_header
+        word = first_word + (np.minimum(at, last_header) >> 2)
+        inode, packed = words[word], words[word + 1]
         rec_len = (packed & 0xFFFF).astype(np.int64)
-        name_len = (packed >> 16) & 0xFF
-        ok = header_fits & (rec_len % 4 == 0) & (rec_len >= C.DIRENT_HEADER_SIZE) \
-            & (at + rec_len <= chain_end) & (rec_len >= min_rec_len(name_len))
-        broken[active[~ok]] = True
-        rows = active[ok]
-        parts.append((rows, np.full(rows.size, step, np.int32), at[ok], inode[ok], rec_len[ok],
-                      name_len[ok], packed[ok] >> 24))
-        position[rows] += rec_len[ok]
-        active = rows[position[rows] < chain_end]
-        step += 1
-    columns = [np.concatenate(column) for column in zip(*parts)] if parts else [np.zeros(0, np.int64)] * 7
-    row, steps, offset, inode, rec_len, name_len, file_type = columns
-    return EntryTable(row, steps, offset, inode.astype(np.uint32), rec_len, name_len.astype(np.int64),
-                      file_type.astype(np.uint8), broken)
+        end = at + rec_len
+        shortest = (C.DIRENT_HEADER_SIZE + 3 + ((packed >> 16) & 0xFF)) & _ROUND_DOWN_4  # for name_len
+        ok = fits & ((rec_len & 3) == 0) & (rec_len >= shortest) & (end <= chain_end)
+        if not ok.all():
+            stopped.append(rows[~ok])
+            rows, at, end, inode, packed, first_word = (a[ok] for a in (rows, at, end, inode, packed, first_word))
+        found.append((rows, at, inode, packed))
+        per_step.append(rows.size)
+        going = end < chain_end
+        rows, at, first_word = rows[going], end[going], first_word[going]
+    broken = np.zeros(len(data), bool)
+    if stopped:
+        broken[np.concatenate(stopped)] = True
+    if not found:
+        return EntryTable(*(np.zeros(0, t) for t in (np.int32, np.uint16, np.uint16, np.uint32, np.uint16,
+                                                     np.uint8, np.uint8)), broken)
+    row, offset, inode, packed = (np.concatenate(column) for column in zip(*found))
+    return EntryTable(row.astype(np.int32), np.repeat(np.arange(len(per_step), dtype=np.uint16), per_step),
+                      offset.astype(np.uint16), inode, (packed & 0xFFFF).astype(np.uint16),
+                      ((packed >> 16) & 0xFF).astype(np.uint8), (packed >> 24).astype(np.uint8), broken)
 
 
 def name_hashes(data: np.ndarray, entries: EntryTable, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -77,7 +84,7 @@ def name_hashes(data: np.ndarray, entries: EntryTable, which: np.ndarray) -> tup
     equal hashes; the caller compares the bytes of any hashes that collide), and whether the
     name holds a NUL or a '/'. Work is proportional to the bytes of the names."""
     flat = data.reshape(-1)
-    lengths = entries.name_len[which]
+    lengths = entries.name_len[which].astype(np.int64)
     order = np.argsort(-lengths, kind="stable")  # longest first: step k reads a prefix
     start = (entries.row[which][order].astype(np.int64) * C.BLOCK_SIZE
              + entries.offset[which][order] + C.DIRENT_HEADER_SIZE)
@@ -102,22 +109,28 @@ def slack_suspects(data: np.ndarray, entries: EntryTable) -> np.ndarray:
     """Blocks (a bool a row) where the slack of some entry, between the end of its name and
     the end of its rec_len, holds something shaped like an entry header: what the kernel's
     delete leaves behind. A superset of what directory.deleted_in_slack reports (it also
-    needs the whole entry and a clean name to fit), so a block not flagged has none."""
-    blocks = len(data)
+    needs the whole entry and a clean name to fit), so a block not flagged has none.
+    Only the slack is read, 4 bytes at a time, a bounded number of places per round."""
     words = data.view("<u4")
-    inode, packed = words[:, :-1], words[:, 1:]
-    rec_len = packed & 0xFFFF
-    name_len = (packed >> 16) & 0xFF
-    shaped = (inode != 0) & (name_len != 0) & (rec_len % 4 == 0) \
-        & (rec_len >= ((C.DIRENT_HEADER_SIZE + 3 + name_len) & ~np.uint32(3))) & ((packed >> 24) <= 7)
-    del rec_len, name_len
-    # The slack of each entry, as a run of 4-byte positions where a header could start.
     start = entries.offset + np.where(entries.inode != 0, min_rec_len(entries.name_len), 4)
-    last = entries.offset + entries.rec_len - C.DIRENT_HEADER_SIZE
-    has_room = start <= last
-    row = entries.row[has_room]
-    marks = np.zeros((blocks, words.shape[1] + 1), np.int16)
-    np.add.at(marks, (row, start[has_room] >> 2), 1)
-    np.add.at(marks, (row, (last[has_room] >> 2) + 1), -1)
-    in_slack = np.cumsum(marks, axis=1, dtype=np.int16)[:, :shaped.shape[1]] > 0
-    return (shaped & in_slack).any(axis=1)
+    last = entries.offset.astype(np.int64) + entries.rec_len - C.DIRENT_HEADER_SIZE
+    room = np.flatnonzero(start <= last)
+    places = ((last[room] - start[room]) >> 2) + 1  # where a header could start, per entry
+    suspects = np.zeros(len(data), bool)
+    ends = np.cumsum(places)
+    done = 0
+    while done < len(room):
+        # Entries whose slack adds up to about _SLACK_ROUND places, at least one entry.
+        upto = max(int(np.searchsorted(ends, (ends[done - 1] if done else 0) + _SLACK_ROUND, side="right")),
+                   done + 1)
+        which, counts = room[done:upto], places[done:upto]
+        run_start = np.cumsum(counts) - counts
+        word = np.repeat(start[which] >> 2, counts) + (np.arange(int(counts.sum())) - np.repeat(run_start, counts))
+        rows = np.repeat(entries.row[which], counts)
+        inode, packed = words[rows, word], words[rows, word + 1]
+        rec_len, name_len = packed & 0xFFFF, (packed >> 16) & 0xFF
+        shaped = (inode != 0) & (name_len != 0) & (rec_len % 4 == 0) \
+            & (rec_len >= ((C.DIRENT_HEADER_SIZE + 3 + name_len) & _ROUND_DOWN_4)) & ((packed >> 24) <= 7)
+        suspects[rows[shaped]] = True
+        done = upto
+    return suspects

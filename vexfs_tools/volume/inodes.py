@@ -17,7 +17,7 @@ from ..format.inode import Inode
 # tests/volume/test_inodes.py proves both parse alike.
 _NAMES = [sub.name for sub in Inode.subcons]
 _BLOCK_AT = _NAMES.index("i_block")
-TABLE_CHUNK_BLOCKS = 1024  # inode table blocks per bulk read: 4 MiB, 36,864 inodes
+TABLE_CHUNK_BLOCKS = 256  # inode table blocks per bulk read: 1 MiB, 9,216 inodes
 
 
 @dataclass
@@ -86,6 +86,15 @@ def table_as_array(data: bytes, blocks: int) -> np.ndarray:
     per_block = C.INODES_PER_BLOCK * C.INODE_SIZE
     grid = np.frombuffer(data, np.uint8).reshape(blocks, C.BLOCK_SIZE)[:, :per_block]
     return np.ascontiguousarray(grid).view(INODE_DTYPE).reshape(-1)
+
+
+def select_records(records: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """records[rows], of INODE_DTYPE, taken as rows of bytes: numpy's fancy indexing of a
+    112-byte structured dtype is several times slower than of the same bytes as uint8 rows."""
+    if len(rows) == len(records):
+        return records
+    raw = np.ascontiguousarray(records).view(np.uint8).reshape(-1, C.INODE_SIZE)
+    return raw[rows].view(INODE_DTYPE).reshape(-1)
 
 
 def array_as_table(records: np.ndarray) -> bytes:
