@@ -7,9 +7,8 @@ the device is mounted or held by someone else.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
+import functools
 import fcntl
 import os
 import stat
@@ -23,8 +22,17 @@ BLKFLSBUF = 0x1261
 FALLOC_FL_KEEP_SIZE = 0x01
 FALLOC_FL_PUNCH_HOLE = 0x02
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+
+
+@functools.cache
+def _fallocate():
+    """libc's fallocate(2), loaded on first use (ctypes costs start-up time every command
+    would pay). The running process has libc loaded already: CDLL(None) finds it there."""
+    import ctypes
+
+    function = ctypes.CDLL(None, use_errno=True).fallocate
+    function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+    return function
 
 
 def _device_number(path: str) -> int | None:
@@ -191,7 +199,7 @@ class Device:
                 return
             except OSError:
                 pass
-        elif _libc.fallocate(self.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length) == 0:
+        elif _fallocate()(self.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length) == 0:
             return
         chunk = bytes(1 << 20)
         end = offset + length

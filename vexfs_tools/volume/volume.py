@@ -61,6 +61,7 @@ class Volume:
         self._cache: dict[int, bytearray] = {}
         self._dirty: set[int] = set()
         self._reserved_inodes: set[int] = set()  # handed out, mode not yet written
+        self._used_count: tuple[int, int] | None = None  # see _used_inodes
         self._last_table_block: tuple[int, bytes | None] = (-1, None)
         # fsck's view of the blocks: a predicate for "claimed by an inode even if the bitmap
         # says free", and a callback told of every block allocated or freed.
@@ -245,6 +246,11 @@ class Volume:
         data[offset:offset + C.INODE_SIZE] = raw
         self._dirty.add(block)
         self._reserved_inodes.discard(ino)
+        if bool(was_used) != bool(fields.i_mode) and self._used_count is not None:
+            below, above = self._used_count
+            change = -1 if was_used else 1
+            self._used_count = (below + change, above) if ino < self.geometry.first_allocatable_ino \
+                else (below, above + change)
         if ino >= self.geometry.first_allocatable_ino and bool(was_used) != bool(fields.i_mode):
             # s_free_inodes follows every slot that changes between free and used.
             self.sb.s_free_inodes = max(0, self.sb.s_free_inodes + (1 if was_used else -1))
@@ -262,6 +268,7 @@ class Volume:
         checksummed; slots past the last record in its block are written as zeros."""
         self.flush_metadata()
         self._cache.clear()
+        self._used_count = None
         records = records.copy()
         if self.seed is not None:
             raw = records.view(np.uint8).reshape(-1, C.INODE_SIZE)
@@ -279,9 +286,22 @@ class Volume:
             self.device.write(block * C.BLOCK_SIZE, self._cache[block])
         self._dirty.clear()
 
+    def _used_inodes(self) -> tuple[int, int]:
+        """(slots in use below s_first_ino, from it on): one scan of the table, then kept up
+        to date by write_inode (fsck asks more than once, and a scan reads the whole table)."""
+        if self._used_count is None:
+            first = self.geometry.first_allocatable_ino
+            below = above = 0
+            for first_ino, records in self.inode_table(skip_holes=True):
+                used = records["i_mode"] != 0
+                split = max(0, min(len(used), first - first_ino))
+                below += int(np.count_nonzero(used[:split]))
+                above += int(np.count_nonzero(used[split:]))
+            self._used_count = (below, above)
+        return self._used_count
+
     def count_used_inodes(self) -> int:
-        return sum(int(np.count_nonzero(records["i_mode"]))
-                   for _, records in self.inode_table(skip_holes=True))
+        return sum(self._used_inodes())
 
     def count_free_inodes(self) -> int:
         """What s_free_inodes should say. Kernel layout: every slot but the used ones, the
@@ -290,11 +310,7 @@ class Volume:
         if self.layout == KERNEL:
             return self.geometry.inodes_count - self.count_used_inodes()
         first = self.geometry.first_allocatable_ino
-        used = 0
-        for first_ino, records in self.inode_table(skip_holes=True):
-            skip = max(0, first - first_ino)
-            used += int(np.count_nonzero(records["i_mode"][skip:]))
-        return max(0, self.geometry.inode_slots - first + 1 - used)
+        return max(0, self.geometry.inode_slots - first + 1 - self._used_inodes()[1])
 
     def count_free_blocks(self) -> int:
         return self.geometry.addressable_blocks - self.bitmap.count_used()
