@@ -76,13 +76,7 @@ def settle_clean(volume: Volume, state: CheckState, dirs: np.ndarray, dir_of: np
         return set(dirs.tolist())
     data = volume.read_blocks(blocks)
     entries = walk_blocks(data, chain_end=volume.chain_end)
-    bad_block = entries.broken | slack_suspects(data, entries)
-    if volume.layout != "kernel":
-        tail = data[:, C.BLOCK_SIZE - C.DIR_TAIL_SIZE:C.BLOCK_SIZE - 4]
-        bad_block |= (tail != _TAIL_HEAD).any(axis=1)
-        if volume.seed is not None:
-            bad_block[checksums.failing_records(volume.seed, blocks, data)] = True
-    flagged = [dir_of[bad_block]]
+    flagged = [dir_of[_suspect_blocks(volume, data, entries, blocks)]]
 
     row, step = entries.row, entries.step
     entry_dir = dir_of[row]
@@ -125,6 +119,18 @@ def settle_clean(volume: Volume, state: CheckState, dirs: np.ndarray, dir_of: np
     named = dotdot_ok & ~np.isin(entry_dir, flagged_dirs)
     state.dotdot.update(zip(entry_dir[named].tolist(), entries.inode[named].tolist()))
     return set(flagged_dirs.tolist())
+
+
+def _suspect_blocks(volume: Volume, data: np.ndarray, entries, blocks: np.ndarray) -> np.ndarray:
+    """Blocks (a bool each) whose chain breaks, whose slack may hold a deleted entry, or
+    whose checksum tail is missing or wrong."""
+    suspect = entries.broken | slack_suspects(data, entries)
+    if volume.layout != "kernel":
+        tail = data[:, C.BLOCK_SIZE - C.DIR_TAIL_SIZE:C.BLOCK_SIZE - 4]
+        suspect |= (tail != _TAIL_HEAD).any(axis=1)
+        if volume.seed is not None:
+            suspect[checksums.failing_records(volume.seed, blocks, data)] = True
+    return suspect
 
 
 def _with_duplicate_names(dirs: np.ndarray, hashes: np.ndarray, name_lens: np.ndarray) -> np.ndarray:
