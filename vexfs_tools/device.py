@@ -148,6 +148,21 @@ class Device:
             data += more
         return data
 
+    def read_into(self, offset: int, buffer) -> None:
+        """Fill `buffer` (a writable buffer, such as a numpy array) from `offset`: read()
+        without a bytes object in between, for bulk reads of many blocks."""
+        view = memoryview(buffer).cast("B")
+        if offset < 0 or offset + len(view) > self.size:
+            raise TruncatedImageError(
+                f"{self.path}: read of {len(view)} bytes at offset {offset} goes past the end "
+                f"of the device ({self.size} bytes); the image is truncated")
+        done = 0
+        while done < len(view):
+            got = os.preadv(self.fd, [view[done:]], offset + done)
+            if not got:
+                raise TruncatedImageError(f"{self.path}: short read at offset {offset + done}")
+            done += got
+
     def is_hole(self, offset: int, length: int) -> bool:
         """True when [offset, offset+length) of an image file is a hole (reads as zeros
         without being stored): bulk scans skip it instead of reading zeros. Always False

@@ -494,6 +494,38 @@ def _indirect_checksum(img: Img) -> None:
     img.write(block * C.BLOCK_SIZE + 4092, flip(raw[0]))
 
 
+BIG = 64 * 1024 + 5000  # /big.bin: 18 blocks, 6 of them through its single indirect block
+
+
+@corruption("indirect_i_blocks", EXTENDED, preen=True)
+def _indirect_i_blocks(img: Img) -> None:
+    """i_blocks wrong on a file with a single indirect block (18 data blocks + 1)."""
+    img.set_inode(img.ino("/big.bin"), i_blocks=25)
+
+
+@corruption("indirect_truncated", EXTENDED, preen=True)
+def _indirect_truncated(img: Img) -> Expect:
+    """The kernel's truncate, on a file whose blocks past the new EOF are in its indirect
+    block: they are freed and the map rebuilt, i_size kept."""
+    size = 13 * C.BLOCK_SIZE + 10
+    img.set_inode(img.ino("/big.bin"), i_size=size)
+    return Expect(changed={"/big.bin": content("big.bin", BIG)[:size]})
+
+
+@corruption("indirect_pointer_out_of_range", EXTENDED)
+def _indirect_pointer_out_of_range(img: Img) -> Expect:
+    """A pointer in a single indirect block (logical 14) past the end of the file system:
+    dropped, a hole is left."""
+    block = img.inode(img.ino("/big.bin")).fields.i_indirect
+    data = img.read_block(block)
+    struct.pack_into("<I", data, 2 * 4, 99_999_999)
+    checksums.set_tail(img.seed, block, data)
+    img.write_block(block, data)
+    old = content("big.bin", BIG)
+    hole = 14 * C.BLOCK_SIZE
+    return Expect(changed={"/big.bin": old[:hole] + bytes(C.BLOCK_SIZE) + old[hole + C.BLOCK_SIZE:]})
+
+
 @corruption("dir_lost_block", preen=True)
 def _dir_lost_block(img: Img) -> None:
     """The kernel's mkdir bug: i_block[0] 0 and i_blocks 0, the block survives."""

@@ -79,10 +79,19 @@ def _entry_by_entry(volume, state, dirs, *rest) -> set[int]:
     return set(dirs.tolist())
 
 
+def _inode_by_inode(volume, state, records):
+    """pass1.single_indirect_in_bulk's stand-in: every file with an indirect block goes
+    through _check_inode."""
+    import numpy as np
+
+    return np.ones(len(records), bool)
+
+
 def bulk_and_entry_by_entry(data: bytes, where: Path, monkeypatch) -> dict[str, list]:
-    """-n, -y, -n on a copy of `data`, with pass 2's bulk path and without it: for each,
-    [(exit code or error, transcript lines, image digest afterwards)] of the three runs."""
-    from vexfs_tools.check import pass2
+    """-n, -y, -n on a copy of `data`, with the bulk paths of passes 1 and 2 and without
+    them: for each, [(exit code or error, transcript lines, image digest afterwards)] of
+    the three runs."""
+    from vexfs_tools.check import pass1, pass2
     from vexfs_tools.errors import VexfsError
 
     def check(image: Path, mode: str) -> tuple:
@@ -99,6 +108,7 @@ def bulk_and_entry_by_entry(data: bytes, where: Path, monkeypatch) -> dict[str, 
             patch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # what -y stamps: equal in both runs
             if variant != "bulk":
                 patch.setattr(pass2, "settle_clean", _entry_by_entry)
+                patch.setattr(pass1, "single_indirect_in_bulk", _inode_by_inode)
             image = where / f"{variant}.img"
             image.write_bytes(data)
             results[variant] = [check(image, "no"), check(image, "yes"), check(image, "no")]

@@ -168,9 +168,9 @@ class Volume:
             raise CorruptionError(f"block {bad} is outside the file system (0..{self.geometry.blocks_count - 1})")
         out = np.empty((len(blocks), C.BLOCK_SIZE), np.uint8)
         breaks = np.flatnonzero(np.diff(blocks) != 1) + 1
-        for first, end in zip([0, *breaks.tolist()], [*breaks.tolist(), len(blocks)]):
-            data = self.device.read(int(blocks[first]) * C.BLOCK_SIZE, (end - first) * C.BLOCK_SIZE)
-            out[first:end] = np.frombuffer(data, np.uint8).reshape(-1, C.BLOCK_SIZE)
+        starts = blocks[np.concatenate([[0], breaks])].tolist() if len(blocks) else []
+        for first, end, block in zip([0, *breaks.tolist()], [*breaks.tolist(), len(blocks)], starts):
+            self.device.read_into(block * C.BLOCK_SIZE, out[first:end])
         if self._cache:
             for row in np.flatnonzero(np.isin(blocks, np.fromiter(self._cache, np.int64))).tolist():
                 out[row] = np.frombuffer(self._cache[int(blocks[row])], np.uint8)
