@@ -21,7 +21,7 @@ from .state import CheckState
 VALID_FORMATS = np.array([C.S_IFREG, C.S_IFDIR, C.S_IFLNK, C.S_IFCHR, C.S_IFBLK, C.S_IFIFO, C.S_IFSOCK])
 NO_BLOCK_FORMATS = (C.S_IFIFO, C.S_IFSOCK)
 DEVICE_FORMATS = (C.S_IFCHR, C.S_IFBLK)
-SINGLE_BATCH = 512  # single indirect blocks read together: 2 MiB
+SINGLE_BATCH = 256  # single indirect blocks read together: 1 MiB
 
 
 def run_pass1(checker: Checker, state: CheckState) -> None:

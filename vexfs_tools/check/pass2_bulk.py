@@ -20,8 +20,8 @@ from ..volume.dirscan import name_hashes, slack_suspects, walk_blocks
 from ..volume.volume import Volume
 from .state import CheckState
 
-BATCH_BLOCKS = 512  # directory blocks read and scanned together: 2 MiB
-MAX_BULK_BLOCKS = 16 * BATCH_BLOCKS  # a directory larger than 64 MiB goes entry by entry
+BATCH_BLOCKS = 256  # directory blocks read and scanned together: 1 MiB
+MAX_BULK_BLOCKS = 16384  # a directory larger than 64 MiB goes entry by entry
 _DIR_MIX = np.uint64(0x9E3779B97F4A7C15)  # spreads directory numbers over the hash's bits
 _FILE_TYPE_OF_FORMAT = np.zeros(16, np.uint8)
 for _format, _file_type in C.MODE_TO_FILE_TYPE.items():
