@@ -1,6 +1,6 @@
-"""Pass 2's bulk path (check/pass2_bulk.py) changes nothing but speed: on damaged images,
-fsck with it and fsck with every directory gone through entry by entry (the bulk path
-turned off) print the same transcripts, exit alike, and -y leaves the same bytes.
+"""The bulk paths of fsck (pass 1's single indirect blocks, pass 2's directories) change
+nothing but speed: on damaged images, fsck with them and fsck with every file and directory
+gone through one by one print the same transcripts, exit alike, and -y leaves the same bytes.
 
 The damage is seeded: bytes, bits and integers in the directory blocks and the inode table
 of the fuzz bases, with and without resealed checksums, and the bases themselves. The
