@@ -116,9 +116,9 @@ def test_corruption(base_images, tmp_path, name, layout):
 
 
 @pytest.mark.parametrize("name,layout", CASES, ids=[f"{n}-{lay}" for n, lay in CASES])
-def test_pass2_bulk_path_changes_nothing_but_speed(base_images, tmp_path, monkeypatch, name, layout):
-    """Each class, checked with pass 2's bulk path and with every directory gone through
-    entry by entry: the same transcripts, exit codes and bytes after -y."""
+def test_bulk_paths_change_nothing_but_speed(base_images, tmp_path, monkeypatch, name, layout):
+    """Each class, checked with the bulk paths of passes 1 and 2 and with every file and
+    directory gone through one by one: the same transcripts, exit codes and bytes after -y."""
     image, _, _ = corrupt(base_images, tmp_path, name, layout)
     results = bulk_and_entry_by_entry(image.read_bytes(), tmp_path, monkeypatch)
     assert results["bulk"] == results["entry by entry"]
