@@ -19,7 +19,7 @@ Goal (the issue): at 1,000,000 files fsck.vexfs takes no more than 2x e2fsck's t
 memory is bounded by the size of the metadata (not of the data). The PASS/FAIL line is for
 the time ratio at 1,000,000 files (at the largest N run, if 1,000,000 is not among them).
 
-    python benchmarks/fsck_tree.py [--files 100000 --files 1000000] [--repeat 3] [--dir /tmp]
+    python benchmarks/fsck_tree.py [--files 100000 --files 1000000] [--repeat 3] [--sizes MIN:MAX] [--dir /tmp]
                                    [--tree-dir /dev/shm]
 
 Time and disk: with 1,000,000 files, building the tree, both mkfs -d runs and removing the
@@ -51,10 +51,11 @@ GOAL_RATIO = 2.0
 DEFAULT_FILES = (100_000, 1_000_000)
 
 
-def build_tree(root: str, files: int) -> tuple[int, int, int]:
-    """Write the tree; returns (directories, bytes of data, 4 KiB data blocks it needs)."""
+def build_tree(root: str, files: int, sizes: tuple[int, int] = (0, SMALL_MAX)) -> tuple[int, int, int]:
+    """Write the tree, file sizes uniform in `sizes` (bytes, both ends included); returns
+    (directories, bytes of data, 4 KiB data blocks it needs)."""
     rng = random.Random(SEED)
-    pool = rng.randbytes(SMALL_MAX * 64)  # file contents are slices of this
+    pool = rng.randbytes(max(sizes[1], SMALL_MAX) * 64)  # file contents are slices of this
     total = blocks = 0
     dirs = max(1, -(-files // FILES_PER_DIR))
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
@@ -62,7 +63,7 @@ def build_tree(root: str, files: int) -> tuple[int, int, int]:
         sub = os.path.join(root, f"d{d:04d}")
         os.mkdir(sub)
         for f in range(d * FILES_PER_DIR, min(files, (d + 1) * FILES_PER_DIR)):
-            size = rng.randint(0, SMALL_MAX)
+            size = rng.randint(*sizes)
             offset = rng.randrange(0, len(pool) - size + 1)
             fd = os.open(os.path.join(sub, f"f{f:07d}.dat"), flags, 0o644)
             try:
@@ -112,10 +113,11 @@ def run_checked(argv: list[str]) -> float:
     return elapsed
 
 
-def size_for(files: int) -> int:
-    """Image size in MiB: 8 KiB a file (the data takes at most one 4 KiB block), >= 256 MiB,
-    a multiple of 64 MiB."""
-    mib = max(256, -(-files * 8 // 1024))
+def size_for(files: int, largest: int = SMALL_MAX) -> int:
+    """Image size in MiB: room for every file at the largest size (in whole blocks) plus
+    4 KiB (8 KiB a file for the default sizes), >= 256 MiB, a multiple of 64 MiB."""
+    per_file_kib = -(-largest // BLOCK) * 4 + 4
+    mib = max(256, -(-files * per_file_kib // 1024))
     return -(-mib // 64) * 64
 
 
@@ -142,13 +144,13 @@ def vexfs_metadata_bytes(image: str, data_blocks: int) -> tuple[int, dict]:
 def bench_one(files: int, args, results: dict) -> None:
     fsck, e2fsck = tool("fsck.vexfs"), anchor("e2fsck")
     mkfs, mke2fs = tool("mkfs.vexfs"), anchor("mke2fs")
-    size_mib, inodes = size_for(files), inodes_for(files)
+    size_mib, inodes = size_for(files, args.sizes[1]), inodes_for(files)
     size = f"{size_mib}M"
     print(f"=== {files} files ===")
     with tempfile.TemporaryDirectory(prefix="vexfs-bench-fsck-", dir=args.dir) as tmp, \
             tempfile.TemporaryDirectory(prefix="vexfs-bench-fsck-tree-", dir=args.tree_dir or args.dir) as tree:
         start = time.perf_counter()
-        dirs, data, data_blocks = build_tree(tree, files)
+        dirs, data, data_blocks = build_tree(tree, files, args.sizes)
         print(f"tree: {files} files in {dirs} directories, {human(data)} ({data} bytes) of data "
               f"in {data_blocks} blocks, built in {time.perf_counter() - start:.1f} s")
 
@@ -242,12 +244,18 @@ def main() -> int:
                         help="files in the tree; may be given more than once "
                              "(default: 100000 and 1000000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each fsck (best is kept)")
+    parser.add_argument("--sizes", default=f"0:{SMALL_MAX}", metavar="MIN:MAX",
+                        help="file sizes in bytes, uniform between MIN and MAX (default 0:2048); "
+                             "files over 48 KiB have an indirect block in our image, an extent "
+                             "in ext4's")
     parser.add_argument("--dir", default="/tmp", help="where the images go (and the trees, by default)")
     parser.add_argument("--tree-dir", help="where the trees go (default --dir); a tmpfs such as "
                         "/dev/shm makes building and removing a 1,000,000-file tree much faster, "
                         "if it has ~5 GiB to spare")
     args = parser.parse_args()
     sizes = sorted(set(args.files or DEFAULT_FILES))
+    low, _, high = args.sizes.partition(":")
+    args.sizes = (int(low), int(high or low))
 
     results: dict[int, dict] = {}
     for files in sizes:
