@@ -19,8 +19,8 @@ Goal (the issue): at 1,000,000 files fsck.vexfs takes no more than 2x e2fsck's t
 memory is bounded by the size of the metadata (not of the data). The PASS/FAIL line is for
 the time ratio at 1,000,000 files (at the largest N run, if 1,000,000 is not among them).
 
-    python benchmarks/fsck_tree.py [--files 100000 --files 1000000] [--repeat 3] [--sizes MIN:MAX] [--dir /tmp]
-                                   [--tree-dir /dev/shm]
+    python benchmarks/fsck_tree.py [--files 100000 --files 1000000] [--repeat 3] [--sizes MIN:MAX] [--per-dir N]
+                                   [--dir /tmp] [--tree-dir /dev/shm]
 
 Time and disk: with 1,000,000 files, building the tree, both mkfs -d runs and removing the
 tree take several minutes each on a plain disk; the tree holds ~1 GiB of data in ~4 GiB of
@@ -51,18 +51,21 @@ GOAL_RATIO = 2.0
 DEFAULT_FILES = (100_000, 1_000_000)
 
 
-def build_tree(root: str, files: int, sizes: tuple[int, int] = (0, SMALL_MAX)) -> tuple[int, int, int]:
-    """Write the tree, file sizes uniform in `sizes` (bytes, both ends included); returns
+def build_tree(root: str, files: int, sizes: tuple[int, int] = (0, SMALL_MAX),
+               per_dir: int = FILES_PER_DIR) -> tuple[int, int, int]:
+    """Write the tree: `per_dir` files a directory (more than 1000 directories are grouped
+    1000 to a parent), file sizes uniform in `sizes` (bytes, both ends included); returns
     (directories, bytes of data, 4 KiB data blocks it needs)."""
     rng = random.Random(SEED)
     pool = rng.randbytes(max(sizes[1], SMALL_MAX) * 64)  # file contents are slices of this
     total = blocks = 0
-    dirs = max(1, -(-files // FILES_PER_DIR))
+    dirs = max(1, -(-files // per_dir))
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     for d in range(dirs):
-        sub = os.path.join(root, f"d{d:04d}")
-        os.mkdir(sub)
-        for f in range(d * FILES_PER_DIR, min(files, (d + 1) * FILES_PER_DIR)):
+        sub = os.path.join(root, f"d{d:04d}") if dirs <= 1000 else \
+            os.path.join(root, f"g{d // 1000:04d}", f"d{d:07d}")
+        os.makedirs(sub)
+        for f in range(d * per_dir, min(files, (d + 1) * per_dir)):
             size = rng.randint(*sizes)
             offset = rng.randrange(0, len(pool) - size + 1)
             fd = os.open(os.path.join(sub, f"f{f:07d}.dat"), flags, 0o644)
@@ -121,8 +124,9 @@ def size_for(files: int, largest: int = SMALL_MAX) -> int:
     return -(-mib // 64) * 64
 
 
-def inodes_for(files: int) -> int:
-    return files + files // 10 + 1024
+def inodes_for(files: int, per_dir: int = FILES_PER_DIR) -> int:
+    """Room for the files, their directories, and 10% more."""
+    return files + -(-files // per_dir) + files // 10 + 1024
 
 
 def last_line(text: str) -> str:
@@ -144,13 +148,13 @@ def vexfs_metadata_bytes(image: str, data_blocks: int) -> tuple[int, dict]:
 def bench_one(files: int, args, results: dict) -> None:
     fsck, e2fsck = tool("fsck.vexfs"), anchor("e2fsck")
     mkfs, mke2fs = tool("mkfs.vexfs"), anchor("mke2fs")
-    size_mib, inodes = size_for(files, args.sizes[1]), inodes_for(files)
+    size_mib, inodes = size_for(files, args.sizes[1]), inodes_for(files, args.per_dir)
     size = f"{size_mib}M"
     print(f"=== {files} files ===")
     with tempfile.TemporaryDirectory(prefix="vexfs-bench-fsck-", dir=args.dir) as tmp, \
             tempfile.TemporaryDirectory(prefix="vexfs-bench-fsck-tree-", dir=args.tree_dir or args.dir) as tree:
         start = time.perf_counter()
-        dirs, data, data_blocks = build_tree(tree, files, args.sizes)
+        dirs, data, data_blocks = build_tree(tree, files, args.sizes, args.per_dir)
         print(f"tree: {files} files in {dirs} directories, {human(data)} ({data} bytes) of data "
               f"in {data_blocks} blocks, built in {time.perf_counter() - start:.1f} s")
 
@@ -244,6 +248,9 @@ def main() -> int:
                         help="files in the tree; may be given more than once "
                              "(default: 100000 and 1000000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each fsck (best is kept)")
+    parser.add_argument("--per-dir", type=int, default=FILES_PER_DIR, metavar="N",
+                        help=f"files a directory (default {FILES_PER_DIR}); 10 makes a tree of many "
+                             "small directories")
     parser.add_argument("--sizes", default=f"0:{SMALL_MAX}", metavar="MIN:MAX",
                         help="file sizes in bytes, uniform between MIN and MAX (default 0:2048); "
                              "files over 48 KiB have an indirect block in our image, an extent "
