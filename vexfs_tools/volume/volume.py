@@ -246,15 +246,16 @@ class Volume:
         data[offset:offset + C.INODE_SIZE] = raw
         self._dirty.add(block)
         self._reserved_inodes.discard(ino)
-        if bool(was_used) != bool(fields.i_mode) and self._used_count is not None:
-            below, above = self._used_count
+        if bool(was_used) != bool(fields.i_mode):
             change = -1 if was_used else 1
-            self._used_count = (below + change, above) if ino < self.geometry.first_allocatable_ino \
-                else (below, above + change)
-        if ino >= self.geometry.first_allocatable_ino and bool(was_used) != bool(fields.i_mode):
-            # s_free_inodes follows every slot that changes between free and used.
-            self.sb.s_free_inodes = max(0, self.sb.s_free_inodes + (1 if was_used else -1))
-            self.sb_dirty = True
+            reserved = ino < self.geometry.first_allocatable_ino
+            if self._used_count is not None:
+                below, above = self._used_count
+                self._used_count = (below + change, above) if reserved else (below, above + change)
+            if not reserved:
+                # s_free_inodes follows every slot that changes between free and used.
+                self.sb.s_free_inodes = max(0, self.sb.s_free_inodes - change)
+                self.sb_dirty = True
         return InodeRecord(ino, fields, bytes(raw))
 
     def inode_table(self, *, skip_holes: bool = False) -> Iterator[tuple[int, np.ndarray]]:
