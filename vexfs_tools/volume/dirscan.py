@@ -21,7 +21,9 @@ _SLACK_ROUND = 1 << 18  # places in the slack read per round of slack_suspects
 
 
 def min_rec_len(name_len: np.ndarray) -> np.ndarray:
-    return (C.DIRENT_HEADER_SIZE + name_len.astype(np.int64) + 3) & ~3
+    """directory.min_rec_len over an array of name lengths, as uint32 (no wrap-around for a
+    uint8 name_len near 255, no int64 temporaries)."""
+    return (name_len.astype(np.uint32, copy=False) + (C.DIRENT_HEADER_SIZE + 3)) & _ROUND_DOWN_4
 
 
 @dataclass
@@ -58,8 +60,7 @@ def walk_blocks(data: np.ndarray, *, chain_end: int = C.BLOCK_SIZE) -> EntryTabl
         inode, packed = words[word], words[word + 1]
         rec_len = (packed & 0xFFFF).astype(np.int64)
         end = at + rec_len
-        shortest = (C.DIRENT_HEADER_SIZE + 3 + ((packed >> 16) & 0xFF)) & _ROUND_DOWN_4  # for name_len
-        ok = fits & ((rec_len & 3) == 0) & (rec_len >= shortest) & (end <= chain_end)
+        ok = fits & ((rec_len & 3) == 0) & (rec_len >= min_rec_len((packed >> 16) & 0xFF)) & (end <= chain_end)
         if not ok.all():
             stopped.append(rows[~ok])
             rows, at, end, inode, packed, first_word = (a[ok] for a in (rows, at, end, inode, packed, first_word))
@@ -113,7 +114,7 @@ def slack_suspects(data: np.ndarray, entries: EntryTable) -> np.ndarray:
     Only slack holding something is read, 4 bytes at a time, a bounded number of places
     per round."""
     words = data.view("<u4")
-    start = entries.offset + np.where(entries.inode != 0, min_rec_len(entries.name_len), 4)
+    start = entries.offset.astype(np.int64) + np.where(entries.inode != 0, min_rec_len(entries.name_len), 4)
     last = entries.offset.astype(np.int64) + entries.rec_len - C.DIRENT_HEADER_SIZE
     room = np.flatnonzero(start <= last)
     # A header needs a non-zero inode number: slack that is all zero words (what mkfs and
@@ -137,7 +138,7 @@ def slack_suspects(data: np.ndarray, entries: EntryTable) -> np.ndarray:
         inode, packed = words[rows, word], words[rows, word + 1]
         rec_len, name_len = packed & 0xFFFF, (packed >> 16) & 0xFF
         shaped = (inode != 0) & (name_len != 0) & (rec_len % 4 == 0) \
-            & (rec_len >= ((C.DIRENT_HEADER_SIZE + 3 + name_len) & _ROUND_DOWN_4)) & ((packed >> 24) <= 7)
+            & (rec_len >= min_rec_len(name_len)) & ((packed >> 24) <= 7)
         suspects[rows[shaped]] = True
         done = upto
     return suspects
