@@ -46,6 +46,7 @@ def content(name: str, size: int) -> bytes:
 
 
 MANY = 40  # files in /many: two directory blocks in the extended layout
+BIG = 64 * 1024 + 5000  # /big.bin: 18 blocks, 6 of them through its single indirect block
 
 
 def tree_spec(layout: str) -> tuple[dict[str, int], list[str], dict[str, str], list[str]]:
@@ -56,7 +57,7 @@ def tree_spec(layout: str) -> tuple[dict[str, int], list[str], dict[str, str], l
     links = {"link": "docs/deep/note.txt"}
     fifos = ["pipe"]
     if layout == EXTENDED:
-        files["big.bin"] = 64 * 1024 + 5000  # 18 blocks: 12 direct, 6 through i_indirect
+        files["big.bin"] = BIG
         dirs.append("many")
         for i in range(MANY):
             files[f"many/{'n' * 90}{i:03d}.txt"] = 10 + i
@@ -159,6 +160,16 @@ class Img:
     def write_block(self, block: int, data: bytes) -> None:
         assert len(data) == C.BLOCK_SIZE
         self.write(block * C.BLOCK_SIZE, bytes(data))
+
+    def set_indirect_pointer(self, path: str, index: int, value: int) -> bytearray:
+        """Pointer `index` of the file's single indirect block becomes `value`, the block
+        resealed; returns the block as written."""
+        block = self.inode(self.ino(path)).fields.i_indirect
+        data = self.read_block(block)
+        struct.pack_into("<I", data, 4 * index, value)
+        checksums.set_tail(self.seed, block, data)
+        self.write_block(block, data)
+        return data
 
     # the library
     def volume(self, writable: bool = False) -> Volume:
@@ -451,12 +462,8 @@ def _dup_block_same_file(img: Img) -> Expect:
 def _indirect_self(img: Img) -> Expect:
     """An indirect block's first pointer names the indirect block itself: the block is
     claimed as metadata and as data, so the data claim gets a copy of it."""
-    block = img.inode(img.ino("/big.bin")).fields.i_indirect
-    data = img.read_block(block)
-    struct.pack_into("<I", data, 0, block)
-    checksums.set_tail(img.seed, block, data)
-    img.write_block(block, data)
-    old = content("big.bin", 64 * 1024 + 5000)
+    data = img.set_indirect_pointer("/big.bin", 0, img.inode(img.ino("/big.bin")).fields.i_indirect)
+    old = content("big.bin", BIG)
     start = C.DIRECT_BLOCKS * C.BLOCK_SIZE
     return Expect(changed={"/big.bin": old[:start] + bytes(data) + old[start + C.BLOCK_SIZE:]})
 
@@ -494,9 +501,6 @@ def _indirect_checksum(img: Img) -> None:
     img.write(block * C.BLOCK_SIZE + 4092, flip(raw[0]))
 
 
-BIG = 64 * 1024 + 5000  # /big.bin: 18 blocks, 6 of them through its single indirect block
-
-
 @corruption("indirect_i_blocks", EXTENDED, preen=True)
 def _indirect_i_blocks(img: Img) -> None:
     """i_blocks wrong on a file with a single indirect block (18 data blocks + 1)."""
@@ -516,11 +520,7 @@ def _indirect_truncated(img: Img) -> Expect:
 def _indirect_pointer_out_of_range(img: Img) -> Expect:
     """A pointer in a single indirect block (logical 14) past the end of the file system:
     dropped, a hole is left."""
-    block = img.inode(img.ino("/big.bin")).fields.i_indirect
-    data = img.read_block(block)
-    struct.pack_into("<I", data, 2 * 4, 99_999_999)
-    checksums.set_tail(img.seed, block, data)
-    img.write_block(block, data)
+    img.set_indirect_pointer("/big.bin", 14 - C.DIRECT_BLOCKS, 99_999_999)
     old = content("big.bin", BIG)
     hole = 14 * C.BLOCK_SIZE
     return Expect(changed={"/big.bin": old[:hole] + bytes(C.BLOCK_SIZE) + old[hole + C.BLOCK_SIZE:]})
