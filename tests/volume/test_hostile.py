@@ -12,6 +12,7 @@ from vexfs_tools.errors import BadMagicError, ChecksumError, CorruptionError, Fo
 from vexfs_tools.format import constants as C
 from vexfs_tools.volume import Volume, checksums
 from vexfs_tools.volume.directory import walk_block
+from vexfs_tools.volume.findings import Code, Finding
 
 
 def patch(path, offset: int, data: bytes) -> None:
@@ -73,7 +74,10 @@ def test_superblock_checksum_mismatch_is_strict_unless_asked(extended):
     with pytest.raises(ChecksumError):
         Volume.open(str(extended))
     with Volume.open(str(extended), ignore_checksums=True) as volume:
-        assert volume.problems and "checksum" in volume.problems[0]
+        [finding] = volume.problems
+        assert finding.code is Code.SUPERBLOCK_CHECKSUM and finding.block == 0
+        assert finding.found == volume.sb.s_checksum != finding.expected
+        assert "superblock checksum" in str(finding)
 
 
 def test_inode_number_out_of_range(extended):
@@ -113,7 +117,9 @@ def test_indirect_block_pointing_at_itself_does_not_loop(extended):
         block_map = volume.block_map(volume.resolve("/loop"))
         mapped = list(block_map.mapping())
         assert len(mapped) < 13 + 1023 * 3
-        assert any("referenced twice" in p for p in block_map.problems)
+        ino = volume.resolve("/loop").ino
+        assert Finding(Code.INDIRECT_TWICE, inode=ino, block=ind) in block_map.problems
+        assert any("referenced twice" in str(p) for p in block_map.problems)
 
 
 def test_out_of_range_block_pointers_are_skipped_and_reported(extended):
@@ -126,7 +132,8 @@ def test_out_of_range_block_pointers_are_skipped_and_reported(extended):
     with Volume.open(str(extended)) as volume:
         block_map = volume.block_map(volume.resolve("/f"))
         assert [p for _, p in block_map.mapping()] == [volume.read_inode(ino).i_block[0]]
-        assert len(block_map.problems) == 2
+        assert block_map.problems == [Finding(Code.BLOCK_OUT_OF_RANGE, inode=ino, block=10**9, index=1),
+                                      Finding(Code.BLOCK_OUT_OF_RANGE, inode=ino, block=1, index=2)]
 
 
 @pytest.mark.parametrize("rec_len,problem", [(0, "rec_len 0"), (6, "bad rec_len"), (5000, "bad rec_len"),

@@ -7,6 +7,7 @@ import dataclasses
 from ..format import constants as C
 from ..volume import superblock as sbio
 from ..volume.checksums import superblock_checksum
+from ..volume.findings import Code
 from ..volume.geometry import KERNEL
 from .context import Checker
 
@@ -14,7 +15,7 @@ from .context import Checker
 def run_pass0(checker: Checker) -> None:
     volume = checker.volume
     sb, g = volume.sb, volume.geometry
-    if any("superblock checksum" in p for p in volume.problems):
+    if any(finding.code is Code.SUPERBLOCK_CHECKSUM for finding in volume.problems):
         if checker.fix("SB_CHECKSUM"):
             volume.sb_dirty = True
     if g.layout == KERNEL and g.addressable_blocks < g.blocks_count:
@@ -29,7 +30,7 @@ def run_pass0(checker: Checker) -> None:
             volume.sb_dirty = True
             g = _set_geometry(volume, inodes_count=fix)
     if g.layout != KERNEL and volume.features.has("backup_super") and g.backup_sb_block \
-            and volume.source == "primary":
+            and volume.superblock_block == 0:
         raw = volume.device.read(g.backup_sb_block * C.BLOCK_SIZE, C.SUPERBLOCK_SIZE)
         if not _same_superblock(volume, raw):
             if checker.fix("SB_BACKUP_DIFFERS", block=g.backup_sb_block):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ..errors import FormatError, VexfsError
 from ..undo import UndoRecorder
+from ..volume.geometry import KERNEL
 from ..volume.volume import Volume
 from .context import NO, Checker, Finding, PreenStop
 from .pass0 import run_pass0
@@ -44,7 +45,7 @@ def open_for_check(path: str, writable: bool, backup: bool) -> tuple[Volume, str
             volume = Volume.open(path, writable=writable, backup=True)
         except VexfsError:
             raise primary_error from None
-        if volume.layout == "kernel":
+        if volume.layout == KERNEL:
             volume.close()
             raise primary_error from None
         return volume, str(primary_error)
@@ -63,8 +64,8 @@ def run_check(path: str, mode: str = NO, *, backup: bool = False, undo_path: str
         stopped = None
         try:
             if primary_problem:
-                block = volume.source.rsplit(" ", 1)[-1]
-                if checker.fix("SB_PRIMARY_DAMAGED", reason=primary_problem.split(": ", 1)[-1], block=block):
+                if checker.fix("SB_PRIMARY_DAMAGED", reason=primary_problem.split(": ", 1)[-1],
+                               block=volume.superblock_block):
                     volume.sb_dirty = True
             _run_passes(checker, volume)
         except PreenStop as stop:

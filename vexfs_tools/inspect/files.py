@@ -66,7 +66,7 @@ def inode_details(volume: Volume, inode: InodeRecord) -> dict:
         "indirect_blocks": indirect,
         "mapped_blocks": sum(r["count"] for r in runs),
         "checksum_ok": volume.inode_checksum_ok(inode) if volume.seed is not None else None,
-        "problems": list(block_map.problems),
+        "problems": [str(problem) for problem in block_map.problems],
     }
     if volume.layout == "kernel":
         details["notes"] = ["i_flags is the kernel's size snapshot, not flags"]

@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import LimitError
 from ..format import constants as C
 from ..format.dtypes import INDIRECT_DTYPE
+from .findings import Code, Finding
 
 P = C.POINTERS_PER_INDIRECT
 TOP_FIELDS = ("i_indirect", "i_double_indirect", "i_triple_indirect")
@@ -35,15 +36,20 @@ def build_indirect(pointers) -> bytearray:
 
 class BlockMap:
     """Walks one inode's map. `read_block(n)` reads a metadata block; `valid(n)` says whether a
-    block number may be followed (inside the file system, not fixed metadata)."""
+    block number may be followed (Volume.is_data_block). `ino`, when known, is set in the
+    findings."""
 
     def __init__(self, inode, *, indirect: bool, read_block: Callable[[int], bytes],
-                 valid: Callable[[int], bool]):
+                 valid: Callable[[int], bool], ino: int | None = None):
         self.inode = inode
+        self.ino = ino
         self.indirect = indirect
         self.read_block = read_block
         self.valid = valid
-        self.problems: list[str] = []
+        self.problems: list[Finding] = []
+
+    def _note(self, code: Code, block: int, logical: int | None = None) -> None:
+        self.problems.append(Finding(code, inode=self.ino, block=block, index=logical))
 
     @property
     def max_logical(self) -> int:
@@ -51,7 +57,7 @@ class BlockMap:
 
     def mapping(self, limit: int | None = None) -> Iterator[tuple[int, int]]:
         """(logical, physical) of every mapped block below `limit`, in logical order.
-        Bad pointers are noted in self.problems and skipped; an indirect block seen twice is
+        Bad pointers are noted in self.problems (findings) and skipped; an indirect block seen twice is
         not followed again, so a hostile map can not loop."""
         limit = self.max_logical if limit is None else min(limit, self.max_logical)
         for logical, physical in enumerate(self.inode.i_block):
@@ -61,7 +67,7 @@ class BlockMap:
                 if self.valid(physical):
                     yield logical, physical
                 else:
-                    self.problems.append(f"block {physical} at logical {logical} is out of range")
+                    self._note(Code.BLOCK_OUT_OF_RANGE, physical, logical)
         if not self.indirect:
             return
         seen: set[int] = set()
@@ -72,10 +78,10 @@ class BlockMap:
 
     def _walk(self, block: int, level: int, first: int, limit: int, seen: set[int]):
         if not self.valid(block):
-            self.problems.append(f"indirect block {block} is out of range")
+            self._note(Code.INDIRECT_OUT_OF_RANGE, block)
             return
         if block in seen:
-            self.problems.append(f"indirect block {block} is referenced twice")
+            self._note(Code.INDIRECT_TWICE, block)
             return
         seen.add(block)
         pointers = indirect_pointers(self.read_block(block))
@@ -89,7 +95,7 @@ class BlockMap:
                 if self.valid(child):
                     yield start, child
                 else:
-                    self.problems.append(f"block {child} at logical {start} is out of range")
+                    self._note(Code.BLOCK_OUT_OF_RANGE, child, start)
             else:
                 yield from self._walk(child, level - 1, start, limit, seen)
 

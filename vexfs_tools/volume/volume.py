@@ -21,6 +21,7 @@ from . import checksums, directory
 from . import superblock as sbio
 from .bitmap import BlockBitmap
 from .blockmap import TOP_FIELDS, LEVEL_SPAN, LEVEL_START, P, BlockMap, build_indirect, indirect_pointers
+from .findings import Code, Finding, describe
 from .geometry import EXTENDED, KERNEL, Geometry
 from .inodes import InodeRecord, array_as_table, build_inode, iter_table_chunks, new_inode, parse_inode
 
@@ -43,14 +44,16 @@ class Volume:
     """An open file system. With device None it only describes a planned one (mkfs checks
     a -d tree against it before anything is written)."""
 
-    def __init__(self, device: Device | None, sb, geometry: Geometry, *, source: str = "primary",
-                 checksum_problems: list[str] | None = None):
+    def __init__(self, device: Device | None, sb, geometry: Geometry, *, superblock_block: int = 0,
+                 problems: list[Finding] | None = None):
         self.device = device
         self.sb = sb
         self.geometry = geometry
         self.features = sbio.FeatureSet.of(sb)
-        self.source = source  # "primary", or "backup at block N"
-        self.problems: list[str] = list(checksum_problems or [])
+        self.superblock_block = superblock_block  # where the superblock in use was read; 0: the primary
+        # What reading noticed and let pass (a bad superblock checksum, a broken directory
+        # chain): findings, for fsck's passes and the views' warnings.
+        self.problems: list[Finding] = list(problems or [])
         self.layout = geometry.layout
         self.seed = sb.s_checksum_seed if (self.layout == EXTENDED and
                                            self.features.has("metadata_csum")) else None
@@ -98,23 +101,22 @@ class Volume:
         where = device.path if not block else f"{device.path} (superblock at block {block})"
         sbio.check_magic(sb, where)
         features = sbio.FeatureSet.of(sb)
-        problems = []
+        problems: list[Finding] = []
         # The checksum comes first, as in e2fsprogs, and is checked whenever it is set: a bit
         # flipped in the feature words must not switch checking off or pose as a feature.
         computed = checksums.superblock_checksum(raw)
         if (features.has("metadata_csum") or sb.s_checksum) and sb.s_checksum != computed:
-            message = (f"{where}: superblock checksum 0x{sb.s_checksum:08x} does not match its "
-                       f"contents (0x{computed:08x})")
+            finding = Finding(Code.SUPERBLOCK_CHECKSUM, block=block, expected=computed,
+                              found=sb.s_checksum, detail=device.path)
             if not ignore_checksums:
-                raise ChecksumError(message + "; try the backup superblock")
-            problems.append(message)
+                raise ChecksumError(describe(finding) + "; try the backup superblock")
+            problems.append(finding)
         features.check(writing=writable, where=where)
         geometry = Geometry.from_superblock(sb, extended=features.has("flex_geometry"),
                                             device_blocks=device_blocks)
         if block:
             sb.s_block_group_nr = 0  # a backup opened as primary is written back as primary
-        return cls(device, sb, geometry, source="primary" if not block else f"backup at block {block}",
-                   checksum_problems=problems)
+        return cls(device, sb, geometry, superblock_block=block, problems=problems)
 
     def flush(self) -> None:
         self.flush_metadata()
@@ -207,9 +209,13 @@ class Volume:
         self.device.write(block * C.BLOCK_SIZE, data)
 
     def is_data_block(self, block: int) -> bool:
-        """May an inode point at `block`? Inside the fs and not fixed metadata."""
-        g = self.geometry
-        return g.first_data_block <= block < g.addressable_blocks and block != g.backup_sb_block
+        """May an inode point at `block`? Inside the fs and not fixed metadata (the one rule:
+        Geometry.is_data_block)."""
+        return self.geometry.is_data_block(block)
+
+    def data_block_mask(self, blocks: np.ndarray) -> np.ndarray:
+        """is_data_block over an array of block numbers, for bulk work."""
+        return self.geometry.data_block_mask(blocks)
 
     # --- inodes --------------------------------------------------------------------------
 
@@ -346,8 +352,7 @@ class Volume:
         for first, packed in self.bitmap.iter_chunks():
             n = max(0, min(packed.size * 8, g.addressable_blocks - first))
             free = np.unpackbits(packed, bitorder="little")[:n] == 0
-            blocks = np.arange(first, first + n)
-            free &= (blocks >= g.first_data_block) & (blocks != g.backup_sb_block)
+            free &= self.data_block_mask(np.arange(first, first + n))
             edges = np.diff(np.concatenate(([0], free.astype(np.int8), [0])))
             starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
             for start, end in zip(starts.tolist(), ends.tolist()):
@@ -415,7 +420,7 @@ class Volume:
 
     def block_map(self, inode: InodeRecord) -> BlockMap:
         return BlockMap(inode.fields, indirect=self.indirect, read_block=self.read_block,
-                        valid=self.is_data_block)
+                        valid=self.is_data_block, ino=inode.ino or None)
 
     def max_file_size(self) -> int:
         return (C.DIRECT_BLOCKS if not self.indirect else
@@ -510,7 +515,8 @@ class Volume:
         for _, block in self.dir_blocks(inode):
             walk = directory.walk_block(self.read_block(block), chain_end=self.chain_end)
             if walk.problem:
-                self.problems.append(f"directory inode {inode.ino}, block {block}: {walk.problem}")
+                self.problems.append(Finding(Code.DIRECTORY_CHAIN, inode=inode.ino, block=block,
+                                             detail=walk.problem))
             for record in walk.records:
                 if record.inode:
                     yield record
