@@ -20,6 +20,7 @@ from pathlib import Path
 
 from vexfs_tools.format import constants as C
 from vexfs_tools.format.dtypes import DIRENT_HEADER
+from vexfs_tools.format.offsets import SUPERBLOCK_CHECKSUM_OFFSET
 from vexfs_tools.volume import checksums, directory
 from vexfs_tools.volume import superblock as sbio
 from vexfs_tools.volume.inodes import build_inode, parse_inode
@@ -281,7 +282,7 @@ class Img:
         stored = sb.s_checksum
         raw = sbio.build(sb, with_checksum=reseal and bool(sb.s_feature_ro_compat & 1))
         if not reseal:  # keep the checksum that was there
-            raw = raw[:C.SUPERBLOCK_CHECKSUM_OFFSET] + struct.pack("<I", stored)
+            raw = raw[:SUPERBLOCK_CHECKSUM_OFFSET] + struct.pack("<I", stored)
         self.write(block * C.BLOCK_SIZE, raw)
 
     def adjust_free(self, *, blocks: int = 0, inodes: int = 0) -> None:
@@ -345,8 +346,8 @@ def _block_of(img: Img, path: str, logical: int = 0) -> int:
 @corruption("sb_checksum")
 def _sb_checksum(img: Img) -> None:
     """Superblock checksum wrong (kernel layout: non-zero where the kernel keeps 0)."""
-    raw = img.read(C.SUPERBLOCK_CHECKSUM_OFFSET, 4)
-    img.write(C.SUPERBLOCK_CHECKSUM_OFFSET, bytes([raw[0] ^ 0x5A]) + raw[1:])
+    raw = img.read(SUPERBLOCK_CHECKSUM_OFFSET, 4)
+    img.write(SUPERBLOCK_CHECKSUM_OFFSET, bytes([raw[0] ^ 0x5A]) + raw[1:])
 
 
 @corruption("sb_backup_differs", EXTENDED, preen=True)

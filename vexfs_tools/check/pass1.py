@@ -1,9 +1,11 @@
 """Pass 1: inodes, blocks and sizes.
 
 One sweep of the inode table, a chunk at a time in numpy: modes, checksums and direct block
-pointers of every inode are checked in bulk; only inodes with something to look at (a
-problem, or indirect blocks to walk) are handled one by one. Every block an inode maps is
-claimed, so blocks claimed twice are found, and pass 5 has the true bitmap.
+pointers of every inode are checked in bulk (needs_attention); only inodes with something to
+look at (a problem, or indirect blocks to walk) are handled one by one (_check_inode), which
+is the reference: with needs_attention sending every inode there, fsck prints and writes the
+same (tests/check/harness.py). Every block an inode maps is claimed, so blocks claimed twice
+are found, and pass 5 has the true bitmap.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import numpy as np
 
 from ..format import constants as C
 from ..volume import checksums, directory
+from ..volume.findings import Code
+from ..volume.geometry import KERNEL
 from ..volume.inodes import parse_inode, select_records
 from ..volume.orphans import find_orphan_directory_blocks
 from ..volume.volume import Volume
@@ -35,7 +39,7 @@ def run_pass1(checker: Checker, state: CheckState) -> None:
             continue
         records = select_records(records, in_use)
         inos = in_use + first_ino
-        attention, single = _needs_attention(volume, records, inos)
+        attention, single = needs_attention(volume, records, inos)
         if single.any():
             which = np.flatnonzero(single)
             attention[which[single_indirect_in_bulk(volume, state, records[which])]] = True
@@ -61,21 +65,22 @@ def run_pass1(checker: Checker, state: CheckState) -> None:
     state.inodes.freeze()
 
 
-def _needs_attention(volume: Volume, records: np.ndarray, inos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def needs_attention(volume: Volume, records: np.ndarray, inos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(inodes that can not be taken in bulk: anything odd, and maps with double or triple
     indirect blocks; files whose map also has a single indirect block, which
-    single_indirect_in_bulk finishes checking). Block numbers stay uint32 (a pointer below
-    the first data block wraps around, so one comparison finds both ends of the range)."""
+    single_indirect_in_bulk finishes checking). Pointers are judged by Volume.data_block_mask,
+    the volume's one rule; the harness stands in for this function to send every inode
+    through _check_inode."""
     g = volume.geometry
     formats = records["i_mode"] & C.S_IFMT
     device = (formats == C.S_IFCHR) | (formats == C.S_IFBLK)
     pointers = np.ascontiguousarray(records["i_block"])
     mapped_at = pointers != 0
-    bad_pointer = mapped_at & _out_of_range(g, pointers)
+    bad_pointer = mapped_at & ~volume.data_block_mask(pointers)
     sizes = records["i_size"]
     is_dir = formats == C.S_IFDIR
     needed = np.minimum(_blocks_for(sizes), C.DIRECT_BLOCKS)
-    if volume.layout == "kernel":
+    if volume.layout == KERNEL:
         needed[is_dir] = 1
     past_eof = (mapped_at & (np.arange(C.DIRECT_BLOCKS, dtype=np.uint64) >= needed[:, None])).any(axis=1)
     mapped = np.count_nonzero(mapped_at, axis=1)
@@ -87,7 +92,7 @@ def _needs_attention(volume: Volume, records: np.ndarray, inos: np.ndarray) -> t
     attention |= (bad_pointer.any(axis=1) | ((past_eof | (mapped != records["i_blocks"])) & ~single)) & ~device
     attention |= is_dir & (mapped == 0)
     attention |= ((formats == C.S_IFIFO) | (formats == C.S_IFSOCK)) & (mapped > 0)
-    if volume.layout == "kernel":
+    if volume.layout == KERNEL:
         attention |= is_dir & (sizes != C.BLOCK_SIZE)
     else:
         attention |= is_dir & (sizes != np.maximum(mapped, 1).astype(np.uint64) * C.BLOCK_SIZE)
@@ -103,9 +108,8 @@ def single_indirect_in_bulk(volume: Volume, state: CheckState, records: np.ndarr
     else about them is sane): the indirect block in range and sealed, its pointers in range,
     nothing past EOF, i_blocks right. Claims the blocks of those that pass; returns which
     did not (they go through _check_inode, which reports what is wrong)."""
-    g = volume.geometry
     top = records["i_indirect"]
-    wrong = _out_of_range(g, top)
+    wrong = ~volume.data_block_mask(top)
     logical = np.arange(C.DIRECT_BLOCKS, C.DIRECT_BLOCKS + C.POINTERS_PER_INDIRECT, dtype=np.uint64)
     for first in range(0, len(records), SINGLE_BATCH):
         part = first + np.flatnonzero(~wrong[first:first + SINGLE_BATCH])
@@ -118,23 +122,13 @@ def single_indirect_in_bulk(volume: Volume, state: CheckState, records: np.ndarr
             failed[checksums.failing_records(volume.seed, blocks, data)] = True
         pointers = data[:, :C.BLOCK_SIZE - C.TAIL_SIZE].view("<u4")
         mapped_at = pointers != 0
-        failed |= (mapped_at & _out_of_range(g, pointers)).any(axis=1)
+        failed |= (mapped_at & ~volume.data_block_mask(pointers)).any(axis=1)
         failed |= (mapped_at & (logical >= _blocks_for(records["i_size"][part])[:, None])).any(axis=1)
         mapped = np.count_nonzero(mapped_at, axis=1) + np.count_nonzero(records["i_block"][part], axis=1)
         failed |= mapped + 1 != records["i_blocks"][part]
         wrong[part[failed]] = True
         state.claims.claim(np.concatenate([pointers[~failed][mapped_at[~failed]], blocks[~failed]]))
     return wrong
-
-
-def _out_of_range(g, pointers: np.ndarray) -> np.ndarray:
-    """Which block numbers (uint32) an inode may not point at: below the first data block,
-    past the last addressable one, or the backup superblock's (Volume.is_data_block)."""
-    pointers = pointers.astype(np.uint32, copy=False)
-    out = (pointers - np.uint32(g.first_data_block)) >= np.uint32(g.addressable_blocks - g.first_data_block)
-    if g.backup_sb_block:
-        out |= pointers == np.uint32(g.backup_sb_block)
-    return out
 
 
 def _blocks_for(sizes: np.ndarray) -> np.ndarray:
@@ -174,20 +168,19 @@ def _check_inode(checker: Checker, state: CheckState, inode, orphan_dirs: list[i
     mapping = list(block_map.mapping())
     indirect = block_map.indirect_blocks()
     rebuild = False
-    for problem in block_map.problems:
-        if "twice" in problem:
-            rebuild |= checker.fix("INDIRECT_TWICE", ino=ino, block=int(problem.split()[2]))
-        else:
-            block, logical = _parse_bad_pointer(problem)
-            rebuild |= checker.fix("BAD_BLOCK", ino=ino, block=block, logical=logical,
-                                   why="metadata" if 0 <= block < g.first_data_block or block == g.backup_sb_block
-                                   else "out of range")
+    for finding in block_map.problems:
+        if finding.code is Code.INDIRECT_TWICE:
+            rebuild |= checker.fix("INDIRECT_TWICE", ino=ino, block=finding.block)
+        else:  # a pointer that is not a data block: below the end of the bitmap, metadata
+            logical = finding.index if finding.code is Code.BLOCK_OUT_OF_RANGE else -1
+            rebuild |= checker.fix("BAD_BLOCK", ino=ino, block=finding.block, logical=logical,
+                                   why="metadata" if finding.block < g.addressable_blocks else "out of range")
     if volume.seed is not None:
         for block in indirect:
             if not checksums.block_checksum_ok(volume.seed, block, volume.read_block(block)):
                 rebuild |= checker.fix("INDIRECT_CHECKSUM", ino=ino, block=block)
     is_dir = fmt == C.S_IFDIR
-    if is_dir and volume.layout == "kernel":
+    if is_dir and volume.layout == KERNEL:
         needed = 1
     elif is_dir:
         needed = (mapping[-1][0] + 1) if mapping else 1
@@ -210,7 +203,7 @@ def _check_inode(checker: Checker, state: CheckState, inode, orphan_dirs: list[i
     if is_dir and not mapping:
         orphan_dirs.append(ino)
     elif is_dir:
-        want = C.BLOCK_SIZE if volume.layout == "kernel" else needed * C.BLOCK_SIZE
+        want = C.BLOCK_SIZE if volume.layout == KERNEL else needed * C.BLOCK_SIZE
         if fields.i_size != want and checker.fix("DIR_SIZE", ino=ino, size=fields.i_size, expected=want):
             fields.i_size = want
             changed = True
@@ -227,13 +220,6 @@ def _check_inode(checker: Checker, state: CheckState, inode, orphan_dirs: list[i
 
 def _record(state: CheckState, fields, ino: int) -> None:
     state.inodes.add([ino], [fields.i_mode], [fields.i_links_count], [fields.i_size])
-
-
-def _parse_bad_pointer(problem: str) -> tuple[int, int]:
-    words = problem.split()
-    if words[0] == "indirect":
-        return int(words[2]), -1
-    return int(words[1]), int(words[4])
 
 
 def rebuild_map(volume: Volume, fields, mapping: list[tuple[int, int]], old_indirect: list[int]) -> None:

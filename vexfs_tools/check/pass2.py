@@ -14,6 +14,7 @@ from ..format import constants as C
 from ..format.dtypes import DIRENT_HEADER
 from ..volume import checksums, directory
 from ..volume.directory import DirRecord, deleted_in_slack, walk_block
+from ..volume.geometry import KERNEL
 from .context import Checker
 from .pass2_bulk import batches, directory_blocks, settle_clean
 from .state import CheckState
@@ -42,7 +43,7 @@ def _check_directory(checker: Checker, state: CheckState, dir_ino: int) -> None:
         data = bytearray(volume.read_block(block))
         dirty = False
         checksum_bad = False
-        if volume.layout != "kernel":
+        if volume.layout != KERNEL:
             if not directory.tail_ok(data):
                 dirty |= checker.fix("DIR_TAIL", ino=dir_ino, block=block)
             elif volume.seed is not None and not checksums.block_checksum_ok(volume.seed, block, data):

@@ -15,6 +15,8 @@ import numpy as np
 
 from ..format import constants as C
 from ..format.directory import DirTail
+from ..format.offsets import DIR_TAIL_CHECKSUM
+from ..volume.geometry import KERNEL
 from ..volume import checksums
 from ..volume.dirscan import name_hashes, slack_suspects, walk_blocks
 from ..volume.volume import Volume
@@ -27,7 +29,8 @@ _FILE_TYPE_OF_FORMAT = np.zeros(16, np.uint8)
 for _format, _file_type in C.MODE_TO_FILE_TYPE.items():
     _FILE_TYPE_OF_FORMAT[_format >> 12] = _file_type
 # The checksum tail of an extended-layout directory block, all but the checksum itself.
-_TAIL_HEAD = np.frombuffer(DirTail.build({"checksum": 0})[:-4], np.uint8)
+_TAIL_HEAD = np.frombuffer(DirTail.build({"checksum": 0})[:DIR_TAIL_CHECKSUM.offset], np.uint8)
+_TAIL_START = C.BLOCK_SIZE - C.DIR_TAIL_SIZE
 
 
 def directory_blocks(volume: Volume, state: CheckState, dirs: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -125,8 +128,8 @@ def _suspect_blocks(volume: Volume, data: np.ndarray, entries, blocks: np.ndarra
     """Blocks (a bool each) whose chain breaks, whose slack may hold a deleted entry, or
     whose checksum tail is missing or wrong."""
     suspect = entries.broken | slack_suspects(data, entries)
-    if volume.layout != "kernel":
-        tail = data[:, C.BLOCK_SIZE - C.DIR_TAIL_SIZE:C.BLOCK_SIZE - 4]
+    if volume.layout != KERNEL:
+        tail = data[:, _TAIL_START:_TAIL_START + DIR_TAIL_CHECKSUM.offset]
         suspect |= (tail != _TAIL_HEAD).any(axis=1)
         if volume.seed is not None:
             suspect[checksums.failing_records(volume.seed, blocks, data)] = True

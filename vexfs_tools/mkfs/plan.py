@@ -42,7 +42,7 @@ class MkfsPlan:
         return self.geometry.layout
 
 
-def parse_label(label: str | None, layout: str) -> bytes:
+def parse_label(label: str | None) -> bytes:
     if label is None:
         return C.KERNEL_DEFAULT_LABEL
     raw = os.fsencode(label)
@@ -97,7 +97,7 @@ def parse_features(spec: str | None, layout: str) -> FeatureSet:
 def make_plan(options: MkfsOptions, device_size: int) -> MkfsPlan:
     """Everything mkfs will write, decided and checked before a byte is written."""
     layout = options.layout
-    label = parse_label(options.label, layout)
+    label = parse_label(options.label)
     features = parse_features(options.features, layout)
     device_blocks = device_size // C.BLOCK_SIZE
     if device_blocks < C.MIN_BLOCKS:

@@ -11,18 +11,21 @@ from dataclasses import dataclass, field
 from ..device import Device
 from ..errors import DeviceError, UsageError
 from ..format import constants as C
+from ..format.offsets import SUPERBLOCK_LABEL, SUPERBLOCK_MAGIC
 from . import populate as populate_mod
 from .create import format_device, planned_volume
 from .plan import MkfsOptions, MkfsPlan, make_plan
 
 SIZE_SUFFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
+# ext2/3/4's superblock: 1024 bytes in, its s_magic 0xEF53 at byte 56 (not ours to declare).
+EXT2_MAGIC_AT, EXT2_MAGIC = 1024 + 56, b"\x53\xef"
 
 
 def parse_size(text: str) -> int:
     """'64M', '1T', '1GiB', '4096' -> bytes (binary units, as mke2fs and truncate use)."""
     raw = text.strip().upper().removesuffix("IB").removesuffix("B")
     number, suffix = raw, ""
-    if raw and raw[-1] in SIZE_SUFFIXES and raw[-1] != "":
+    if raw and raw[-1] in SIZE_SUFFIXES:
         number, suffix = raw[:-1], raw[-1]
     try:
         value = int(number) * SIZE_SUFFIXES[suffix]
@@ -46,12 +49,11 @@ def describe_existing(device: Device) -> str | None:
     head = device.read(0, min(C.BLOCK_SIZE, device.size))
     if not any(head):
         return None
-    if int.from_bytes(head[:4], "little") == C.MAGIC:
-        label = head[116:132].split(b"\0")[0].decode("utf-8", "replace")
+    if int.from_bytes(SUPERBLOCK_MAGIC.of(head), "little") == C.MAGIC:
+        label = SUPERBLOCK_LABEL.of(head).split(b"\0")[0].decode("utf-8", "replace")
         return f"a VexFS file system (label {label!r})"
-    if device.size >= 1080:
-        ext = device.read(1024 + 56, 2)
-        if ext == b"\x53\xef":
+    if device.size >= EXT2_MAGIC_AT + len(EXT2_MAGIC):
+        if device.read(EXT2_MAGIC_AT, len(EXT2_MAGIC)) == EXT2_MAGIC:
             return "an ext2/3/4 file system"
     return "data"
 

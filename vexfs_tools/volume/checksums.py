@@ -14,11 +14,9 @@ import numpy as np
 
 from crc32c import crc32c
 
-from ..format.constants import BLOCK_SIZE, INODE_SIZE, SUPERBLOCK_CHECKSUM_OFFSET, TAIL_SIZE
+from ..format.offsets import BLOCK_TAIL_OFFSET, INODE_CHECKSUM_OFFSET, SUPERBLOCK_CHECKSUM_OFFSET
 
-_LE32 = struct.Struct("<I")
-INODE_CHECKSUM_OFFSET = INODE_SIZE - 4
-BLOCK_TAIL_OFFSET = BLOCK_SIZE - TAIL_SIZE  # bitmap, indirect and directory blocks
+_LE32 = struct.Struct("<I")  # every checksum field is a le32
 
 
 def seed_for_uuid(uuid: bytes) -> int:

@@ -49,7 +49,8 @@ def walk_block(data: bytes, *, chain_end: int = C.BLOCK_SIZE) -> BlockWalk:
         if rec_len < min_rec_len(name_len):
             return BlockWalk(records, f"name_len {name_len} does not fit rec_len {rec_len} at offset {offset}",
                              offset)
-        name = bytes(data[offset + 8: offset + 8 + name_len])
+        name_at = offset + C.DIRENT_HEADER_SIZE
+        name = bytes(data[name_at:name_at + name_len])
         records.append(DirRecord(offset, inode, rec_len, name_len, file_type, name))
         offset += rec_len
     return BlockWalk(records, None, offset)
@@ -147,7 +148,8 @@ def deleted_in_slack(data: bytes, record: DirRecord) -> list[DirRecord]:
     offset = record.offset + min_rec_len(record.name_len) if record.inode else record.offset
     while offset + C.DIRENT_HEADER_SIZE <= end:
         inode, rec_len, name_len, file_type = DIRENT_HEADER.unpack_from(data, offset)
-        name = bytes(data[offset + 8: offset + 8 + name_len])
+        name_at = offset + C.DIRENT_HEADER_SIZE
+        name = bytes(data[name_at:name_at + name_len])
         plausible = (inode and name_len and rec_len >= min_rec_len(name_len) and rec_len % 4 == 0
                      and offset + min_rec_len(name_len) <= end and file_type <= 7
                      and b"\0" not in name and b"/" not in name)

@@ -14,10 +14,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..format import constants as C
+from ..format.directory import DirEntryHeader
+from ..format.offsets import WordField, word_field
 
 _HASH_MULTIPLIER = np.uint64(0x100000001B3)  # FNV-1's 64-bit prime: any odd constant works
 _ROUND_DOWN_4 = np.uint32(0xFFFFFFFC)
 _SLACK_ROUND = 1 << 18  # places in the slack read per round of slack_suspects
+# An entry header is read as two le32 words: the inode number, then rec_len, name_len and
+# file_type packed in the second (where the declaration puts them).
+_INODE, _REC_LEN, _NAME_LEN, _FILE_TYPE = (word_field(DirEntryHeader, name) for name in
+                                           ("inode", "rec_len", "name_len", "file_type"))
+_PACKED_WORD = _REC_LEN.word  # tests/format/test_offsets.py: the inode is word 0, the rest share this one
+
+
+def _unpack(packed: np.ndarray, field: WordField) -> np.ndarray:
+    """One field out of the packed second words of entry headers."""
+    return (packed >> field.shift) & field.mask
 
 
 def min_rec_len(name_len: np.ndarray) -> np.ndarray:
@@ -57,10 +69,10 @@ def walk_blocks(data: np.ndarray, *, chain_end: int = C.BLOCK_SIZE) -> EntryTabl
     while rows.size:
         fits = at <= last_header
         word = first_word + (np.minimum(at, last_header) >> 2)
-        inode, packed = words[word], words[word + 1]
-        rec_len = (packed & 0xFFFF).astype(np.int64)
+        inode, packed = words[word + _INODE.word], words[word + _PACKED_WORD]
+        rec_len = _unpack(packed, _REC_LEN).astype(np.int64)
         end = at + rec_len
-        ok = fits & ((rec_len & 3) == 0) & (rec_len >= min_rec_len((packed >> 16) & 0xFF)) & (end <= chain_end)
+        ok = fits & ((rec_len & 3) == 0) & (rec_len >= min_rec_len(_unpack(packed, _NAME_LEN))) & (end <= chain_end)
         if not ok.all():
             stopped.append(rows[~ok])
             rows, at, end, inode, packed, first_word = (a[ok] for a in (rows, at, end, inode, packed, first_word))
@@ -76,8 +88,9 @@ def walk_blocks(data: np.ndarray, *, chain_end: int = C.BLOCK_SIZE) -> EntryTabl
                                                      np.uint8, np.uint8)), broken)
     row, offset, inode, packed = (np.concatenate(column) for column in zip(*found))
     return EntryTable(row.astype(np.int32), np.repeat(np.arange(len(per_step), dtype=np.uint16), per_step),
-                      offset.astype(np.uint16), inode, (packed & 0xFFFF).astype(np.uint16),
-                      ((packed >> 16) & 0xFF).astype(np.uint8), (packed >> 24).astype(np.uint8), broken)
+                      offset.astype(np.uint16), inode, _unpack(packed, _REC_LEN).astype(np.uint16),
+                      _unpack(packed, _NAME_LEN).astype(np.uint8), _unpack(packed, _FILE_TYPE).astype(np.uint8),
+                      broken)
 
 
 def name_hashes(data: np.ndarray, entries: EntryTable, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -135,10 +148,10 @@ def slack_suspects(data: np.ndarray, entries: EntryTable) -> np.ndarray:
         run_start = np.cumsum(counts) - counts
         word = np.repeat(start[which] >> 2, counts) + (np.arange(int(counts.sum())) - np.repeat(run_start, counts))
         rows = np.repeat(entries.row[which], counts)
-        inode, packed = words[rows, word], words[rows, word + 1]
-        rec_len, name_len = packed & 0xFFFF, (packed >> 16) & 0xFF
+        inode, packed = words[rows, word + _INODE.word], words[rows, word + _PACKED_WORD]
+        rec_len, name_len = _unpack(packed, _REC_LEN), _unpack(packed, _NAME_LEN)
         shaped = (inode != 0) & (name_len != 0) & (rec_len % 4 == 0) \
-            & (rec_len >= min_rec_len(name_len)) & ((packed >> 24) <= 7)
+            & (rec_len >= min_rec_len(name_len)) & (_unpack(packed, _FILE_TYPE) <= C.FT_SYMLINK)
         suspects[rows[shaped]] = True
         done = upto
     return suspects

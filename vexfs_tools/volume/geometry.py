@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..errors import FormatError
 from ..format import constants as C
 
@@ -55,6 +57,25 @@ class Geometry:
         if self.layout == KERNEL:
             return min(self.inodes_count - 1, self.inode_slots)
         return self.inode_slots
+
+    def is_data_block(self, block: int) -> bool:
+        """May an inode's pointer name `block`? Inside the blocks the bitmap describes, not
+        below the first data block, not the backup superblock: the one rule."""
+        return self.first_data_block <= block < self.addressable_blocks and block != self.backup_sb_block
+
+    def data_block_mask(self, blocks: np.ndarray) -> np.ndarray:
+        """is_data_block over an array of block numbers (bools of the same shape). On uint32
+        pointers one comparison finds both ends of the range: a block below the first data
+        block wraps around to a large number."""
+        blocks = np.asarray(blocks)
+        first = self.first_data_block
+        if blocks.dtype == np.uint32:
+            mask = (blocks - np.uint32(first)) < np.uint32(self.addressable_blocks - first)
+        else:
+            mask = (blocks >= first) & (blocks < self.addressable_blocks)
+        if self.backup_sb_block:
+            mask &= blocks != self.backup_sb_block
+        return mask
 
     def inode_location(self, ino: int) -> tuple[int, int]:
         """(block, byte offset) of inode `ino`."""

@@ -9,6 +9,7 @@ from construct import Container
 from ..errors import BadMagicError, UnsupportedFeatureError
 from ..format import constants as C
 from ..format import features as F
+from ..format.offsets import SUPERBLOCK_CHECKSUM_OFFSET
 from ..format.superblock import Superblock
 from .checksums import superblock_checksum
 
@@ -23,7 +24,7 @@ def build(sb: Container, *, with_checksum: bool) -> bytes:
     raw = bytearray(Superblock.build(sb))
     if with_checksum:
         sb.s_checksum = superblock_checksum(raw)
-        raw[C.SUPERBLOCK_CHECKSUM_OFFSET:] = sb.s_checksum.to_bytes(4, "little")
+        raw[SUPERBLOCK_CHECKSUM_OFFSET:] = sb.s_checksum.to_bytes(4, "little")
     return bytes(raw)
 
 
