@@ -79,9 +79,18 @@ def _entry_by_entry(volume, state, dirs, *rest) -> set[int]:
     return set(dirs.tolist())
 
 
+def _every_inode(volume, records, inos):
+    """pass1.needs_attention's stand-in: every inode in use goes through _check_inode (none
+    is taken in bulk, none is left to single_indirect_in_bulk)."""
+    import numpy as np
+
+    return np.ones(len(records), bool), np.zeros(len(records), bool)
+
+
 def _inode_by_inode(volume, state, records):
     """pass1.single_indirect_in_bulk's stand-in: every file with an indirect block goes
-    through _check_inode."""
+    through _check_inode (unused while _every_inode stands in; kept so that neither bulk
+    path of pass 1 can run in the one-by-one variant)."""
     import numpy as np
 
     return np.ones(len(records), bool)
@@ -89,8 +98,9 @@ def _inode_by_inode(volume, state, records):
 
 def bulk_and_entry_by_entry(data: bytes, where: Path, monkeypatch) -> dict[str, list]:
     """-n, -y, -n on a copy of `data`, with the bulk paths of passes 1 and 2 and without
-    them: for each, [(exit code or error, transcript lines, image digest afterwards)] of
-    the three runs."""
+    them (every inode through pass 1's _check_inode, every directory entry by entry): for
+    each, [(exit code or error, transcript lines, image digest afterwards)] of the three
+    runs."""
     from vexfs_tools.check import pass1, pass2
     from vexfs_tools.errors import VexfsError
 
@@ -108,6 +118,7 @@ def bulk_and_entry_by_entry(data: bytes, where: Path, monkeypatch) -> dict[str, 
             patch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # what -y stamps: equal in both runs
             if variant != "bulk":
                 patch.setattr(pass2, "settle_clean", _entry_by_entry)
+                patch.setattr(pass1, "needs_attention", _every_inode)
                 patch.setattr(pass1, "single_indirect_in_bulk", _inode_by_inode)
             image = where / f"{variant}.img"
             image.write_bytes(data)

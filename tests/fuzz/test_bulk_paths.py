@@ -1,6 +1,7 @@
-"""The bulk paths of fsck (pass 1's single indirect blocks, pass 2's directories) change
-nothing but speed: on damaged images, fsck with them and fsck with every file and directory
-gone through one by one print the same transcripts, exit alike, and -y leaves the same bytes.
+"""The bulk paths of fsck (pass 1's inodes and their direct and single indirect blocks,
+pass 2's directories) change nothing but speed: on damaged images, fsck with them and fsck
+with every inode and directory gone through one by one print the same transcripts, exit
+alike, and -y leaves the same bytes.
 
 The damage is seeded: bytes, bits and integers in the directory blocks and the inode table
 of the fuzz bases, with and without resealed checksums, and the bases themselves. The
