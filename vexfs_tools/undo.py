@@ -14,6 +14,7 @@ import hashlib
 import os
 import struct
 
+from .device import Device
 from .errors import DeviceError, UsageError
 
 MAGIC = b"VEXFSUNDO1\0\0"
@@ -68,7 +69,7 @@ def read_undo(path: str):
             data = f.read()
     except OSError as e:
         raise DeviceError(f"{path}: {e.strerror}") from None
-    if len(data) < HEADER.size or data[:12] != MAGIC:
+    if len(data) < HEADER.size or data[:len(MAGIC)] != MAGIC:
         raise UsageError(f"{path} is not a vexfs undo file")
     _, size, unit, _ = HEADER.unpack_from(data)
     if unit != UNIT:
@@ -76,7 +77,7 @@ def read_undo(path: str):
     records, offset = [], HEADER.size
     trailer = None
     while offset < len(data):
-        if data[offset:offset + 12] == END_MAGIC and len(data) - offset == TRAILER.size:
+        if data[offset:offset + len(END_MAGIC)] == END_MAGIC and len(data) - offset == TRAILER.size:
             trailer = TRAILER.unpack_from(data, offset)
             break
         if offset + RECORD.size + UNIT > len(data):
@@ -91,8 +92,6 @@ def apply_undo(path: str, device_path: str, *, force: bool = False) -> int:
     """Put back every saved block. Refuses a device of another size, or whose recorded blocks
     no longer hold what the run left there (another device, or changed since), unless
     forced; an undo file without a trailer (the run was cut short) needs force too."""
-    from .device import Device
-
     size, records, trailer = read_undo(path)
     with Device(device_path, writable=True) as device:
         if device.size != size:

@@ -11,6 +11,7 @@ import tempfile
 import click
 import numpy as np
 
+from ..check.run import run_check
 from ..demo import (VECTOR_FILE, VECTOR_SOURCE, imperfect_answers, lose_directory_block, md5_of_host_file,
                     sample_queries, write_sample_tree)
 from ..errors import LimitError
@@ -18,10 +19,10 @@ from ..inspect.summary import summary
 from ..inspect.walk import walk_tree
 from ..mkfs.plan import MkfsOptions
 from ..mkfs.run import run_mkfs
+from ..volume.geometry import KERNEL
 from ..volume.volume import Volume
 from .common import handle_errors
 from .dump import print_summary
-from ..check.run import run_check
 from .fsck import summary_lines
 from .vectors import print_search, print_vector_table, search_json, verify_lines
 
@@ -126,12 +127,12 @@ def demo_command(keep):
     kernel_image = os.path.join(folder, "kernel.img")
     _step(f"mkfs.vexfs --compat kernel -d {source} -s 16M {kernel_image}")
     try:
-        run_mkfs(kernel_image, MkfsOptions(layout="kernel", root_directory=source), size=16 << 20)
+        run_mkfs(kernel_image, MkfsOptions(layout=KERNEL, root_directory=source), size=16 << 20)
     except LimitError as e:
         click.echo(f"refused, as it should be: {e}")
     small = os.path.join(folder, "kernel-tree")
     small_files = write_sample_tree(small, kernel_compatible=True)
-    run_mkfs(kernel_image, MkfsOptions(layout="kernel", root_directory=small), size=16 << 20)
+    run_mkfs(kernel_image, MkfsOptions(layout=KERNEL, root_directory=small), size=16 << 20)
     click.echo(f"without the large file: {verify_copy(kernel_image, small, small_files)} files "
                "byte-identical in the kernel's own layout")
     _step("the kernel's mkdir bug, and fsck.vexfs -y repairing it")

@@ -44,7 +44,7 @@ def summary_lines(device: str, result: CheckResult) -> list[str]:
 @click.option("-p", "-a", "preen", is_flag=True, help="Fix what is safe without asking.")
 @click.option("-y", "yes", is_flag=True, help="Answer yes to every question.")
 @click.option("-f", "force", is_flag=True, help="Check even if the file system seems clean (always done).")
-@click.option("-v", "verbose", is_flag=True, help="Say more.")
+@click.option("-v", "verbose", is_flag=True, help="Accepted, as e2fsck takes it; the output is the same.")
 @click.option("--json", "as_json", is_flag=True, help="Print every finding as JSON.")
 @click.option("-b", "--backup", is_flag=True, help="Use the backup superblock.")
 @click.option("-z", "undo_file", type=click.Path(dir_okay=False),

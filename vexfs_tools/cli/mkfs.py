@@ -8,6 +8,7 @@ import click
 
 from ..mkfs.plan import MkfsOptions, describe
 from ..mkfs.run import parse_size, run_mkfs
+from ..volume.geometry import EXTENDED, KERNEL
 from .common import handle_errors, run_standalone
 
 EPILOG = """\b
@@ -32,12 +33,12 @@ Examples:
 @click.option("-O", "--features", help="Comma list of features; ^name turns one off.")
 @click.option("-d", "--root-directory", type=click.Path(), help="Copy this directory tree in.")
 @click.option("-s", "--size", "size_text", help="Create or extend an image file to SIZE (64M, 1T).")
-@click.option("--compat", type=click.Choice(["kernel"]), help="The kernel module's layout, nothing else.")
+@click.option("--compat", type=click.Choice([KERNEL]), help="The kernel module's layout, nothing else.")
 @handle_errors(error_code=1)
 def mkfs_command(device, force, label, verbose, quiet, dry_run, uuid, inodes, bytes_per_inode,
                  features, root_directory, size_text, compat):
     """Make a VexFS file system on DEVICE (a block device or an image file)."""
-    options = MkfsOptions(layout=compat or "extended", label=label, uuid=uuid, inodes=inodes,
+    options = MkfsOptions(layout=compat or EXTENDED, label=label, uuid=uuid, inodes=inodes,
                           bytes_per_inode=bytes_per_inode, features=features,
                           root_directory=root_directory)
     size = parse_size(size_text) if size_text else None
