@@ -1,5 +1,5 @@
 """The built-in sample tree of `vexfs demo`: small, deterministic, and touching every
-feature the foundation has (nested directories, a symlink, an empty file, a file large
+feature the tools have (nested directories, a symlink, an empty file, a file large
 enough to need indirect blocks, a vector source that mkfs -d turns into a vector file), and
 the queries and made-up kernel answers the demo scores with `vexfs verify`."""
 
@@ -9,6 +9,8 @@ import hashlib
 import os
 
 import numpy as np
+
+from .volume import Volume
 
 SAMPLE_TIME = 1_700_000_000  # fixed times keep the demo's output stable
 # mkfs -d's naming rule: NAME.vec.npy becomes the vector file NAME.vec, ids from NAME.ids.npy.
@@ -93,8 +95,6 @@ def md5_of_host_file(path: str) -> str:
 def lose_directory_block(image: str, path: str) -> int:
     """Do to directory `path` what the 2.0 kernel's mkdir does on disk: the inode keeps
     mode, links and size but loses i_block[0] and i_blocks; the block stays allocated."""
-    from .volume import Volume
-
     with Volume.open(image, writable=True) as volume:
         inode = volume.resolve(path)
         inode.fields.i_block[0] = 0

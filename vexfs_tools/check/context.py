@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ..errors import VexfsError
 from ..format import constants as C
+from ..inspect.walk import walk_tree
 from ..volume.volume import Volume
 from .problems import NO_OK, PREEN_OK, PROBLEMS
 
@@ -120,8 +121,6 @@ class Checker:
         self._paths = None
 
     def _walk_names(self) -> dict[int, str]:
-        from ..inspect.walk import walk_tree
-
         names: dict[int, str] = {}
         known_problems = len(self.volume.problems)
         try:

@@ -18,6 +18,7 @@ from .pass2 import run_pass2
 from .pass3 import run_pass3
 from .pass4 import run_pass4
 from .pass5 import run_pass5
+from .state import CheckState
 
 EXIT_OK, EXIT_CORRECTED, EXIT_UNCORRECTED = 0, 1, 4
 
@@ -88,8 +89,6 @@ def run_check(path: str, mode: str = NO, *, backup: bool = False, undo_path: str
 
 
 def _run_passes(checker: Checker, volume: Volume) -> None:
-    from .state import CheckState
-
     run_pass0(checker)
     state = CheckState.for_volume(volume)
     volume.block_in_use = state.claims.is_claimed

@@ -19,6 +19,10 @@ from ..inspect.summary import summary
 from ..inspect.walk import walk_tree
 from ..mkfs.plan import MkfsOptions
 from ..mkfs.run import run_mkfs
+from ..vectors.manage import describe as describe_vector_files
+from ..vectors.manage import open_vector_file
+from ..vectors.search import search_files
+from ..vectors.verify import answers_from_json, verify_file
 from ..volume.geometry import KERNEL
 from ..volume.volume import Volume
 from .common import handle_errors
@@ -50,15 +54,11 @@ def verify_copy(image: str, source: str, files: list[str]) -> int:
 def show_vectors(folder: str, image: str) -> bool:
     """The vector story: mkfs -d made a vector file; search it; score a kernel's (made-up,
     imperfect) answers. True when verify caught exactly what was planted."""
-    from ..vectors.manage import describe, open_vector_file
-    from ..vectors.search import search_files
-    from ..vectors.verify import answers_from_json, verify_file
-
     _step(f"vexfs vectors ls {image}")
     click.echo(f"mkfs -d turned {VECTOR_SOURCE} into the vector file {VECTOR_FILE} "
                "(ids from data/embeddings.ids.npy):")
     with Volume.open(image) as volume:
-        print_vector_table(describe(volume), indent="  ")
+        print_vector_table(describe_vector_files(volume), indent="  ")
     queries = sample_queries(3)
     queries_path = os.path.join(folder, "queries.npy")
     np.save(queries_path, queries)
