@@ -147,6 +147,21 @@ def test_broken_rec_len_chains_stop_the_walk(rec_len, problem):
     assert len(walk.records) == 1 and problem in walk.problem
 
 
+def test_a_broken_chain_is_a_finding_of_the_directory_walk(extended):
+    with Volume.open(str(extended), writable=True) as volume:
+        a = volume.mkdir(1, b"a")
+        block = volume.read_inode(a).i_block[0]
+        data = bytearray(volume.read_block(block))
+        struct.pack_into("<H", data, 12 + 4, 0)  # ".."'s rec_len
+        volume.write_dir_block(block, data)
+    with Volume.open(str(extended)) as volume:
+        names = [r.name for r in volume.iter_dir(volume.read_inode(a))]
+        assert names == [b"."]
+        assert volume.problems == [Finding(Code.DIRECTORY_CHAIN, inode=a, block=block,
+                                           detail="rec_len 0 at offset 12")]
+        assert str(volume.problems[0]) == f"directory inode {a}, block {block}: rec_len 0 at offset 12"
+
+
 def test_name_len_larger_than_rec_len_is_refused():
     block = bytearray(C.BLOCK_SIZE)
     struct.pack_into("<IHBB", block, 0, 1, 12, 200, 1)
