@@ -57,8 +57,8 @@ class BlockMap:
 
     def mapping(self, limit: int | None = None) -> Iterator[tuple[int, int]]:
         """(logical, physical) of every mapped block below `limit`, in logical order.
-        Bad pointers are noted in self.problems (findings) and skipped; an indirect block seen twice is
-        not followed again, so a hostile map can not loop."""
+        Bad pointers are noted in self.problems (findings) and skipped; an indirect block
+        seen twice is not followed again, so a hostile map can not loop."""
         limit = self.max_logical if limit is None else min(limit, self.max_logical)
         for logical, physical in enumerate(self.inode.i_block):
             if logical >= limit:
