@@ -211,6 +211,15 @@ class Volume:
         g = self.geometry
         return g.first_data_block <= block < g.addressable_blocks and block != g.backup_sb_block
 
+    def data_block_mask(self, blocks) -> np.ndarray:
+        """is_data_block for an array of block numbers at once (bulk sweeps of pointers)."""
+        g = self.geometry
+        blocks = np.asarray(blocks, np.int64)
+        mask = (blocks >= g.first_data_block) & (blocks < g.addressable_blocks)
+        if g.backup_sb_block:
+            mask &= blocks != g.backup_sb_block
+        return mask
+
     # --- inodes --------------------------------------------------------------------------
 
     def _check_ino(self, ino: int) -> None:
