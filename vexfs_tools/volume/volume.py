@@ -50,6 +50,8 @@ class Volume:
         self.geometry = geometry
         self.features = sbio.FeatureSet.of(sb)
         self.source = source  # "primary", or "backup at block N"
+        # TEMPORARY on this branch only: h-core replaces `source` with this attribute.
+        self.superblock_block = 0 if source == "primary" else int(source.rsplit(" ", 1)[-1])
         self.problems: list[str] = list(checksum_problems or [])
         self.layout = geometry.layout
         self.seed = sb.s_checksum_seed if (self.layout == EXTENDED and
