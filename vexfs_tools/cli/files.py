@@ -10,14 +10,12 @@ import click
 
 from ..errors import CorruptionError, NotADirectoryError_, UsageError
 from ..format import constants as C
+from ..inspect.deleted import deleted_entries
 from ..inspect.files import Listing, inode_details
 from ..inspect.names import display
-from ..inspect.recovery import Recovery
-from .common import handle_errors
-from .dump import open_readonly, superblock_options
-from .output import format_time, print_json
-
-SETTINGS = {"help_option_names": ["-h", "--help"]}
+from ..inspect.recovery import Recovery, walk
+from .common import SETTINGS, handle_errors, json_option, note, open_readonly, quiet_option, superblock_options
+from .output import JsonArray, Progress, format_time, print_json
 
 
 @click.command("ls", context_settings=SETTINGS, epilog="""\b
@@ -34,17 +32,13 @@ Examples:
 @click.option("-d", "--deleted", is_flag=True,
               help="Also deleted entries still readable in directory slack, marked, with their inode's state.")
 @click.option("-R", "--recursive", is_flag=True, help="Every directory below PATH (\".\" and \"..\" left out).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@json_option
+@quiet_option()
 @superblock_options
 @handle_errors(error_code=1)
 def ls_command(image, path, long, deleted, recursive, as_json, quiet, backup, superblock_block):
     """List the directory PATH (or inode number) of IMAGE. A directory whose block the
     kernel's mkdir left orphaned is read from that block and marked as recovered."""
-    from ..inspect.deleted import deleted_entries
-    from ..inspect.recovery import walk
-    from .forensic import JsonArray, Progress
-
     with open_readonly(image, backup, superblock_block) as volume:
         recovery = Recovery(volume)
         target = recovery.find(path)
@@ -59,7 +53,7 @@ def ls_command(image, path, long, deleted, recursive, as_json, quiet, backup, su
             else:
                 top_path = b"/" + os.fsencode(spec).strip(b"/")
             _ls_recursive(volume, walk(recovery, target, top_path, deleted=deleted), long, deleted, as_json,
-                          Progress("ls", quiet=quiet), JsonArray)
+                          Progress("ls", quiet=quiet))
             return
         read = recovery.read_directory(target)
         entries = [_entry_dict(volume, e.name, e.ino, e.file_type) for e in read.entries]
@@ -72,20 +66,15 @@ def ls_command(image, path, long, deleted, recursive, as_json, quiet, backup, su
             print_json(entries)
             return
         if read.recovered:
-            click.echo(f"{_prog()}: {path}: read from orphaned block {read.recovered_block} "
-                       "(recovered: the directory's inode maps no block)", err=True)
+            note(f"{path}: read from orphaned block {read.recovered_block} "
+                 "(recovered: the directory's inode maps no block)")
         for entry in entries:
             click.echo(_entry_line(entry, long))
         for problem in read.problems:
-            click.echo(f"{_prog()}: {problem}", err=True)
-
-
-def _prog() -> str:
-    return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "vexfs"
+            note(problem)
 
 
 def _entry_dict(volume, name: bytes, ino: int, file_type: int, inode=None) -> dict:
-
     try:
         inode = inode or volume.read_inode(ino)
     except CorruptionError:
@@ -116,7 +105,7 @@ def _entry_line(entry: dict, long: bool) -> str:
             f"{format_time(entry['mtime'])}  {entry['name']}{mark}")
 
 
-def _ls_recursive(volume, listings, long, deleted, as_json, progress, JsonArray) -> None:
+def _ls_recursive(volume, listings, long, deleted, as_json, progress) -> None:
     out = JsonArray() if as_json else None
     count = 0
     for listing in listings:
@@ -138,7 +127,7 @@ def _ls_recursive(volume, listings, long, deleted, as_json, progress, JsonArray)
         for entry in entries:
             click.echo(_entry_line(entry, long))
         for problem in listing.problems:
-            click.echo(f"{_prog()}: {problem}", err=True)
+            note(problem)
     progress.done()
     if out is not None:
         out.close()
@@ -151,7 +140,7 @@ Examples:
 """)
 @click.argument("image", type=click.Path(dir_okay=True))
 @click.argument("target")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @superblock_options
 @handle_errors(error_code=1)
 def stat_command(image, target, as_json, backup, superblock_block):

@@ -121,7 +121,6 @@ class Extractor:
         self.report = ExtractReport()
         self.fs_bytes = volume.geometry.blocks_count * C.BLOCK_SIZE
         self.max_file_size = volume.max_file_size()
-        self.data_range = (volume.geometry.first_data_block, volume.geometry.addressable_blocks)
         self.dest = os.fsencode(dest)
         if not os.path.lexists(self.dest):
             try:
@@ -228,7 +227,7 @@ class Extractor:
 
     def extract_inode(self, parent: _Directory, raw_name: bytes, image_path: bytes, inode: InodeRecord) -> _Directory | None:
         """Create one entry in `parent`; a directory is returned open (to be filled)."""
-        fmt = inode.fields.i_mode & C.S_IFMT
+        fmt = inode.file_format
         if fmt == C.S_IFDIR:
             made = self.make_directory(parent, raw_name, image_path)
             if made is not None:
@@ -250,7 +249,7 @@ class Extractor:
         if mode & (statmod.S_ISUID | statmod.S_ISGID):
             self.problem(f"{display(image_path)}: set-user/group-ID bits not restored "
                          f"(mode {statmod.filemode(inode.i_mode)})")
-        keep = 0o1777 if mode_format(inode) == C.S_IFDIR else 0o777
+        keep = 0o1777 if inode.is_dir else 0o777
         return mode & keep
 
     def write_regular(self, parent: _Directory, raw_name: bytes, image_path: bytes, inode: InodeRecord) -> None:
@@ -309,13 +308,8 @@ class Extractor:
         volume = self.volume
         size = inode.i_size
         readable = min(size, self.max_file_size)
-        fields = inode.fields
-        nblocks = -(-readable // C.BLOCK_SIZE)
-        if self.volume.indirect and (fields.i_indirect or fields.i_double_indirect or fields.i_triple_indirect):
-            block_map = volume.block_map(inode)
-            runs, map_problems = block_map.runs(nblocks), block_map.problems
-        else:  # direct blocks only (most files): the same runs, without a BlockMap
-            runs, map_problems = self._direct_runs(fields.i_block, nblocks)
+        block_map = volume.block_map(inode)
+        runs = block_map.runs(-(-readable // C.BLOCK_SIZE))  # fills block_map.problems as it goes
         mapped_end = 0
         read = volume.device.read
         budget = self.fs_bytes  # a file can not hold more data than the file system: blocks repeat
@@ -349,8 +343,8 @@ class Extractor:
                     break
         except VexfsError as e:
             self.problem(f"{display(image_path)}: {e}; the file is cut short")
-        if map_problems:
-            self._map_problems(map_problems, image_path)
+        if block_map.problems:
+            self._map_problems(block_map.problems, image_path)
         final = size
         if size > self.max_file_size or size > max(mapped_end, self.fs_bytes):
             final = mapped_end
@@ -369,26 +363,6 @@ class Extractor:
         if len(map_problems) > sum(counts.values()):
             self.problem(f"{display(image_path)}: {len(map_problems) - sum(counts.values())} more block "
                          "map problems")
-
-    def _direct_runs(self, pointers, nblocks: int) -> tuple[list[tuple[int, int, int]], list[str]]:
-        """(logical, physical, count) runs of the direct pointers below nblocks, as
-        BlockMap.runs() gives them; bad pointers skipped and described."""
-        runs: list[list[int]] = []
-        problems: list[str] = []
-        first, end = self.data_range
-        backup = self.volume.geometry.backup_sb_block
-        for logical in range(min(nblocks, C.DIRECT_BLOCKS)):
-            physical = pointers[logical]
-            if not physical:
-                continue
-            if not first <= physical < end or physical == backup:
-                problems.append(f"block {physical} at logical {logical} is out of range")
-                continue
-            if runs and runs[-1][0] + runs[-1][2] == logical and runs[-1][1] + runs[-1][2] == physical:
-                runs[-1][2] += 1
-            else:
-                runs.append([logical, physical, 1])
-        return [tuple(run) for run in runs], problems
 
     def write_symlink(self, parent: _Directory, raw_name: bytes, image_path: bytes, inode: InodeRecord) -> None:
         name = self._name(parent, raw_name, image_path)
@@ -447,7 +421,7 @@ class Extractor:
                     live[entry.ino] = True
                     if here is None:
                         continue  # its directory could not be made
-                    if inode.fields.i_mode & C.S_IFMT == C.S_IFDIR and not listing.is_entered(entry):
+                    if inode.is_dir and not listing.is_entered(entry):
                         continue  # a cycle or a second name: reported by the walk
                     made = self.extract_inode(here, entry.name, path, inode)
                     if made is not None:
@@ -583,10 +557,6 @@ class Extractor:
             mirrors[step] = made.host
             here = made
         return here
-
-
-def mode_format(inode: InodeRecord) -> int:
-    return inode.fields.i_mode & C.S_IFMT
 
 
 def _climbs_out(image_path: bytes, target: bytes) -> bool:

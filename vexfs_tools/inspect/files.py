@@ -1,30 +1,21 @@
-"""Per-inode views: directory listings and every field of one inode (ls, stat)."""
+"""Per-inode views: a directory entry as ls shows it, and every field of one inode (stat)."""
 
 from __future__ import annotations
 
 import os
 import stat as statmod
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..errors import CorruptionError
 from ..format import constants as C
+from ..volume.geometry import KERNEL
 from ..volume.inodes import InodeRecord
 from ..volume.volume import Volume
 
 
-def find(volume: Volume, spec: str) -> InodeRecord:
-    """A path ('/a/b') or an inode number ('12' or '<12>', as debugfs writes it)."""
-    text = spec.strip()
-    if text.startswith("<") and text.endswith(">"):
-        text = text[1:-1]
-    if text.isdigit():
-        return volume.read_inode(int(text))
-    return volume.resolve(spec)
-
-
 @dataclass(frozen=True)
 class Listing:
+    """One entry of `vexfs ls`: its name, its inode and what ls -l shows of it."""
+
     name: str
     inode: int
     file_type: int
@@ -34,18 +25,6 @@ class Listing:
     gid: int = 0
     size: int = 0
     mtime: int = 0
-
-
-def list_directory(volume: Volume, directory: InodeRecord) -> Iterator[Listing]:
-    for record in volume.iter_dir(directory):
-        name = os.fsdecode(record.name)
-        try:
-            inode = volume.read_inode(record.inode)
-        except CorruptionError:
-            yield Listing(name, record.inode, record.file_type, None)
-            continue
-        yield Listing(name, record.inode, record.file_type, inode.i_mode, inode.i_links_count,
-                      inode.i_uid, inode.i_gid, inode.i_size, inode.i_mtime)
 
 
 def inode_details(volume: Volume, inode: InodeRecord) -> dict:
@@ -68,7 +47,7 @@ def inode_details(volume: Volume, inode: InodeRecord) -> dict:
         "checksum_ok": volume.inode_checksum_ok(inode) if volume.seed is not None else None,
         "problems": list(block_map.problems),
     }
-    if volume.layout == "kernel":
+    if volume.layout == KERNEL:
         details["notes"] = ["i_flags is the kernel's size snapshot, not flags"]
     elif inode.i_flags & C.INODE_FLAG_VECTOR:
         details["notes"] = ["vector file"]
