@@ -11,10 +11,11 @@ import click
 from ..errors import CorruptionError, NotADirectoryError_, UsageError
 from ..format import constants as C
 from ..inspect.deleted import deleted_entries
-from ..inspect.files import Listing, inode_details
+from ..inspect.files import Listing, inode_details, inode_findings
 from ..inspect.names import display
 from ..inspect.recovery import Recovery, walk
-from .common import SETTINGS, handle_errors, json_option, note, open_readonly, quiet_option, superblock_options
+from .common import SETTINGS, handle_errors, json_option, note, open_readonly, prog_name, quiet_option, \
+    superblock_options, warn_findings
 from .output import JsonArray, Progress, format_time, print_json
 
 
@@ -148,6 +149,7 @@ def stat_command(image, target, as_json, backup, superblock_block):
     with open_readonly(image, backup, superblock_block) as volume:
         recovery = Recovery(volume)
         inode = recovery.find(target)
+        warn_findings(prog_name(), inode_findings(volume, inode))
         details = inode_details(volume, inode)
         if inode.is_dir and not details["blocks"] and recovery.dir_blocks(inode)[1] is not None:
             details.setdefault("notes", []).append(
@@ -198,6 +200,7 @@ def cat_command(image, path, backup, superblock_block):
             raise NotADirectoryError_(f"{path}: is a directory")
         if inode.file_format not in (C.S_IFREG, C.S_IFLNK):
             raise UsageError(f"{path}: not a regular file")
+        warn_findings(prog_name(), inode_findings(volume, inode))
         out = sys.stdout.buffer
         for chunk in volume.read_file(inode):
             out.write(chunk)

@@ -609,8 +609,6 @@ def extract(volume: Volume, path: str, dest: str, *, deleted: bool = False, reco
                 top_dir.close()
         if deleted:
             extractor.extract_deleted(inode, image_path if inode.ino != C.ROOT_INO else b"/", live)
-        for problem in extractor.recovery.problems:
-            extractor.problem(problem)
         return extractor.report
     finally:
         os.close(extractor.dest_fd)

@@ -7,9 +7,13 @@ import stat as statmod
 from dataclasses import dataclass
 
 from ..format import constants as C
+from ..volume import checksums
+from ..volume.findings import Code, Finding
 from ..volume.geometry import KERNEL
 from ..volume.inodes import InodeRecord
 from ..volume.volume import Volume
+
+SIZED_FORMATS = (C.S_IFREG, C.S_IFDIR, C.S_IFLNK)  # formats whose i_size counts bytes of data
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ def inode_details(volume: Volume, inode: InodeRecord) -> dict:
         "indirect_blocks": indirect,
         "mapped_blocks": sum(r["count"] for r in runs),
         "checksum_ok": volume.inode_checksum_ok(inode) if volume.seed is not None else None,
-        "problems": list(block_map.problems),
+        "problems": [str(problem) for problem in block_map.problems],
     }
     if volume.layout == KERNEL:
         details["notes"] = ["i_flags is the kernel's size snapshot, not flags"]
@@ -54,3 +58,17 @@ def inode_details(volume: Volume, inode: InodeRecord) -> dict:
     if inode.is_symlink:
         details["target"] = os.fsdecode(volume.read_bytes(inode, 4096))
     return details
+
+
+def inode_findings(volume: Volume, inode: InodeRecord) -> list[Finding]:
+    """What a view that reads `inode` should warn of: a checksum that does not match its
+    record, an i_size past what the layout's block map can address (only that much is
+    read, so the output is shorter than i_size says)."""
+    found = []
+    if volume.seed is not None and not volume.inode_checksum_ok(inode):
+        found.append(Finding(Code.INODE_CHECKSUM, inode=inode.ino, found=inode.i_checksum,
+                             expected=checksums.inode_checksum(volume.seed, inode.ino, inode.raw)))
+    if inode.file_format in SIZED_FORMATS and inode.i_size > volume.max_file_size():
+        found.append(Finding(Code.SIZE_BEYOND_LAYOUT, inode=inode.ino, found=inode.i_size,
+                             expected=volume.max_file_size()))
+    return found

@@ -42,7 +42,7 @@ def inode_runs(volume, inode) -> tuple[list[list[int]], int, bool, list[str]]:
         indirect = len(block_map.indirect_blocks())
     except VexfsError as e:
         return runs, 0, truncated, [str(e)]
-    return runs, indirect, truncated, list(block_map.problems[:10])
+    return runs, indirect, truncated, [str(problem) for problem in block_map.problems[:10]]
 
 
 def inode_slots(recovery: Recovery, *, progress: Callable[[int, int], None] | None = None) -> Iterator[dict]:

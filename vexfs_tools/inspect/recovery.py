@@ -96,7 +96,6 @@ class Recovery:
         self.progress = progress
         self._orphans: dict[int, int] | None = None
         self._ownership = ownership
-        self.problems: list[str] = []
 
     # --- orphaned blocks ---------------------------------------------------------------
 
@@ -260,7 +259,7 @@ def walk(recovery: Recovery, top: InodeRecord | None = None, top_path: bytes = b
                 listing.entries.append((entry, None))
                 continue
             listing.entries.append((entry, child))
-            if child.fields.i_mode & C.S_IFMT == C.S_IFDIR:
+            if child.is_dir:
                 subdirs.append((child_path, child, in_deleted, (entry.block, entry.offset), entry.name))
         if dots > 2:
             listing.problems.append(f"{display(path)}: {dots} entries named \".\" or \"..\"; only names are "

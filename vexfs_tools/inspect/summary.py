@@ -21,10 +21,10 @@ def summary(volume: Volume) -> dict:
     sb, g = volume.sb, volume.geometry
     used_inodes = volume.count_used_inodes()
     free_blocks = volume.count_free_blocks()
-    raw = volume.device.read(0, C.SUPERBLOCK_SIZE) if volume.source == "primary" else None
+    raw = volume.device.read(0, C.SUPERBLOCK_SIZE) if not volume.superblock_block else None
     result = {
         "device": volume.device.path,
-        "superblock": volume.source,
+        "superblock": f"backup at block {volume.superblock_block}" if volume.superblock_block else "primary",
         "label": label_of(sb),
         "uuid": str(uuidlib.UUID(bytes=bytes(sb.s_uuid))),
         "magic": f"0x{sb.s_magic:08x}",
@@ -55,7 +55,7 @@ def summary(volume: Volume) -> dict:
         "mount_count": sb.s_mnt_count,
         "max_mount_count": sb.s_max_mnt_count,
         "checksum": None,
-        "problems": list(volume.problems),
+        "problems": [str(problem) for problem in volume.problems],
     }
     if volume.features.has("metadata_csum"):
         stored = sb.s_checksum

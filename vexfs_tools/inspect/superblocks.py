@@ -37,8 +37,8 @@ def compare_superblocks(volume: Volume) -> dict:
     backup), block 0 is compared to the copy in use."""
     g = volume.geometry
     backup_block = g.backup_sb_block
-    if volume.source != "primary":
-        backup_block = int(volume.source.rsplit(" ", 1)[-1])
+    if volume.superblock_block:
+        backup_block = volume.superblock_block
     result = {"status": "none", "primary": None, "backup": None, "differences": []}
     if not backup_block:
         return result
