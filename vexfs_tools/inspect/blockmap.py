@@ -146,7 +146,7 @@ def collect_ownership(volume: Volume, *, progress: Callable[[int, int], None] | 
                      problems)
 
 
-def with_recovered(volume: Volume, ownership: Ownership, orphans: dict[int, int]) -> Ownership:
+def with_recovered(ownership: Ownership, orphans: dict[int, int]) -> Ownership:
     """The ownership with orphaned directory blocks (recovery.Recovery.orphans()) added."""
     if not orphans:
         return ownership
@@ -155,7 +155,7 @@ def with_recovered(volume: Volume, ownership: Ownership, orphans: dict[int, int]
                                   [ino for ino, _ in items])
 
 
-# --- the data of a window ---------------------------------------------------------------
+# --- the data of a window ----------------------------------------------------------------
 
 def nonzero_blocks(volume: Volume, blocks: np.ndarray) -> np.ndarray:
     """Which of the sorted `blocks` hold a byte that is not zero (read a run at a time)."""
@@ -274,7 +274,7 @@ def _run(p: list) -> BlockRun:
     return BlockRun(p[0], p[1], KIND_NAMES[p[2]], p[3], p[4], p[5])
 
 
-# --- icheck -------------------------------------------------------------------------
+# --- icheck ------------------------------------------------------------------------------
 
 def icheck(volume: Volume, ownership: Ownership, blocks: list[int]) -> list[dict]:
     """For each block: what it is and which inodes own it (several when claimed twice)."""
@@ -290,13 +290,13 @@ def icheck(volume: Volume, ownership: Ownership, blocks: list[int]) -> list[dict
                         "inodes": [ino for ino, _ in owners],
                         "kinds": [KIND_NAMES[k] for _, k in owners]})
             continue
-        run = next(classify_window(volume, ownership, block))
+        run = next(classify_window(volume, block))
         out.append({"block": block, "kind": run.kind, "inodes": []})
     return out
 
 
-def classify_window(volume: Volume, ownership: Ownership, block: int) -> Iterator[BlockRun]:
-    """The kind of one block, through the same rules as classify_blocks."""
+def classify_window(volume: Volume, block: int) -> Iterator[BlockRun]:
+    """The kind of one block no inode owns, through the same rules as classify_blocks."""
     g = volume.geometry
     for start, count, what in g.metadata_ranges():
         if start <= block < start + count:

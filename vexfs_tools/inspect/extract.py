@@ -163,7 +163,7 @@ class Extractor:
         self.problem(f"{display(host)}: resolves outside the destination; not written")
         return False
 
-    def _name(self, parent: _Directory, raw: bytes, image_path: bytes) -> bytes:
+    def _name(self, raw: bytes, image_path: bytes) -> bytes:
         name = sanitize(raw)
         if name != raw:
             self.problem(f"{display(image_path)}: the name \"{display(raw)}\" is sanitized to \"{display(name)}\"")
@@ -204,7 +204,7 @@ class Extractor:
 
     def make_directory(self, parent: _Directory, raw: bytes, image_path: bytes, *,
                        quiet: bool = False) -> _Directory | None:
-        name = sanitize(raw) if quiet else self._name(parent, raw, image_path)
+        name = sanitize(raw) if quiet else self._name(raw, image_path)
 
         def make(candidate):
             os.mkdir(candidate, 0o700, dir_fd=parent.fd)
@@ -253,7 +253,7 @@ class Extractor:
         return mode & keep
 
     def write_regular(self, parent: _Directory, raw_name: bytes, image_path: bytes, inode: InodeRecord) -> None:
-        name = self._name(parent, raw_name, image_path)
+        name = self._name(raw_name, image_path)
         if self.written[inode.ino]:
             # Named again (a hard link, or a hostile image naming one inode thousands of
             # times): the data is written once, then linked.
@@ -365,7 +365,7 @@ class Extractor:
                          "map problems")
 
     def write_symlink(self, parent: _Directory, raw_name: bytes, image_path: bytes, inode: InodeRecord) -> None:
-        name = self._name(parent, raw_name, image_path)
+        name = self._name(raw_name, image_path)
         if inode.i_size > SYMLINK_MAX:
             self.problem(f"{display(image_path)}: symlink target of {inode.i_size} bytes is too long; not created")
             self.report.skipped += 1

@@ -313,4 +313,4 @@ def ownership_with_recovery(volume: Volume, *, progress: Callable[[int, int], No
     if phase is not None:
         phase("looking for orphaned directory blocks")
     orphans = Recovery(volume, ownership=ownership, progress=progress).orphans()
-    return with_recovered(volume, ownership, orphans)
+    return with_recovered(ownership, orphans)
