@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import CorruptionError, NotADirectoryError_, VexfsError
 from ..format import constants as C
-from ..volume import checksums, directory
+from ..volume import directory
 from ..volume.inodes import InodeRecord
 from ..volume.orphans import find_orphan_directory_blocks
 from ..volume.volume import Volume
@@ -151,7 +151,7 @@ class Recovery:
                 continue
             seen.add(block)
             data = volume.read_block(block)
-            if volume.seed is not None and not checksums.block_checksum_ok(volume.seed, block, data):
+            if not volume.dir_block_checksum_ok(block, data):
                 result.problems.append(f"directory inode {inode.ino}, block {block}: checksum mismatch")
             walk = directory.walk_block(data, chain_end=volume.chain_end)
             if walk.problem:
