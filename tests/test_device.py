@@ -57,3 +57,26 @@ def test_create_size_extends_a_new_file_sparsely(tmp_path):
     with Device(str(path), writable=True, create_size=1 << 30) as device:
         assert device.size == 1 << 30
     assert os.stat(path).st_blocks == 0
+
+
+def test_data_ranges_leave_holes_out_and_stay_inside_the_range(tmp_path):
+    path = tmp_path / "sparse.img"
+    with open(path, "wb") as f:
+        f.truncate(4 << 20)
+        f.write(b"\x01" * 4096)
+        f.seek(2 << 20)
+        f.write(b"\x02" * 4096)
+    with Device(str(path)) as device:
+        if not device.is_hole(1 << 20, 4096):
+            pytest.skip("this file system does not report holes")
+        ranges = list(device.data_ranges(0, 4 << 20))
+        assert ranges and ranges == sorted(ranges)
+        covered = lambda offset: any(start <= offset < end for start, end in ranges)
+        assert covered(0) and covered(4095) and covered(2 << 20) and covered((2 << 20) + 4095)
+        assert not covered(1 << 20) and not covered(3 << 20)
+        assert all(0 <= start < end <= 4 << 20 for start, end in ranges)
+        # clipped to the range asked for; a range of holes only has none
+        assert list(device.data_ranges(100, 50)) == [(100, 150)]
+        assert list(device.data_ranges(1 << 20, 4096)) == []
+        assert list(device.data_ranges(3 << 20, 1 << 20)) == []
+        assert list(device.data_ranges(0, 0)) == []

@@ -13,15 +13,14 @@ import fcntl
 import os
 import stat
 import struct
+from collections.abc import Iterator
 
 from .errors import DeviceBusyError, DeviceError, TruncatedImageError
 
 BLKGETSIZE64 = 0x80081272
 BLKZEROOUT = 0x127F
-BLKFLSBUF = 0x1261
 FALLOC_FL_KEEP_SIZE = 0x01
 FALLOC_FL_PUNCH_HOLE = 0x02
-
 
 
 @functools.cache
@@ -174,6 +173,30 @@ class Device:
         except OSError as e:
             return e.errno == errno.ENXIO  # no data from offset to the end of the file
         return data >= offset + length
+
+    def data_ranges(self, offset: int, length: int) -> Iterator[tuple[int, int]]:
+        """(start, end) byte ranges of [offset, offset+length) that may hold data, in order:
+        an image file's holes are left out (SEEK_DATA/SEEK_HOLE), so scans for data read
+        only what is stored. A block device, or a file system without SEEK_DATA, is all data."""
+        end = offset + length
+        if length <= 0:
+            return
+        if self.is_block_device:
+            yield offset, end
+            return
+        position = offset
+        while position < end:
+            try:
+                data = os.lseek(self.fd, position, os.SEEK_DATA)
+            except OSError as e:
+                if e.errno != errno.ENXIO:  # SEEK_DATA unsupported: assume data
+                    yield position, end
+                return  # ENXIO: no data from position to the end of the file
+            if data >= end:
+                return
+            hole = min(os.lseek(self.fd, data, os.SEEK_HOLE), end)
+            yield data, hole
+            position = hole
 
     def read_or_zeros(self, offset: int, length: int) -> bytes | bytearray:
         """read(), but a hole comes back as zeros without touching the disk."""

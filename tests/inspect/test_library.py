@@ -235,3 +235,27 @@ def test_progress_only_on_a_terminal():
         progress.done()
     assert shown.getvalue().startswith("\rreading: 5/10 (50%)") and shown.getvalue().endswith("\r")
     assert piped.getvalue() == "" and quiet.getvalue() == ""
+
+
+# --- the bitmap as the views read it -------------------------------------------------------
+
+def test_bitmap_bits_agree_with_test_across_a_bitmap_block(fresh_image):
+    image = fresh_image("256M")  # extended: 32736 bits a bitmap block, so two blocks or more
+    with Volume.open(str(image), writable=True) as volume:
+        g = volume.geometry
+        per = g.bits_per_bitmap_block
+        assert g.bitmap_blocks >= 2
+        for block in (per - 3, per, per + 2):
+            volume.bitmap.set(block, True)  # cached, not yet written: the views see it too
+        bits = volume.bitmap.bits(per - 10, 20)
+        assert bits.dtype == bool and bits.shape == (20,)
+        assert bits.tolist() == [volume.bitmap.test(b) for b in range(per - 10, per + 10)]
+        assert bits[7] and bits[10] and bits[12]
+        assert volume.bitmap.bits(0, g.first_data_block).all()  # the metadata is in use
+        end = g.addressable_blocks
+        assert volume.bitmap.bits(end - 2, 5).tolist() == [volume.bitmap.test(end - 2), volume.bitmap.test(end - 1),
+                                                          False, False, False]
+        assert volume.bitmap.bits(end, 3).tolist() == [False] * 3
+        assert volume.bitmap.bits(5, 0).size == 0
+        for block in (per - 3, per, per + 2):
+            volume.bitmap.set(block, False)

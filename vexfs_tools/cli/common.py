@@ -1,19 +1,36 @@
-"""What every command shares: turning library errors into one line and an exit code."""
+"""What every command shares: turning library errors into one line and an exit code, the
+options of the read-only views, opening an image for them, and the one place where the
+findings a view meets become warning lines on standard error."""
 
 from __future__ import annotations
 
 import functools
 import os
 import sys
+from collections.abc import Iterable
+from typing import NoReturn
 
 import click
 
 from ..errors import UsageError, VexfsError
+from ..volume.findings import Code, Finding
+from ..volume.volume import Volume
+
+SETTINGS = {"help_option_names": ["-h", "--help"]}
 
 
-def fail(message: str, code: int) -> "NoReturn":  # noqa: F821
-    prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "vexfs"
-    click.echo(f"{prog}: {message}", err=True)
+def prog_name() -> str:
+    """The name the program was started by (dump.vexfs, vexfs, ...), for messages."""
+    return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "vexfs"
+
+
+def note(message: str) -> None:
+    """One line on stderr, `prog: message`: an oddity the command met and went on."""
+    click.echo(f"{prog_name()}: {message}", err=True)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    note(message)
     sys.exit(code)
 
 
@@ -73,3 +90,66 @@ def run_standalone(command: click.Command, usage_code: int) -> None:
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     sys.exit(0)
+
+
+# --- the read-only views -------------------------------------------------------------------
+
+def superblock_options(func):
+    func = click.option("-b", "--backup", is_flag=True,
+                        help="Use the backup superblock (last block of the device).")(func)
+    func = click.option("--superblock", "superblock_block", type=int, metavar="BLOCK",
+                        help="Use the superblock copy in this block.")(func)
+    return func
+
+
+def json_option(func):
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(func)
+
+
+def quiet_option(help_text: str = "No progress display."):
+    """-q/--quiet; each command says what it leaves out."""
+    return click.option("-q", "--quiet", is_flag=True, help=help_text)
+
+
+def open_readonly(image: str, backup: bool = False, superblock_block: int | None = None) -> Volume:
+    """Open an image for a read-only view: checksum failures do not stop it (a damaged
+    image stays readable, as with debugfs), but each problem the open found is a warning
+    on stderr. Standard output and the exit code are the view's alone."""
+    volume = Volume.open(image, backup=backup, superblock_block=superblock_block, ignore_checksums=True)
+    warn_findings(prog_name(), volume.problems)
+    return volume
+
+
+# --- findings as warnings -------------------------------------------------------------------
+
+NEEDS_FSCK = "the image needs fsck.vexfs"
+
+
+def warning_text(finding: Finding) -> str:
+    """What a view says of a finding: made from its code and fields, here only."""
+    f = finding
+    if f.code is Code.SUPERBLOCK_CHECKSUM:
+        which = "superblock" if not f.block else f"superblock copy in block {f.block}"
+        return f"{which} checksum does not match; {NEEDS_FSCK}"
+    if f.code is Code.INODE_CHECKSUM:
+        return f"inode {f.inode}: checksum does not match; {NEEDS_FSCK}"
+    if f.code is Code.SIZE_BEYOND_LAYOUT:
+        return (f"inode {f.inode}: i_size {f.found} is more than its layout can address; only the first "
+                f"{f.expected} bytes are read; {NEEDS_FSCK}")
+    if f.code is Code.BLOCK_OUT_OF_RANGE:
+        return f"inode {f.inode}: block {f.block} at logical {f.index} is out of range; {NEEDS_FSCK}"
+    if f.code is Code.INDIRECT_OUT_OF_RANGE:
+        return f"inode {f.inode}: indirect block {f.block} is out of range; {NEEDS_FSCK}"
+    if f.code is Code.INDIRECT_TWICE:
+        return f"inode {f.inode}: indirect block {f.block} is referenced twice; {NEEDS_FSCK}"
+    if f.code is Code.ENTRY_INODE_OUT_OF_RANGE:
+        return f"{f.detail}: inode {f.found} is out of range; {NEEDS_FSCK}"
+    if f.code is Code.DIRECTORY_CHAIN:
+        return f"directory inode {f.inode}, block {f.block}: {f.detail}; {NEEDS_FSCK}"
+    return f"{f.code.value} (inode {f.inode}, block {f.block}); {NEEDS_FSCK}"
+
+
+def warn_findings(prog: str, findings: Iterable[Finding]) -> None:
+    """One line on stderr per finding: `prog: warning: ...`."""
+    for finding in findings:
+        click.echo(f"{prog}: warning: {warning_text(finding)}", err=True)

@@ -85,7 +85,11 @@ def show_vectors(folder: str, image: str) -> bool:
     return caught
 
 
-@click.command("demo", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("demo", context_settings={"help_option_names": ["-h", "--help"]}, epilog="""\b
+Examples:
+  vexfs demo                     in a temporary folder, removed afterwards
+  vexfs demo --keep demo-out     keep the images and trees in demo-out/
+""")
 @click.option("--keep", type=click.Path(file_okay=False), help="Work in this folder and keep it.")
 @handle_errors(error_code=1)
 def demo_command(keep):

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import time
+
 import click
 
 from .. import __version__
+from ..inspect.blockmap import classify_blocks
+from ..inspect.inodes import inode_slots
+from ..inspect.recovery import Recovery, ownership_with_recovery
 from ..inspect.summary import summary
-from ..volume.volume import Volume
-from .common import handle_errors, run_standalone
-from .output import format_time, print_fields, print_json
+from ..inspect.superblocks import compare_superblocks
+from .common import SETTINGS, handle_errors, json_option, open_readonly, quiet_option, run_standalone, \
+    superblock_options
+from .output import Progress, format_time, print_fields, print_json
 
 EPILOG = """\b
 Examples:
@@ -18,18 +25,6 @@ Examples:
   dump.vexfs --blocks disk.img   what every block of the device is, and its owner
   dump.vexfs --inodes disk.img   every inode in use, unlinked or freed, with its blocks
 """
-
-
-def superblock_options(func):
-    func = click.option("-b", "--backup", is_flag=True,
-                        help="Use the backup superblock (last block of the device).")(func)
-    func = click.option("--superblock", "superblock_block", type=int, metavar="BLOCK",
-                        help="Use the superblock copy in this block.")(func)
-    return func
-
-
-def open_readonly(image: str, backup: bool = False, superblock_block: int | None = None) -> Volume:
-    return Volume.open(image, backup=backup, superblock_block=superblock_block, ignore_checksums=True)
 
 
 def print_summary(info: dict) -> None:
@@ -98,8 +93,7 @@ def print_superblocks(comparison: dict) -> None:
 
 
 def _short_time(seconds: int) -> str:
-    import time as _time
-    return _time.strftime("%Y-%m-%d %H:%M:%S", _time.gmtime(seconds)) if seconds else "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds)) if seconds else "-"
 
 
 def block_run_line(run) -> str:
@@ -128,23 +122,19 @@ def _range(start: int, count: int) -> str:
     return f"block {start}" if count == 1 else f"blocks {start}-{start + count - 1}"
 
 
-@click.command("dump", epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("dump", epilog=EPILOG, context_settings=SETTINGS)
 @click.argument("image", type=click.Path(dir_okay=True))
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.option("--blocks", is_flag=True, help="Also a map of every block of the device (streamed).")
 @click.option("--inodes", is_flag=True, help="Also every inode slot in use, unlinked or freed (streamed).")
 @click.option("--no-free-scan", is_flag=True,
               help="With --blocks: do not read free blocks to tell 'free' from 'free, not zero'.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@quiet_option()
 @superblock_options
 @handle_errors(error_code=1)
 def dump_command(image, as_json, blocks, inodes, no_free_scan, quiet, backup, superblock_block):
     """Print the superblock of IMAGE and what its bitmap and inode table hold; the backup
     superblock compared with the primary. Read-only."""
-    import json
-
-    from ..inspect.superblocks import compare_superblocks
-
     with open_readonly(image, backup, superblock_block) as volume:
         info = summary(volume)
         comparison = compare_superblocks(volume)
@@ -168,12 +158,9 @@ def dump_command(image, as_json, blocks, inodes, no_free_scan, quiet, backup, su
 
 
 def _dump_blocks(volume, as_json: bool, quiet: bool, *, scan_free: bool) -> None:
-    from ..inspect.blockmap import classify_blocks
-    from .forensic import ownership_with_recovery
-    from .output import Progress
-
     progress = Progress("block map", quiet=quiet)
-    ownership, _ = ownership_with_recovery(volume, progress)
+    ownership = ownership_with_recovery(volume, progress=progress, phase=progress.relabel)
+    progress.done()
     progress.label = "block map"
     if as_json:
         click.echo(', "blocks": [', nl=False)
@@ -197,10 +184,6 @@ def _dump_blocks(volume, as_json: bool, quiet: bool, *, scan_free: bool) -> None
 
 
 def _dump_inodes(volume, as_json: bool, quiet: bool) -> None:
-    from ..inspect.inodes import inode_slots
-    from ..inspect.recovery import Recovery
-    from .output import Progress
-
     progress = Progress("inodes", quiet=quiet)
     if as_json:
         click.echo(', "inodes": [', nl=False)
@@ -220,7 +203,6 @@ def _dump_inodes(volume, as_json: bool, quiet: bool) -> None:
 
 
 def json_dumps(value) -> str:
-    import json
     return json.dumps(value)
 
 

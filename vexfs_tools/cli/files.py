@@ -10,14 +10,13 @@ import click
 
 from ..errors import CorruptionError, NotADirectoryError_, UsageError
 from ..format import constants as C
-from ..inspect.files import Listing, inode_details
+from ..inspect.deleted import deleted_entries
+from ..inspect.files import Listing, inode_details, inode_findings
 from ..inspect.names import display
-from ..inspect.recovery import Recovery
-from .common import handle_errors
-from .dump import open_readonly, superblock_options
-from .output import format_time, print_json
-
-SETTINGS = {"help_option_names": ["-h", "--help"]}
+from ..inspect.recovery import Recovery, walk
+from .common import SETTINGS, handle_errors, json_option, note, open_readonly, prog_name, quiet_option, \
+    superblock_options, warn_findings
+from .output import JsonArray, Progress, format_time, print_json
 
 
 @click.command("ls", context_settings=SETTINGS, epilog="""\b
@@ -34,17 +33,13 @@ Examples:
 @click.option("-d", "--deleted", is_flag=True,
               help="Also deleted entries still readable in directory slack, marked, with their inode's state.")
 @click.option("-R", "--recursive", is_flag=True, help="Every directory below PATH (\".\" and \"..\" left out).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@json_option
+@quiet_option()
 @superblock_options
 @handle_errors(error_code=1)
 def ls_command(image, path, long, deleted, recursive, as_json, quiet, backup, superblock_block):
     """List the directory PATH (or inode number) of IMAGE. A directory whose block the
     kernel's mkdir left orphaned is read from that block and marked as recovered."""
-    from ..inspect.deleted import deleted_entries
-    from ..inspect.recovery import walk
-    from .forensic import JsonArray, Progress
-
     with open_readonly(image, backup, superblock_block) as volume:
         recovery = Recovery(volume)
         target = recovery.find(path)
@@ -59,7 +54,7 @@ def ls_command(image, path, long, deleted, recursive, as_json, quiet, backup, su
             else:
                 top_path = b"/" + os.fsencode(spec).strip(b"/")
             _ls_recursive(volume, walk(recovery, target, top_path, deleted=deleted), long, deleted, as_json,
-                          Progress("ls", quiet=quiet), JsonArray)
+                          Progress("ls", quiet=quiet))
             return
         read = recovery.read_directory(target)
         entries = [_entry_dict(volume, e.name, e.ino, e.file_type) for e in read.entries]
@@ -72,20 +67,15 @@ def ls_command(image, path, long, deleted, recursive, as_json, quiet, backup, su
             print_json(entries)
             return
         if read.recovered:
-            click.echo(f"{_prog()}: {path}: read from orphaned block {read.recovered_block} "
-                       "(recovered: the directory's inode maps no block)", err=True)
+            note(f"{path}: read from orphaned block {read.recovered_block} "
+                 "(recovered: the directory's inode maps no block)")
         for entry in entries:
             click.echo(_entry_line(entry, long))
         for problem in read.problems:
-            click.echo(f"{_prog()}: {problem}", err=True)
-
-
-def _prog() -> str:
-    return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "vexfs"
+            note(problem)
 
 
 def _entry_dict(volume, name: bytes, ino: int, file_type: int, inode=None) -> dict:
-
     try:
         inode = inode or volume.read_inode(ino)
     except CorruptionError:
@@ -116,7 +106,7 @@ def _entry_line(entry: dict, long: bool) -> str:
             f"{format_time(entry['mtime'])}  {entry['name']}{mark}")
 
 
-def _ls_recursive(volume, listings, long, deleted, as_json, progress, JsonArray) -> None:
+def _ls_recursive(volume, listings, long, deleted, as_json, progress) -> None:
     out = JsonArray() if as_json else None
     count = 0
     for listing in listings:
@@ -138,7 +128,7 @@ def _ls_recursive(volume, listings, long, deleted, as_json, progress, JsonArray)
         for entry in entries:
             click.echo(_entry_line(entry, long))
         for problem in listing.problems:
-            click.echo(f"{_prog()}: {problem}", err=True)
+            note(problem)
     progress.done()
     if out is not None:
         out.close()
@@ -151,7 +141,7 @@ Examples:
 """)
 @click.argument("image", type=click.Path(dir_okay=True))
 @click.argument("target")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @superblock_options
 @handle_errors(error_code=1)
 def stat_command(image, target, as_json, backup, superblock_block):
@@ -159,6 +149,7 @@ def stat_command(image, target, as_json, backup, superblock_block):
     with open_readonly(image, backup, superblock_block) as volume:
         recovery = Recovery(volume)
         inode = recovery.find(target)
+        warn_findings(prog_name(), inode_findings(volume, inode))
         details = inode_details(volume, inode)
         if inode.is_dir and not details["blocks"] and recovery.dir_blocks(inode)[1] is not None:
             details.setdefault("notes", []).append(
@@ -209,6 +200,7 @@ def cat_command(image, path, backup, superblock_block):
             raise NotADirectoryError_(f"{path}: is a directory")
         if inode.file_format not in (C.S_IFREG, C.S_IFLNK):
             raise UsageError(f"{path}: not a regular file")
+        warn_findings(prog_name(), inode_findings(volume, inode))
         out = sys.stdout.buffer
         for chunk in volume.read_file(inode):
             out.write(chunk)

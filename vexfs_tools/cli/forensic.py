@@ -1,8 +1,5 @@
 """Forensic commands: `vexfs icheck`, `ncheck`, `blkcat`, `timeline`, `extract` (debugfs and
 The Sleuth Kit in spirit). Every one opens the image read-only and never writes to it.
-
-Shared here for dump.vexfs and `vexfs ls` as well: a progress display that shows only on a
-terminal (stderr, never when piped or with -q), and JSON arrays written as they are made.
 """
 
 from __future__ import annotations
@@ -13,58 +10,20 @@ import sys
 
 import click
 
+from ..device import Device
 from ..errors import UsageError
 from ..format import constants as C
-from ..inspect.blockmap import collect_ownership, icheck, ncheck, with_recovered
+from ..inspect.blockmap import icheck
 from ..inspect.extract import extract
 from ..inspect.names import display
-from ..inspect.recovery import Recovery
+from ..inspect.recovery import Recovery, ownership_with_recovery
 from ..inspect.timeline import body_records
-from .output import Progress
-from .common import handle_errors
-from .dump import open_readonly, superblock_options
+from ..inspect.walk import ncheck
+from .common import SETTINGS, handle_errors, json_option, note, open_readonly, quiet_option, run_standalone, \
+    superblock_options
+from .output import JsonArray, Progress
 
-SETTINGS = {"help_option_names": ["-h", "--help"]}
-
-
-class JsonArray:
-    """A JSON array written an item at a time: valid JSON when closed, nothing held."""
-
-    def __init__(self):
-        self.count = 0
-        click.echo("[", nl=False)
-
-    def add(self, item) -> None:
-        click.echo(("\n" if not self.count else ",\n") + json.dumps(item), nl=False)
-        self.count += 1
-
-    def close(self) -> None:
-        click.echo("\n]" if self.count else "]")
-
-
-def quiet_option(func):
-    return click.option("-q", "--quiet", is_flag=True, help="No progress display, no summary.")(func)
-
-
-def json_option(func):
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(func)
-
-
-def _note(message: str) -> None:
-    prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "vexfs"
-    click.echo(f"{prog}: {message}", err=True)
-
-
-def ownership_with_recovery(volume, progress: Progress):
-    """Every block an inode owns, orphaned directory blocks included."""
-    progress.label = "reading inodes"
-    ownership = collect_ownership(volume, progress=progress)
-    recovery = Recovery(volume, progress=progress)
-    recovery._ownership = ownership  # the same sweep serves the orphan search
-    progress.label = "looking for orphaned directory blocks"
-    orphans = recovery.orphans()
-    progress.done()
-    return with_recovered(volume, ownership, orphans), recovery
+QUIET_HELP = "No progress display, no summary."
 
 
 # --- icheck -------------------------------------------------------------------------------
@@ -77,13 +36,15 @@ Examples:
 @click.argument("image", type=click.Path(dir_okay=True))
 @click.argument("blocks", nargs=-1, required=True, type=int)
 @json_option
-@quiet_option
+@quiet_option(QUIET_HELP)
 @superblock_options
 @handle_errors(error_code=1)
 def icheck_command(image, blocks, as_json, quiet, backup, superblock_block):
     """Which inode owns each BLOCK of IMAGE (debugfs's icheck), and what the block is."""
     with open_readonly(image, backup, superblock_block) as volume:
-        ownership, _ = ownership_with_recovery(volume, Progress("icheck", quiet=quiet))
+        progress = Progress("icheck", quiet=quiet)
+        ownership = ownership_with_recovery(volume, progress=progress, phase=progress.relabel)
+        progress.done()
         results = icheck(volume, ownership, list(blocks))
     if as_json:
         click.echo(json.dumps(results, indent=2))
@@ -106,7 +67,7 @@ Examples:
 @click.argument("inodes", nargs=-1, required=True, type=int)
 @click.option("-d", "--deleted", is_flag=True, help="Also names still readable in directory slack.")
 @json_option
-@quiet_option
+@quiet_option(QUIET_HELP)
 @superblock_options
 @handle_errors(error_code=1)
 def ncheck_command(image, inodes, deleted, as_json, quiet, backup, superblock_block):
@@ -137,7 +98,7 @@ def ncheck_command(image, inodes, deleted, as_json, quiet, backup, superblock_bl
             out.close()
     for ino in inodes:
         if ino not in found:
-            _note(f"inode {ino}: no name found")
+            note(f"inode {ino}: no name found")
 
 
 # --- blkcat -------------------------------------------------------------------------------
@@ -165,8 +126,6 @@ Examples:
 def blkcat_command(image, block, count, as_hex, as_json):
     """Write COUNT blocks (default 1) of IMAGE from BLOCK to standard output (TSK's blkcat).
     Any block of the device may be read, inside the file system or not."""
-    from ..device import Device
-
     with Device(image) as device:
         total = device.size // C.BLOCK_SIZE
         if not 0 <= block < total:
@@ -201,7 +160,7 @@ Examples:
               help="Put PREFIX before every name (fls -m PREFIX).")
 @click.option("--no-orphans", is_flag=True, help="Leave out inodes in use that no name reaches.")
 @json_option
-@quiet_option
+@quiet_option(QUIET_HELP)
 @superblock_options
 @handle_errors(error_code=1)
 def timeline_command(image, mount_point, no_orphans, as_json, quiet, backup, superblock_block):
@@ -248,7 +207,7 @@ Exit status (as GNU tar's):
 @click.option("--deleted", is_flag=True,
               help="Also recover deleted entries whose inode still holds data, into DEST/.deleted.")
 @json_option
-@quiet_option
+@quiet_option(QUIET_HELP)
 @superblock_options
 @handle_errors(error_code=2)
 def extract_command(image, path, dest, deleted, as_json, quiet, backup, superblock_block):
@@ -261,7 +220,7 @@ def extract_command(image, path, dest, deleted, as_json, quiet, backup, superblo
     def on_problem(message: str) -> None:
         progress.done()
         if not as_json:
-            _note(message)
+            note(message)
 
     with open_readonly(image, backup, superblock_block) as volume:
         report = extract(volume, path, dest, deleted=deleted, on_problem=on_problem,
@@ -291,7 +250,6 @@ for _command in COMMANDS:
 
 
 def main() -> None:
-    from .common import run_standalone
     run_standalone(forensic_group, usage_code=2)
 
 

@@ -1,4 +1,5 @@
-"""Formatting shared by the commands that print: times, JSON, aligned fields."""
+"""Formatting shared by the commands that print: times, JSON (whole, or streamed an item at a
+time), aligned fields, and a progress display that shows only on a terminal."""
 
 from __future__ import annotations
 
@@ -18,6 +19,21 @@ def format_time(seconds: int) -> str:
 
 def print_json(data) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+class JsonArray:
+    """A JSON array written an item at a time: valid JSON when closed, nothing held."""
+
+    def __init__(self):
+        self.count = 0
+        click.echo("[", nl=False)
+
+    def add(self, item) -> None:
+        click.echo(("\n" if not self.count else ",\n") + json.dumps(item), nl=False)
+        self.count += 1
+
+    def close(self) -> None:
+        click.echo("\n]" if self.count else "]")
 
 
 def print_fields(rows: list[tuple[str, object]], width: int = 26) -> None:
@@ -47,6 +63,10 @@ class Progress:
         self.stream.write("\r" + text[:79].ljust(79))
         self.stream.flush()
         self.shown = True
+
+    def relabel(self, label: str) -> None:
+        """Name the next phase of the work (a `phase` callback of the inspect views)."""
+        self.label = label
 
     def done(self) -> None:
         if self.shown:

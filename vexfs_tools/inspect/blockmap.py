@@ -1,5 +1,5 @@
-"""What every block of a device is (dump.vexfs --blocks), which inodes own a block
-(icheck) and which paths name an inode (ncheck).
+"""What every block of a device is (dump.vexfs --blocks) and which inodes own a block
+(icheck).
 
 Memory stays bounded on any device: ownership is kept as extents (one per run of a file's
 blocks, one per direct pointer of small files), which grow with the metadata, not with the
@@ -9,8 +9,6 @@ device; the classification streams a window of blocks at a time, reading the bit
 
 from __future__ import annotations
 
-import errno
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -18,6 +16,7 @@ import numpy as np
 
 from ..errors import VexfsError
 from ..format import constants as C
+from ..volume.geometry import EXTENDED
 from ..volume.inodes import parse_inode
 from ..volume.volume import Volume
 
@@ -30,22 +29,10 @@ KIND_NAMES = {
     FREE_NONZERO: "free, not zero", UNOWNED: "allocated, unowned", BEYOND_BITMAP: "beyond the bitmap",
     OUTSIDE: "outside the file system",
 }
-METADATA_KINDS = (SUPERBLOCK, BACKUP, BITMAP, INODE_TABLE)
 OWNED_KINDS = (DIRECTORY, DIR_RECOVERED, FILE, INDIRECT, VECTOR, SYMLINK)
 WINDOW = 1 << 18  # blocks classified at a time (1 GiB of device)
 READ_BLOCKS = 256  # free blocks read 1 MiB at a time to see whether they hold anything
 MAX_PROBLEMS = 1000
-
-
-def kind_of_inode(volume: Volume, mode: int, flags: int) -> int:
-    fmt = mode & C.S_IFMT
-    if fmt == C.S_IFDIR:
-        return DIRECTORY
-    if fmt == C.S_IFLNK:
-        return SYMLINK
-    if fmt == C.S_IFREG and volume.layout == "extended" and flags & C.INODE_FLAG_VECTOR:
-        return VECTOR
-    return FILE
 
 
 @dataclass
@@ -114,16 +101,14 @@ def collect_ownership(volume: Volume, *, progress: Callable[[int, int], None] | 
         inode_kinds = np.full(used.size, FILE, np.uint8)
         inode_kinds[formats == C.S_IFDIR] = DIRECTORY
         inode_kinds[formats == C.S_IFLNK] = SYMLINK
-        if volume.layout == "extended":
+        if volume.layout == EXTENDED:
             inode_kinds[(formats == C.S_IFREG) & ((records["i_flags"] & C.INODE_FLAG_VECTOR) != 0)] = VECTOR
         tops = np.zeros(used.size, bool)
         if volume.indirect:
             tops = (records["i_indirect"] | records["i_double_indirect"] | records["i_triple_indirect"]) != 0
         bulk = ~device & ~tops
         pointers = records["i_block"][bulk].astype(np.int64)
-        valid = (pointers >= g.first_data_block) & (pointers < g.addressable_blocks)
-        if g.backup_sb_block:
-            valid &= pointers != g.backup_sb_block
+        valid = volume.data_block_mask(pointers)
         bad = (pointers != 0) & ~valid
         if bad.any() and len(problems) < MAX_PROBLEMS:
             for row, col in zip(*np.nonzero(bad)):
@@ -161,7 +146,7 @@ def collect_ownership(volume: Volume, *, progress: Callable[[int, int], None] | 
                      problems)
 
 
-def with_recovered(volume: Volume, ownership: Ownership, orphans: dict[int, int]) -> Ownership:
+def with_recovered(ownership: Ownership, orphans: dict[int, int]) -> Ownership:
     """The ownership with orphaned directory blocks (recovery.Recovery.orphans()) added."""
     if not orphans:
         return ownership
@@ -170,47 +155,7 @@ def with_recovered(volume: Volume, ownership: Ownership, orphans: dict[int, int]
                                   [ino for ino, _ in items])
 
 
-# --- the bitmap and the data of a window -------------------------------------------------
-
-def bitmap_bits(volume: Volume, start: int, count: int) -> np.ndarray:
-    """0/1 per block for blocks start .. start+count-1 (0 past the bitmap's reach)."""
-    g = volume.geometry
-    out = np.zeros(count, np.uint8)
-    end = min(start + count, g.addressable_blocks)
-    if end <= start:
-        return out
-    per = g.bits_per_bitmap_block
-    first, last = start // per, (end - 1) // per
-    raw = volume.device.read_or_zeros((g.bitmap_start + first) * C.BLOCK_SIZE, (last - first + 1) * C.BLOCK_SIZE)
-    packed = np.frombuffer(raw, np.uint8).reshape(-1, C.BLOCK_SIZE)[:, :per // 8].reshape(-1)
-    bits = np.unpackbits(packed, bitorder="little")
-    offset = start - first * per
-    out[:end - start] = bits[offset:offset + end - start]
-    return out
-
-
-def data_extents(device, offset: int, length: int) -> list[tuple[int, int]]:
-    """(offset, length) pieces of [offset, offset+length) that may hold data: an image
-    file's holes are left out (SEEK_DATA/SEEK_HOLE); a block device is all data."""
-    if device.is_block_device:
-        return [(offset, length)]
-    end = offset + length
-    pieces = []
-    position = offset
-    while position < end:
-        try:
-            data = os.lseek(device.fd, position, os.SEEK_DATA)
-        except OSError as e:
-            if e.errno == errno.ENXIO:
-                break
-            return [(offset, length)]
-        if data >= end:
-            break
-        hole = os.lseek(device.fd, data, os.SEEK_HOLE)
-        pieces.append((data, min(hole, end) - data))
-        position = hole
-    return pieces
-
+# --- the data of a window ----------------------------------------------------------------
 
 def nonzero_blocks(volume: Volume, blocks: np.ndarray) -> np.ndarray:
     """Which of the sorted `blocks` hold a byte that is not zero (read a run at a time)."""
@@ -221,9 +166,9 @@ def nonzero_blocks(volume: Volume, blocks: np.ndarray) -> np.ndarray:
     position = 0
     for run in np.split(blocks, breaks):
         start = int(run[0])
-        for offset, length in data_extents(volume.device, start * C.BLOCK_SIZE, run.size * C.BLOCK_SIZE):
+        for offset, end in volume.device.data_ranges(start * C.BLOCK_SIZE, run.size * C.BLOCK_SIZE):
             first = offset // C.BLOCK_SIZE
-            last = -(-(offset + length) // C.BLOCK_SIZE)
+            last = -(-end // C.BLOCK_SIZE)
             for chunk in range(first, last, READ_BLOCKS):
                 n = min(READ_BLOCKS, last - chunk)
                 data = np.frombuffer(volume.device.read(chunk * C.BLOCK_SIZE, n * C.BLOCK_SIZE), np.uint8)
@@ -296,13 +241,13 @@ def classify_blocks(volume: Volume, ownership: Ownership, *, scan_free: bool = T
             claims[lo:hi] += 1
             kind[lo:hi] = ownership.kinds[i]
             owner[lo:hi] = ownership.inos[i]
-        bits = bitmap_bits(volume, wstart, n)
+        used = volume.bitmap.bits(wstart, n)
         inside = index < g.addressable_blocks
-        marked_free = (claims > 0) & (bits == 0) & inside
+        marked_free = (claims > 0) & ~used & inside
         unclaimed = (kind == FREE)
-        kind[unclaimed & (bits == 1)] = UNOWNED
+        kind[unclaimed & used] = UNOWNED
         if scan_free:
-            free = np.flatnonzero(unclaimed & (bits == 0) & inside)
+            free = np.flatnonzero(unclaimed & ~used & inside)
             if free.size:
                 kind[free[nonzero_blocks(volume, free + wstart)]] = FREE_NONZERO
         shared = claims > 1
@@ -329,7 +274,7 @@ def _run(p: list) -> BlockRun:
     return BlockRun(p[0], p[1], KIND_NAMES[p[2]], p[3], p[4], p[5])
 
 
-# --- icheck, ncheck ---------------------------------------------------------------------
+# --- icheck ------------------------------------------------------------------------------
 
 def icheck(volume: Volume, ownership: Ownership, blocks: list[int]) -> list[dict]:
     """For each block: what it is and which inodes own it (several when claimed twice)."""
@@ -345,13 +290,13 @@ def icheck(volume: Volume, ownership: Ownership, blocks: list[int]) -> list[dict
                         "inodes": [ino for ino, _ in owners],
                         "kinds": [KIND_NAMES[k] for _, k in owners]})
             continue
-        run = next(classify_window(volume, ownership, block))
+        run = next(classify_window(volume, block))
         out.append({"block": block, "kind": run.kind, "inodes": []})
     return out
 
 
-def classify_window(volume: Volume, ownership: Ownership, block: int) -> Iterator[BlockRun]:
-    """The kind of one block, through the same rules as classify_blocks."""
+def classify_window(volume: Volume, block: int) -> Iterator[BlockRun]:
+    """The kind of one block no inode owns, through the same rules as classify_blocks."""
     g = volume.geometry
     for start, count, what in g.metadata_ranges():
         if start <= block < start + count:
@@ -363,27 +308,10 @@ def classify_window(volume: Volume, ownership: Ownership, block: int) -> Iterato
     if block >= g.addressable_blocks:
         yield BlockRun(block, 1, KIND_NAMES[BEYOND_BITMAP])
         return
-    if bitmap_bits(volume, block, 1)[0]:
+    if volume.bitmap.bits(block, 1)[0]:
         yield BlockRun(block, 1, KIND_NAMES[UNOWNED])
     elif nonzero_blocks(volume, np.array([block]))[0]:
         yield BlockRun(block, 1, KIND_NAMES[FREE_NONZERO])
     else:
         yield BlockRun(block, 1, KIND_NAMES[FREE])
 
-
-def ncheck(recovery, inos: list[int], *, deleted: bool = False) -> Iterator[dict]:
-    """{inode, path, deleted, recovered} for every name of each inode in `inos`, streaming
-    as the tree is walked (recovered directories included). With `deleted`, names still
-    readable in directory slack count too."""
-    from .recovery import join, walk
-
-    wanted = set(inos)
-    for listing in walk(recovery, deleted=deleted):
-        for entry, _ in listing.entries:
-            if entry.ino in wanted:
-                yield {"inode": entry.ino, "path": join(listing.path, entry.name), "deleted": listing.inside_deleted,
-                       "recovered": listing.recovered}
-        for item in listing.deleted:
-            if item.ino in wanted:
-                yield {"inode": item.ino, "path": join(listing.path, item.name), "deleted": True,
-                       "recovered": listing.recovered}

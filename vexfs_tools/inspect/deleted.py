@@ -27,7 +27,7 @@ from ..errors import VexfsError
 from ..format import constants as C
 from ..volume import directory
 from ..volume.inodes import InodeRecord
-from .blockmap import bitmap_bits
+from .names import display
 
 INTACT, LINKED, FREED, REUSED, UNKNOWN, BAD = "intact", "linked", "freed", "reused", "unknown", "bad inode"
 TYPE_OF_FORMAT = {v: k for k, v in C.MODE_TO_FILE_TYPE.items()}
@@ -53,7 +53,6 @@ class DeletedEntry:
         return self.status in (LINKED, REUSED)
 
     def as_dict(self) -> dict:
-        from .names import display
         return {"name": display(self.name), "inode": self.ino, "file_type": C.FILE_TYPE_NAMES.get(self.file_type,
                                                                                                   str(self.file_type)),
                 "block": self.block, "offset": self.offset, "status": self.status, "holds_data": self.holds_data}
@@ -105,8 +104,8 @@ def _blocks_in_use(volume, inode: InodeRecord) -> bool:
                 blocks.append((physical, count))
         except VexfsError:
             return False
-        return all(bitmap_bits(volume, first, count).all() for first, count in blocks)
-    return all(bitmap_bits(volume, b, 1)[0] for b in blocks)
+        return all(volume.bitmap.bits(first, count).all() for first, count in blocks)
+    return all(volume.bitmap.bits(b, 1)[0] for b in blocks)
 
 
 def deleted_entries(recovery, inode: InodeRecord, *, live: np.ndarray | None = None) -> list[DeletedEntry]:

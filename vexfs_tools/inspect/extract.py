@@ -121,7 +121,6 @@ class Extractor:
         self.report = ExtractReport()
         self.fs_bytes = volume.geometry.blocks_count * C.BLOCK_SIZE
         self.max_file_size = volume.max_file_size()
-        self.data_range = (volume.geometry.first_data_block, volume.geometry.addressable_blocks)
         self.dest = os.fsencode(dest)
         if not os.path.lexists(self.dest):
             try:
@@ -164,7 +163,7 @@ class Extractor:
         self.problem(f"{display(host)}: resolves outside the destination; not written")
         return False
 
-    def _name(self, parent: _Directory, raw: bytes, image_path: bytes) -> bytes:
+    def _name(self, raw: bytes, image_path: bytes) -> bytes:
         name = sanitize(raw)
         if name != raw:
             self.problem(f"{display(image_path)}: the name \"{display(raw)}\" is sanitized to \"{display(name)}\"")
@@ -205,7 +204,7 @@ class Extractor:
 
     def make_directory(self, parent: _Directory, raw: bytes, image_path: bytes, *,
                        quiet: bool = False) -> _Directory | None:
-        name = sanitize(raw) if quiet else self._name(parent, raw, image_path)
+        name = sanitize(raw) if quiet else self._name(raw, image_path)
 
         def make(candidate):
             os.mkdir(candidate, 0o700, dir_fd=parent.fd)
@@ -228,7 +227,7 @@ class Extractor:
 
     def extract_inode(self, parent: _Directory, raw_name: bytes, image_path: bytes, inode: InodeRecord) -> _Directory | None:
         """Create one entry in `parent`; a directory is returned open (to be filled)."""
-        fmt = inode.fields.i_mode & C.S_IFMT
+        fmt = inode.file_format
         if fmt == C.S_IFDIR:
             made = self.make_directory(parent, raw_name, image_path)
             if made is not None:
@@ -250,11 +249,11 @@ class Extractor:
         if mode & (statmod.S_ISUID | statmod.S_ISGID):
             self.problem(f"{display(image_path)}: set-user/group-ID bits not restored "
                          f"(mode {statmod.filemode(inode.i_mode)})")
-        keep = 0o1777 if mode_format(inode) == C.S_IFDIR else 0o777
+        keep = 0o1777 if inode.is_dir else 0o777
         return mode & keep
 
     def write_regular(self, parent: _Directory, raw_name: bytes, image_path: bytes, inode: InodeRecord) -> None:
-        name = self._name(parent, raw_name, image_path)
+        name = self._name(raw_name, image_path)
         if self.written[inode.ino]:
             # Named again (a hard link, or a hostile image naming one inode thousands of
             # times): the data is written once, then linked.
@@ -309,13 +308,8 @@ class Extractor:
         volume = self.volume
         size = inode.i_size
         readable = min(size, self.max_file_size)
-        fields = inode.fields
-        nblocks = -(-readable // C.BLOCK_SIZE)
-        if self.volume.indirect and (fields.i_indirect or fields.i_double_indirect or fields.i_triple_indirect):
-            block_map = volume.block_map(inode)
-            runs, map_problems = block_map.runs(nblocks), block_map.problems
-        else:  # direct blocks only (most files): the same runs, without a BlockMap
-            runs, map_problems = self._direct_runs(fields.i_block, nblocks)
+        block_map = volume.block_map(inode)
+        runs = block_map.runs(-(-readable // C.BLOCK_SIZE))  # fills block_map.problems as it goes
         mapped_end = 0
         read = volume.device.read
         budget = self.fs_bytes  # a file can not hold more data than the file system: blocks repeat
@@ -349,8 +343,8 @@ class Extractor:
                     break
         except VexfsError as e:
             self.problem(f"{display(image_path)}: {e}; the file is cut short")
-        if map_problems:
-            self._map_problems(map_problems, image_path)
+        if block_map.problems:
+            self._map_problems(block_map.problems, image_path)
         final = size
         if size > self.max_file_size or size > max(mapped_end, self.fs_bytes):
             final = mapped_end
@@ -370,28 +364,8 @@ class Extractor:
             self.problem(f"{display(image_path)}: {len(map_problems) - sum(counts.values())} more block "
                          "map problems")
 
-    def _direct_runs(self, pointers, nblocks: int) -> tuple[list[tuple[int, int, int]], list[str]]:
-        """(logical, physical, count) runs of the direct pointers below nblocks, as
-        BlockMap.runs() gives them; bad pointers skipped and described."""
-        runs: list[list[int]] = []
-        problems: list[str] = []
-        first, end = self.data_range
-        backup = self.volume.geometry.backup_sb_block
-        for logical in range(min(nblocks, C.DIRECT_BLOCKS)):
-            physical = pointers[logical]
-            if not physical:
-                continue
-            if not first <= physical < end or physical == backup:
-                problems.append(f"block {physical} at logical {logical} is out of range")
-                continue
-            if runs and runs[-1][0] + runs[-1][2] == logical and runs[-1][1] + runs[-1][2] == physical:
-                runs[-1][2] += 1
-            else:
-                runs.append([logical, physical, 1])
-        return [tuple(run) for run in runs], problems
-
     def write_symlink(self, parent: _Directory, raw_name: bytes, image_path: bytes, inode: InodeRecord) -> None:
-        name = self._name(parent, raw_name, image_path)
+        name = self._name(raw_name, image_path)
         if inode.i_size > SYMLINK_MAX:
             self.problem(f"{display(image_path)}: symlink target of {inode.i_size} bytes is too long; not created")
             self.report.skipped += 1
@@ -447,7 +421,7 @@ class Extractor:
                     live[entry.ino] = True
                     if here is None:
                         continue  # its directory could not be made
-                    if inode.fields.i_mode & C.S_IFMT == C.S_IFDIR and not listing.is_entered(entry):
+                    if inode.is_dir and not listing.is_entered(entry):
                         continue  # a cycle or a second name: reported by the walk
                     made = self.extract_inode(here, entry.name, path, inode)
                     if made is not None:
@@ -585,10 +559,6 @@ class Extractor:
         return here
 
 
-def mode_format(inode: InodeRecord) -> int:
-    return inode.fields.i_mode & C.S_IFMT
-
-
 def _climbs_out(image_path: bytes, target: bytes) -> bool:
     depth = image_path.count(b"/") - 1
     for part in target.split(b"/"):
@@ -639,8 +609,6 @@ def extract(volume: Volume, path: str, dest: str, *, deleted: bool = False, reco
                 top_dir.close()
         if deleted:
             extractor.extract_deleted(inode, image_path if inode.ino != C.ROOT_INO else b"/", live)
-        for problem in extractor.recovery.problems:
-            extractor.problem(problem)
         return extractor.report
     finally:
         os.close(extractor.dest_fd)

@@ -1,30 +1,25 @@
-"""Per-inode views: directory listings and every field of one inode (ls, stat)."""
+"""Per-inode views: a directory entry as ls shows it, and every field of one inode (stat)."""
 
 from __future__ import annotations
 
 import os
 import stat as statmod
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..errors import CorruptionError
 from ..format import constants as C
+from ..volume import checksums
+from ..volume.findings import Code, Finding
+from ..volume.geometry import KERNEL
 from ..volume.inodes import InodeRecord
 from ..volume.volume import Volume
 
-
-def find(volume: Volume, spec: str) -> InodeRecord:
-    """A path ('/a/b') or an inode number ('12' or '<12>', as debugfs writes it)."""
-    text = spec.strip()
-    if text.startswith("<") and text.endswith(">"):
-        text = text[1:-1]
-    if text.isdigit():
-        return volume.read_inode(int(text))
-    return volume.resolve(spec)
+SIZED_FORMATS = (C.S_IFREG, C.S_IFDIR, C.S_IFLNK)  # formats whose i_size counts bytes of data
 
 
 @dataclass(frozen=True)
 class Listing:
+    """One entry of `vexfs ls`: its name, its inode and what ls -l shows of it."""
+
     name: str
     inode: int
     file_type: int
@@ -34,18 +29,6 @@ class Listing:
     gid: int = 0
     size: int = 0
     mtime: int = 0
-
-
-def list_directory(volume: Volume, directory: InodeRecord) -> Iterator[Listing]:
-    for record in volume.iter_dir(directory):
-        name = os.fsdecode(record.name)
-        try:
-            inode = volume.read_inode(record.inode)
-        except CorruptionError:
-            yield Listing(name, record.inode, record.file_type, None)
-            continue
-        yield Listing(name, record.inode, record.file_type, inode.i_mode, inode.i_links_count,
-                      inode.i_uid, inode.i_gid, inode.i_size, inode.i_mtime)
 
 
 def inode_details(volume: Volume, inode: InodeRecord) -> dict:
@@ -68,10 +51,24 @@ def inode_details(volume: Volume, inode: InodeRecord) -> dict:
         "checksum_ok": volume.inode_checksum_ok(inode) if volume.seed is not None else None,
         "problems": [str(problem) for problem in block_map.problems],
     }
-    if volume.layout == "kernel":
+    if volume.layout == KERNEL:
         details["notes"] = ["i_flags is the kernel's size snapshot, not flags"]
     elif inode.i_flags & C.INODE_FLAG_VECTOR:
         details["notes"] = ["vector file"]
     if inode.is_symlink:
         details["target"] = os.fsdecode(volume.read_bytes(inode, 4096))
     return details
+
+
+def inode_findings(volume: Volume, inode: InodeRecord) -> list[Finding]:
+    """What a view that reads `inode` should warn of: a checksum that does not match its
+    record, an i_size past what the layout's block map can address (only that much is
+    read, so the output is shorter than i_size says)."""
+    found = []
+    if volume.seed is not None and not volume.inode_checksum_ok(inode):
+        found.append(Finding(Code.INODE_CHECKSUM, inode=inode.ino, found=inode.i_checksum,
+                             expected=checksums.inode_checksum(volume.seed, inode.ino, inode.raw)))
+    if inode.file_format in SIZED_FORMATS and inode.i_size > volume.max_file_size():
+        found.append(Finding(Code.SIZE_BEYOND_LAYOUT, inode=inode.ino, found=inode.i_size,
+                             expected=volume.max_file_size()))
+    return found

@@ -20,29 +20,26 @@ import numpy as np
 
 from ..errors import CorruptionError, NotADirectoryError_, VexfsError
 from ..format import constants as C
-from ..volume import checksums, directory
+from ..volume import directory
 from ..volume.inodes import InodeRecord
-from ..volume.orphans import DOT_HEAD, find_orphan_directory_blocks  # noqa: F401  (re-exported)
+from ..volume.orphans import find_orphan_directory_blocks
 from ..volume.volume import Volume
+from .blockmap import Ownership, collect_ownership, with_recovered
+from .deleted import deleted_entries
+from .names import display
 
-# The first 12 bytes of a directory block made by mkdir: "." with rec_len 12, name_len 1,
-# file type 2 (directory), NUL padding; the 4 bytes before it are the directory's inode.
 MAX_DEPTH = 256  # deeper directories are reported, not entered (and extract keeps one fd a level)
 
 
 def blockless_directories(volume: Volume) -> set[int]:
     """Directory inodes (i_mode says directory) that map no directory block: mkdir'd by the
     kernel, or damaged. Deleted ones included (the kernel's rmdir leaves the inode)."""
-    g = volume.geometry
     found: set[int] = set()
     for first_ino, records in volume.inode_table(skip_holes=True):
         dirs = np.flatnonzero((records["i_mode"] & C.S_IFMT) == C.S_IFDIR)
         if not dirs.size:
             continue
-        pointers = records["i_block"][dirs].astype(np.int64)
-        valid = (pointers >= g.first_data_block) & (pointers < g.addressable_blocks)
-        if g.backup_sb_block:
-            valid &= pointers != g.backup_sb_block
+        valid = volume.data_block_mask(records["i_block"][dirs])
         if volume.large_dir:
             tops = (records["i_indirect"][dirs] | records["i_double_indirect"][dirs]
                     | records["i_triple_indirect"][dirs]) != 0
@@ -90,21 +87,21 @@ class Recovery:
     """Reads directories as the kernel left them. Orphaned blocks are looked for only when
     a directory without a block is met, and then for every such directory at once."""
 
-    def __init__(self, volume: Volume, *, enabled: bool = True,
+    def __init__(self, volume: Volume, *, enabled: bool = True, ownership: Ownership | None = None,
                  progress: Callable[[int, int], None] | None = None):
+        """`ownership`: a sweep the caller made already (blockmap.collect_ownership), so
+        the orphan search does not sweep the inode table again."""
         self.volume = volume
         self.enabled = enabled
         self.progress = progress
         self._orphans: dict[int, int] | None = None
-        self._ownership = None
-        self.problems: list[str] = []
+        self._ownership = ownership
 
     # --- orphaned blocks ---------------------------------------------------------------
 
-    def ownership(self):
-        """Every block an in-use inode maps (blockmap.Ownership), built once."""
+    def ownership(self) -> Ownership:
+        """Every block an in-use inode maps, built once."""
         if self._ownership is None:
-            from .blockmap import collect_ownership
             self._ownership = collect_ownership(self.volume)
         return self._ownership
 
@@ -154,7 +151,7 @@ class Recovery:
                 continue
             seen.add(block)
             data = volume.read_block(block)
-            if volume.seed is not None and not checksums.block_checksum_ok(volume.seed, block, data):
+            if not volume.dir_block_checksum_ok(block, data):
                 result.problems.append(f"directory inode {inode.ino}, block {block}: checksum mismatch")
             walk = directory.walk_block(data, chain_end=volume.chain_end)
             if walk.problem:
@@ -227,8 +224,6 @@ def walk(recovery: Recovery, top: InodeRecord | None = None, top_path: bytes = b
     `into_deleted`, deleted directories whose inode still holds data are walked too, and
     their listings marked inside_deleted. `live` (a bool array by inode number) lets the
     deleted view tell a renamed file from a lost one."""
-    from .deleted import deleted_entries  # deleted imports this module
-
     volume = recovery.volume
     top = top or volume.read_inode(C.ROOT_INO)
     seen = {top.ino}
@@ -238,11 +233,11 @@ def walk(recovery: Recovery, top: InodeRecord | None = None, top_path: bytes = b
         try:
             read = recovery.read_directory(inode)
         except VexfsError as e:
-            yield Listing(path, inode, [], None, depth=depth, problems=[f"{_show(path)}: {e}"],
+            yield Listing(path, inode, [], None, depth=depth, problems=[f"{display(path)}: {e}"],
                           inside_deleted=in_deleted, parent_ino=parent_ino, name=name)
             continue
         listing = Listing(path, inode, [], read.recovered_block, depth=depth,
-                          problems=[f"{_show(path)}: {p}" for p in read.problems], inside_deleted=in_deleted,
+                          problems=[f"{display(path)}: {p}" for p in read.problems], inside_deleted=in_deleted,
                           parent_ino=parent_ino, name=name)
         subdirs: list[tuple[bytes, InodeRecord, bool, tuple[int, int], bytes]] = []
         dots = 0
@@ -250,24 +245,24 @@ def walk(recovery: Recovery, top: InodeRecord | None = None, top_path: bytes = b
             if entry.name in (b".", b".."):
                 dots += 1
                 if entry.name == b"." and entry.ino != inode.ino:
-                    listing.problems.append(f"{_show(path)}: its \".\" names inode {entry.ino}, not the "
+                    listing.problems.append(f"{display(path)}: its \".\" names inode {entry.ino}, not the "
                                             f"directory ({inode.ino}); ignored")
                 elif entry.name == b".." and entry.file_type not in (C.FT_DIR, C.FT_UNKNOWN):
-                    listing.problems.append(f"{_show(path)}: an entry \"..\" of file type {entry.file_type} "
+                    listing.problems.append(f"{display(path)}: an entry \"..\" of file type {entry.file_type} "
                                             f"names inode {entry.ino}; ignored")
                 continue
             child_path = join(path, entry.name)
             try:
                 child = volume.read_inode(entry.ino)
             except CorruptionError as e:
-                listing.problems.append(f"{_show(child_path)}: {e}")
+                listing.problems.append(f"{display(child_path)}: {e}")
                 listing.entries.append((entry, None))
                 continue
             listing.entries.append((entry, child))
-            if child.fields.i_mode & C.S_IFMT == C.S_IFDIR:
+            if child.is_dir:
                 subdirs.append((child_path, child, in_deleted, (entry.block, entry.offset), entry.name))
         if dots > 2:
-            listing.problems.append(f"{_show(path)}: {dots} entries named \".\" or \"..\"; only names are "
+            listing.problems.append(f"{display(path)}: {dots} entries named \".\" or \"..\"; only names are "
                                     "followed, never these")
         if deleted:
             listing.deleted = deleted_entries(recovery, inode, live=live)
@@ -280,12 +275,12 @@ def walk(recovery: Recovery, top: InodeRecord | None = None, top_path: bytes = b
         for child_path, child, child_deleted, key, child_name in subdirs:
             if child.ino in seen:
                 if not child_deleted:
-                    listing.problems.append(f"{_show(child_path)}: directory inode {child.ino} is listed "
+                    listing.problems.append(f"{display(child_path)}: directory inode {child.ino} is listed "
                                             "elsewhere already (a cycle or a hard-linked directory); "
                                             "not entered again")
                 continue
             if depth + 1 > max_depth:
-                listing.problems.append(f"{_show(child_path)}: deeper than {max_depth} levels; not entered")
+                listing.problems.append(f"{display(child_path)}: deeper than {max_depth} levels; not entered")
                 continue
             seen.add(child.ino)
             listing.entered.add(key)
@@ -307,6 +302,15 @@ def live_inodes(recovery: Recovery, top: InodeRecord | None = None) -> np.ndarra
     return live
 
 
-def _show(path: bytes) -> str:
-    from .names import display
-    return display(path)
+def ownership_with_recovery(volume: Volume, *, progress: Callable[[int, int], None] | None = None,
+                            phase: Callable[[str], None] | None = None) -> Ownership:
+    """Every block an inode owns, orphaned directory blocks included (icheck, dump.vexfs
+    --blocks): one sweep of the inode table serves the orphan search too. `phase` is told
+    what is being done, for a progress display."""
+    if phase is not None:
+        phase("reading inodes")
+    ownership = collect_ownership(volume, progress=progress)
+    if phase is not None:
+        phase("looking for orphaned directory blocks")
+    orphans = Recovery(volume, ownership=ownership, progress=progress).orphans()
+    return with_recovered(ownership, orphans)

@@ -1,5 +1,6 @@
 """Walking a whole tree from a directory, safely on a hostile image (no directory is
-entered twice, so a cycle ends the walk instead of looping)."""
+entered twice, so a cycle ends the walk instead of looping): the plain walk of live
+entries, and ncheck's search for names over the recovery-aware walk (recovery.walk)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from collections.abc import Iterator
 
 from ..errors import CorruptionError
 from ..format import constants as C
+from ..volume.findings import Code, Finding
 from ..volume.inodes import InodeRecord
 from ..volume.volume import Volume
+from .recovery import Recovery, join, walk
 
 
 def walk_tree(volume: Volume, top: InodeRecord | None = None,
@@ -27,8 +30,10 @@ def walk_tree(volume: Volume, top: InodeRecord | None = None,
                 continue
             try:
                 inode = volume.read_inode(record.inode)
-            except CorruptionError as e:
-                volume.problems.append(f"{(path + b'/' + record.name).decode('utf-8', 'replace')}: {e}")
+            except CorruptionError:
+                volume.problems.append(Finding(Code.ENTRY_INODE_OUT_OF_RANGE, inode=directory.ino,
+                                               found=record.inode,
+                                               detail=(path + b"/" + record.name).decode("utf-8", "replace")))
                 continue
             child = path + b"/" + record.name
             children.append((child, inode))
@@ -38,3 +43,19 @@ def walk_tree(volume: Volume, top: InodeRecord | None = None,
             if inode.is_dir and inode.ino not in seen:
                 seen.add(inode.ino)
                 stack.append((child, inode))
+
+
+def ncheck(recovery: Recovery, inos: list[int], *, deleted: bool = False) -> Iterator[dict]:
+    """{inode, path, deleted, recovered} for every name of each inode in `inos`, streaming
+    as the tree is walked (recovered directories included). With `deleted`, names still
+    readable in directory slack count too."""
+    wanted = set(inos)
+    for listing in walk(recovery, deleted=deleted):
+        for entry, _ in listing.entries:
+            if entry.ino in wanted:
+                yield {"inode": entry.ino, "path": join(listing.path, entry.name), "deleted": listing.inside_deleted,
+                       "recovered": listing.recovered}
+        for item in listing.deleted:
+            if item.ino in wanted:
+                yield {"inode": item.ino, "path": join(listing.path, item.name), "deleted": True,
+                       "recovered": listing.recovered}

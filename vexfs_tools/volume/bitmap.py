@@ -169,3 +169,26 @@ class BlockBitmap:
                 set_tail(self.seed, block, data)
             self.device.write(block * C.BLOCK_SIZE, data)
         self._dirty.clear()
+
+    def bits(self, start: int, count: int) -> np.ndarray:
+        """One bool per block for blocks start .. start+count-1 (False past the bitmap's
+        reach): the views read a window of the bitmap at a time, holes of an image file
+        without touching the disk, cached (possibly modified) blocks taking precedence."""
+        out = np.zeros(max(count, 0), bool)
+        end = min(start + count, self.geometry.addressable_blocks)
+        if end <= start:
+            return out
+        per = self.bits_per_block
+        first, last = start // per, (end - 1) // per
+        n = last - first + 1
+        raw = np.frombuffer(self.device.read_or_zeros((self.geometry.bitmap_start + first) * C.BLOCK_SIZE,
+                                                      n * C.BLOCK_SIZE), np.uint8).reshape(n, C.BLOCK_SIZE)
+        cached = [index for index in range(first, last + 1) if index in self._blocks]
+        if cached:
+            raw = raw.copy()
+            for index in cached:
+                raw[index - first] = np.frombuffer(self._blocks[index], np.uint8)
+        bits = np.unpackbits(raw[:, :self.bytes_per_block].reshape(-1), bitorder="little")
+        offset = start - first * per
+        out[:end - start] = bits[offset:offset + end - start].astype(bool)
+        return out

@@ -22,6 +22,7 @@ class Code(enum.Enum):
     INDIRECT_TWICE = "indirect_twice"                # inode, block
     DIRECTORY_CHAIN = "directory_chain"              # inode, block, detail (walk_block's words)
     SIZE_BEYOND_LAYOUT = "size_beyond_layout"        # inode, found (i_size), expected (max)
+    ENTRY_INODE_OUT_OF_RANGE = "entry_inode_out_of_range"  # inode (directory), found (entry's), detail (path)
 
 
 @dataclass(frozen=True)
@@ -57,4 +58,6 @@ def describe(finding: Finding) -> str:
         return f"indirect block {f.block} is referenced twice"
     if f.code is Code.DIRECTORY_CHAIN:
         return f"directory inode {f.inode}, block {f.block}: {f.detail}"
+    if f.code is Code.ENTRY_INODE_OUT_OF_RANGE:
+        return f"{f.detail}: inode {f.found} is out of range"
     return f"inode {f.inode}: i_size {f.found} is more than its layout can address ({f.expected} bytes)"
