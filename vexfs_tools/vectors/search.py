@@ -38,14 +38,12 @@ import contextlib
 import math
 import os
 import threading
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import UsageError
-from ..format import constants as C
 from ..format import vector as V
 from .codec import NUMPY_TYPES
 
@@ -703,75 +701,6 @@ def search_arrays(queries: np.ndarray, vectors: np.ndarray, ids: np.ndarray | No
     return result
 
 
-def _memmap(path: str, dtype, offset: int, shape: tuple[int, ...]) -> np.ndarray | None:
-    """A read-only memory map of part of the device (as a plain ndarray view: indexing it
-    skips np.memmap's Python-level __getitem__), or None where it can not be mapped."""
-    try:
-        return np.asarray(np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape))
-    except (OSError, ValueError):
-        return None
-
-
-class _FileAccess:
-    """How the engine reads one vector file: its vector data as a memory map of the device
-    when the data is one run of blocks (else in bounded chunks: device reads at the run's
-    offset, or VectorFile.iter_rows), and its ids (memory-mapped likewise, else read whole).
-    Found with one walk of the block map (costly for large files: ~0.1 s per 100k blocks)
-    and kept for as long as the VectorFile object lives, so repeated searches of an opened
-    file start at once."""
-
-    def __init__(self, f):
-        self.file = f
-        info = f.info
-        self.data_offset = self.ids_offset = None
-        if info.count:
-            data = (info.data_offset, info.data_offset + info.data_bytes)
-            ids = (info.ids_offset, info.ids_offset + 8 * info.count)
-            last = (ids[1] - 1) // C.BLOCK_SIZE
-            for logical, physical, count in f.volume.block_map(f.inode).runs(last + 1):
-                lo, hi = logical * C.BLOCK_SIZE, (logical + count) * C.BLOCK_SIZE
-                if lo <= data[0] and data[1] <= hi:
-                    self.data_offset = (physical - logical) * C.BLOCK_SIZE + data[0]
-                if lo <= ids[0] and ids[1] <= hi:
-                    self.ids_offset = (physical - logical) * C.BLOCK_SIZE + ids[0]
-        path = f.volume.device.path
-        self.data = None if self.data_offset is None else \
-            _memmap(path, info.numpy_type, self.data_offset, f.shape())
-        self.ids = None if self.ids_offset is None else _memmap(path, "<u8", self.ids_offset, (info.count,))
-        if self.ids is None:
-            self.ids = f.ids() if info.count else np.zeros(0, np.uint64)
-
-    def blocks(self, rows: int) -> Iterator[tuple[int, np.ndarray]]:
-        f, info = self.file, self.file.info
-        if self.data is not None:
-            for s in range(0, info.count, rows):
-                yield s, self.data[s:s + rows]
-        elif self.data_offset is not None:
-            for s in range(0, info.count, rows):
-                n = min(rows, info.count - s)
-                raw = f.volume.device.read(self.data_offset + s * info.row_bytes, n * info.row_bytes)
-                yield s, np.frombuffer(raw, info.numpy_type).reshape(n, -1)
-        elif info.count:
-            yield from f.iter_rows(rows)
-
-
-_ACCESS: dict[int, tuple] = {}
-
-
-def _access(f) -> _FileAccess:
-    key = id(f)
-    entry = _ACCESS.get(key)
-    if entry is not None and entry[0]() is f and entry[1] is f.inode and entry[2] is f.info:
-        return entry[3]
-    access = _FileAccess(f)
-    try:
-        ref = weakref.ref(f, lambda _, key=key, cache=_ACCESS: cache.pop(key, None))
-    except TypeError:  # not weakly referable: no cache
-        return access
-    _ACCESS[key] = (ref, f.inode, f.info, access)
-    return access
-
-
 def search_files(queries: np.ndarray, files: Sequence, k: int, metric: str | None = None, *,
                  batch_rows: int | None = None) -> SearchResult:
     """Exact global top k over several vector files (VectorFile) of the same dimensions and
@@ -796,9 +725,9 @@ def search_files(queries: np.ndarray, files: Sequence, k: int, metric: str | Non
 
     def stream(rows: int):
         for index, f in enumerate(files):
-            access = _access(f)
-            for start, block in access.blocks(rows):
-                yield block, (lambda r, start=start, ids=access.ids: ids[r + start]), index
+            ids = f.ids()
+            for start, block in f.iter_rows(rows):
+                yield block, (lambda r, start=start, ids=ids: ids[r + start]), index
 
     return _run(q, first.dimensions, first.element_type, metric, k, sum(f.info.count for f in files), stream,
                 int(batch_rows) if batch_rows is not None else None)
