@@ -176,17 +176,6 @@ def load_queries(path: str | None = None, vector: str | None = None) -> np.ndarr
     return sources.load_array(path)
 
 
-def queries_for(files: Sequence[VectorFile], queries: np.ndarray) -> np.ndarray:
-    """Rows of 0s and 1s (as --vector gives them) become bool rows for binary vector files;
-    anything else is left to the search to take or refuse."""
-    info = files[0].info if files else None
-    if (info is not None and info.element_type == V.ELEMENT_BINARY and queries.dtype.kind in "iuf"
-            and queries.shape[1] == info.dimensions != -(-info.dimensions // 8)
-            and np.isin(queries, (0, 1)).all()):
-        return queries.astype(bool)
-    return queries
-
-
 def save_groundtruth(prefix: str, ids: np.ndarray, distances: np.ndarray) -> tuple[str, str]:
     """PREFIX.ivecs (ids, -1 where fewer than k) and PREFIX.fvecs (float32 distances, NaN
     there): the TEXMEX / ann-benchmarks ground truth files."""

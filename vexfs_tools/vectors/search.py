@@ -46,8 +46,7 @@ import numpy as np
 from ..errors import UsageError
 from ..format import vector as V
 from .codec import NUMPY_TYPES
-
-METRICS = ("l2", "cosine", "dot", "hamming")
+from .queries import check_k, check_metric, pair_distances, prepare_queries
 
 # Budgets of the candidate stage (bytes). The score block is block_rows x query_tile in the
 # compute type; the data block is block_rows rows in the compute type.
@@ -66,12 +65,10 @@ _U32 = 2.0 ** -24
 _U64 = 2.0 ** -53
 _TINY32 = 2.0 ** -149  # smallest float32 subnormal: the absolute error of an underflow
 _TINY64 = 2.0 ** -1074
-_F32_MAX = float(np.finfo(np.float32).max)
 # float32 candidate scores are used only inside these magnitudes (else float64 is used).
 _F32_QUERY_NORM_MAX = 2.0 ** 60
 _F32_ROW_NORM2_MAX = 2.0 ** 100
 _F32_ROW_NORM2_MIN = 2.0 ** -100  # cosine: smaller nonzero rows are normalised in float64
-_POPCOUNT = np.array([i.bit_count() for i in range(256)], np.uint8)
 
 
 @dataclass
@@ -115,43 +112,14 @@ def buffer_bytes(nq: int, dims: int, k: int, workers: int | None = None) -> int:
     return shared + workers * per_worker
 
 
-# --- float64 distances: the definition ---------------------------------------------------------
-
-def _pair_distances(q: np.ndarray, x: np.ndarray, metric: str, dims: int) -> np.ndarray:
-    """Float64 distances of pairs: row i of q with row i of x. Numeric: q float64 (P, d), x
-    any numeric (P, d); hamming: packed uint8 rows. Each value depends only on its own two
-    rows (element-wise IEEE operations, then one reduction along a contiguous row), so the
-    engine and the reference get the same bits whichever pairs they compute together."""
-    if metric == "hamming":
-        diff = np.bitwise_xor(q, x)
-        if dims % 8:
-            diff[:, -1] &= (1 << (dims % 8)) - 1
-        return _POPCOUNT[diff].sum(axis=1, dtype=np.int64).astype(np.float64)
-    x = x.astype(np.float64)
-    if metric == "l2":
-        diff = x - q
-        return (diff * diff).sum(axis=1)
-    dot = (x * q).sum(axis=1)
-    if metric == "dot":
-        return dot
-    qn = np.sqrt((q * q).sum(axis=1))
-    xn = np.sqrt((x * x).sum(axis=1))
-    cos = np.zeros(len(dot))
-    ok = (qn > 0) & (xn > 0)
-    cos[ok] = dot[ok] / qn[ok] / xn[ok]
-    return 1.0 - cos
-
-
-# Public for vexfs verify, which must score an exact answer bit for bit as search computed it.
-pair_distances = _pair_distances
-
+# --- float64 distances (queries.pair_distances) and the order of answers ------------------------
 
 def _distances_chunked(q: np.ndarray, x: np.ndarray, metric: str, dims: int) -> np.ndarray:
     out = np.empty(len(x))
     step = max(1, PAIR_CHUNK_ELEMENTS // max(1, x.shape[1]))
     for s in range(0, len(x), step):
         e = min(len(x), s + step)
-        out[s:e] = _pair_distances(q[s:e], x[s:e], metric, dims)
+        out[s:e] = pair_distances(q[s:e], x[s:e], metric, dims)
     return out
 
 
@@ -164,53 +132,6 @@ def _id_key(ids: np.ndarray) -> np.ndarray:
 
 
 # --- checking and preparing inputs -------------------------------------------------------------
-
-def _check_metric(metric: str, element_type: int) -> None:
-    if metric not in METRICS:
-        raise UsageError(f"unknown metric {metric!r} (l2, cosine, dot, hamming)")
-    if element_type not in NUMPY_TYPES:
-        raise UsageError(f"unknown element type {element_type}")
-    binary = element_type == V.ELEMENT_BINARY
-    if metric == "hamming" and not binary:
-        raise UsageError("hamming distance needs binary vectors")
-    if metric != "hamming" and binary:
-        raise UsageError(f"metric {metric} does not go with binary vectors; use hamming")
-
-
-def _check_k(k) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise UsageError(f"k must be a whole number >= 1, not {k!r}")
-    return int(k)
-
-
-def _prepare_queries(queries, dims: int, element_type: int) -> np.ndarray:
-    """(nq, d) float64 queries, or (nq, row_bytes) packed uint8 for binary."""
-    q = np.asarray(queries)
-    if q.ndim == 1:
-        q = q.reshape(1, -1)
-    if q.ndim != 2:
-        raise UsageError(f"queries must be one vector or a 2-D array of them, not {q.ndim}-D")
-    if element_type == V.ELEMENT_BINARY:
-        row = -(-dims // 8)
-        if q.dtype.kind == "b":
-            if q.shape[1] != dims:
-                raise UsageError(f"binary queries have {q.shape[1]} bits; the vectors have {dims}")
-            return np.packbits(q, axis=1, bitorder="little")
-        if q.dtype.kind not in "iu" or q.shape[1] != row:
-            raise UsageError(f"binary queries must be packed bytes ({row} a row, least significant "
-                             f"bit first) or booleans ({dims} a row)")
-        if q.size and (q.min() < 0 or q.max() > 255):
-            raise UsageError("packed binary queries must be bytes (0..255)")
-        return np.ascontiguousarray(q, dtype=np.uint8)
-    if q.dtype.kind not in "biuf":
-        raise UsageError(f"queries must be numbers, not {q.dtype}")
-    if q.shape[1] != dims:
-        raise UsageError(f"queries have {q.shape[1]} dimensions; the vectors have {dims}")
-    q = np.ascontiguousarray(q, dtype=np.float64)
-    if q.size and not (np.isfinite(q).all() and np.abs(q).max() <= _F32_MAX):
-        raise UsageError("query components must be finite and within the float32 range")
-    return q
-
 
 def _prepare_vectors(vectors, element_type: int) -> tuple[np.ndarray, int]:
     """(rows in the element type's numpy type, dimensions)."""
@@ -256,13 +177,13 @@ def _empty_result(nq: int, k: int, metric: str) -> SearchResult:
 # --- the reference -------------------------------------------------------------------------------
 
 def reference_search(queries, vectors, ids, k, metric, *, element_type=V.ELEMENT_FLOAT32) -> SearchResult:
-    """The definition of exact: every distance in float64 (`_pair_distances`), a full stable
+    """The definition of exact: every distance in float64 (`queries.pair_distances`), a full stable
     sort by (distance, id) per query (dot: larger first)."""
-    k = _check_k(k)
-    _check_metric(metric, element_type)
+    k = check_k(k)
+    check_metric(metric, element_type)
     x, dims = _prepare_vectors(vectors, element_type)
     dims = _array_dims(queries, dims, element_type)
-    q = _prepare_queries(queries, dims, element_type)
+    q = prepare_queries(queries, dims, element_type)
     ids = _prepare_ids(ids, len(x))
     if x.dtype.kind == "f" and x.size and not np.isfinite(x).all():
         raise UsageError("vectors must be finite (a row has a NaN or an infinite component)")
@@ -542,7 +463,7 @@ class _Engine:
         step = max(1, PAIR_CHUNK_ELEMENTS // max(1, rows.shape[1]))
         for s in range(0, len(qrows), step):
             qr = qrows[s:s + step]
-            d = _pair_distances(self.q[qr], rows[s:s + step], self.metric, self.dims)
+            d = pair_distances(self.q[qr], rows[s:s + step], self.metric, self.dims)
             self.pool.append((qr.astype(np.int64), d, _id_key(ids[s:s + step]), sources[s:s + step]))
             self.pool_size += len(qr)
             if self.pool_size > self.pool_cap:
@@ -683,22 +604,27 @@ def _run(q: np.ndarray, dims: int, element_type: int, metric: str, k: int, total
 # --- public entry points ---------------------------------------------------------------------------
 
 def search_arrays(queries: np.ndarray, vectors: np.ndarray, ids: np.ndarray | None, k: int, metric: str, *,
-                  element_type: int = V.ELEMENT_FLOAT32) -> SearchResult:
+                  element_type: int = V.ELEMENT_FLOAT32, dimensions: int | None = None) -> SearchResult:
     """Exact top k of in-memory vectors (n, dims) — binary: (n, row_bytes) packed bits — for
-    queries (dims,) or (nq, dims). ids default to 0 .. n - 1."""
-    k = _check_k(k)
-    _check_metric(metric, element_type)
+    queries (dims,) or (nq, dims). ids default to 0 .. n - 1. Binary `dimensions`: the bits
+    of a packed row that count (default: the boolean queries' width, else every bit)."""
+    k = check_k(k)
+    check_metric(metric, element_type)
     x, dims = _prepare_vectors(vectors, element_type)
-    dims = _array_dims(queries, dims, element_type)
-    q = _prepare_queries(queries, dims, element_type)
+    if dimensions is None:
+        dims = _array_dims(queries, dims, element_type)
+    elif dims - dimensions not in (range(8) if element_type == V.ELEMENT_BINARY else (0,)):
+        raise UsageError(f"{dimensions} dimensions do not fit vectors of {dims}")
+    else:
+        dims = dimensions
+    q = prepare_queries(queries, dims, element_type)
     ids = _prepare_ids(ids, len(x))
 
     def stream(rows: int):
         for s in range(0, len(x), rows):
             yield x[s:s + rows], (lambda r, s=s: ids[r + s]), 0
 
-    result = _run(q, dims, element_type, metric, k, len(x), stream, None)
-    return result
+    return _run(q, dims, element_type, metric, k, len(x), stream, None)
 
 
 def search_files(queries: np.ndarray, files: Sequence, k: int, metric: str | None = None, *,
@@ -706,7 +632,7 @@ def search_files(queries: np.ndarray, files: Sequence, k: int, metric: str | Non
     """Exact global top k over several vector files (VectorFile) of the same dimensions and
     element type; ties by the smaller id, then the smaller file index. metric None: the
     first file's default metric."""
-    k = _check_k(k)
+    k = check_k(k)
     files = list(files)
     if not files:
         raise UsageError("no vector files to search")
@@ -720,8 +646,8 @@ def search_files(queries: np.ndarray, files: Sequence, k: int, metric: str | Non
                              f"{first.element_name} ones: search files of one kind at a time")
     if metric is None:
         metric = first.metric_name
-    _check_metric(metric, first.element_type)
-    q = _prepare_queries(queries, first.dimensions, first.element_type)
+    check_metric(metric, first.element_type)
+    q = prepare_queries(queries, first.dimensions, first.element_type)
 
     def stream(rows: int):
         for index, f in enumerate(files):

@@ -20,6 +20,7 @@ from ..volume.volume import Volume
 from . import sources
 from .codec import METRIC_CODES, check_vectors, encode, layout
 from .files import VectorFile
+from .queries import check_metric
 
 
 @dataclass
@@ -44,10 +45,7 @@ def source_from_file(path: str, ids_path: str | None = None, metric: str | None 
     array, element_type, dims = sources.as_element_type(array, path)
     if metric is None:
         metric = "hamming" if element_type == V.ELEMENT_BINARY else "l2"
-    if metric not in METRIC_CODES:
-        raise UsageError(f"unknown metric {metric!r} (l2, cosine, dot, hamming)")
-    if (metric == "hamming") != (element_type == V.ELEMENT_BINARY):
-        raise UsageError(f"metric {metric} does not go with {'binary' if element_type == V.ELEMENT_BINARY else 'numeric'} vectors")
+    check_metric(metric, element_type)
     try:
         check_vectors(array, element_type, dims)
     except UsageError as e:
