@@ -24,7 +24,6 @@ CHECKSUM_DTYPE = V.CHUNK_CHECKSUM_DTYPE
 
 ELEMENT_NAMES = {V.ELEMENT_FLOAT32: "float32", V.ELEMENT_FLOAT16: "float16", V.ELEMENT_INT8: "int8",
                  V.ELEMENT_BINARY: "binary"}
-ELEMENT_CODES = {name: code for code, name in ELEMENT_NAMES.items()}
 NUMPY_TYPES = {V.ELEMENT_FLOAT32: np.dtype("<f4"), V.ELEMENT_FLOAT16: np.dtype("<f2"),
                V.ELEMENT_INT8: np.dtype("i1"), V.ELEMENT_BINARY: np.dtype("u1")}
 METRIC_NAMES = {V.METRIC_L2: "l2", V.METRIC_COSINE: "cosine", V.METRIC_DOT: "dot", V.METRIC_HAMMING: "hamming"}
