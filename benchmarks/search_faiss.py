@@ -190,7 +190,7 @@ def faiss_round(index, queries: np.ndarray, k: int, single: int) -> tuple[float,
 def compare_ids(metric: str, ours: np.ndarray, ours_d: np.ndarray, theirs: np.ndarray,
                 queries: np.ndarray, vectors: np.ndarray) -> tuple[int, int, int]:
     """(ranks compared, ranks whose ids differ, of those not explained by a tie)."""
-    from vexfs_tools.vectors.search import _pair_distances
+    from vexfs_tools.vectors.queries import pair_distances
 
     differ = np.argwhere(ours != theirs)
     unexplained = 0
@@ -200,7 +200,7 @@ def compare_ids(metric: str, ours: np.ndarray, ours_d: np.ndarray, theirs: np.nd
         if fid < 0:
             unexplained += 1
             continue
-        d = float(_pair_distances(q, vectors[fid:fid + 1], metric, vectors.shape[1])[0])
+        d = float(pair_distances(q, vectors[fid:fid + 1], metric, vectors.shape[1])[0])
         scale = float((q * q).sum()) + float(np.dot(vectors[fid].astype(np.float64), vectors[fid]))
         if abs(d - float(ours_d[qi, rank])) > 1e-5 * scale:
             unexplained += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import mmap
 import fcntl
 import os
 import stat
@@ -268,3 +269,16 @@ class Device:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def map_readonly(self, offset: int, length: int) -> memoryview | None:
+        """A read-only memory map of [offset, offset+length) (bulk readers index it without
+        copying), or None where it can not be mapped: an empty or out-of-range span, or a
+        device that refuses mmap. The map outlives close()."""
+        if length <= 0 or offset < 0 or offset + length > self.size:
+            return None
+        start = offset - offset % mmap.ALLOCATIONGRANULARITY
+        try:
+            mapped = mmap.mmap(self.fd, offset + length - start, access=mmap.ACCESS_READ, offset=start)
+        except (OSError, ValueError):
+            return None
+        return memoryview(mapped)[offset - start:]

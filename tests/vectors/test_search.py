@@ -8,7 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vexfs_tools.device import Device
 from vexfs_tools.errors import UsageError
+from vexfs_tools.format import constants as C
 from vexfs_tools.format import vector as V
 from vexfs_tools.mkfs.plan import MkfsOptions
 from vexfs_tools.mkfs.run import run_mkfs
@@ -18,6 +20,9 @@ from vexfs_tools.vectors.files import VectorFile
 from vexfs_tools.vectors.search import SearchResult, reference_search, search_arrays, search_files
 from vexfs_tools.vectors.store import VectorSource, add_vector_file
 from vexfs_tools.volume import Volume
+from vexfs_tools.volume.fileio import physical_runs
+
+from .fragmented import add_fragmented_vector_file
 
 F32, F16, I8, BIN = V.ELEMENT_FLOAT32, V.ELEMENT_FLOAT16, V.ELEMENT_INT8, V.ELEMENT_BINARY
 NUMERIC = [(F32, "float32"), (F16, "float16"), (I8, "int8")]
@@ -265,14 +270,17 @@ def test_ids_beyond_int64():
 
 # --- search_files: vector files in an image ------------------------------------------------------------
 
-def image_with(tmp_path, files: dict[str, tuple[np.ndarray, np.ndarray | None, int, str, int]]) -> str:
+def image_with(tmp_path, files: dict[str, tuple[np.ndarray, np.ndarray | None, int, str, int]], *,
+               fragmented: bool = False) -> str:
+    """An image holding `files`, each one run of blocks (as `vexfs vectors add` writes
+    them) or, with fragmented, many runs with holes (tests/vectors/fragmented.py)."""
     image = str(tmp_path / "vectors.img")
     run_mkfs(image, MkfsOptions(), size=64 << 20)
     with Volume.open(image, writable=True) as volume:
         for path, (array, ids, et, metric, dims) in files.items():
             source = VectorSource(array, ids, et, dims, METRIC_CODES[metric],
                                   layout(dims, et, len(array))[3])
-            add_vector_file(volume, path, source)
+            (add_fragmented_vector_file if fragmented else add_vector_file)(volume, path, source)
     return image
 
 
@@ -282,19 +290,35 @@ def open_files(volume, paths):
 
 @pytest.fixture(params=["mapped", "read", "fragmented"])
 def mapping(request, monkeypatch):
-    """read: no memory map (vector data read in chunks at its run's offset, ids read whole);
-    fragmented: as if the data were not one run of blocks (VectorFile.iter_rows)."""
-    if request.param in ("read", "fragmented"):
-        monkeypatch.setattr(search, "_memmap", lambda *a: None)
-    if request.param == "fragmented":
-        init = search._FileAccess.__init__
-
-        def fragmented(self, f):
-            init(self, f)
-            self.data_offset = None
-
-        monkeypatch.setattr(search._FileAccess, "__init__", fragmented)
+    """mapped: each file one run of blocks, memory-mapped; read: one run, but the device
+    refuses to map it (vector data and ids read at the run's offset); fragmented: files
+    written as many runs with holes, so nothing can be mapped and every read follows the
+    block map."""
+    if request.param == "read":
+        monkeypatch.setattr(Device, "map_readonly", lambda *a: None)
     return request.param
+
+
+def check_layout(volume, files, mapping: str) -> int:
+    """The files are laid out as `mapping` says, and the memory map is taken exactly when
+    a range (the vector data, the ids) is one run: fragmented, every range of more than one
+    block is split. Returns how many ranges are split."""
+    split = 0
+    for f in files:
+        info = f.info
+        runs = physical_runs(volume, f.inode)
+        if mapping == "fragmented":
+            assert all(count == 1 for _, _, count in runs)  # no two blocks side by side
+        else:
+            assert len(runs) == 1
+        for offset, length in ((info.data_offset, info.data_bytes), (info.ids_offset, info.ids_bytes)):
+            blocks = -(-(offset + length) // C.BLOCK_SIZE) - offset // C.BLOCK_SIZE if length else 0
+            one_run = mapping != "fragmented" or blocks == 1
+            split += not one_run and length > 0
+            assert (f.data.device_offset(offset, length) is not None) == (one_run and length > 0)
+            mapped = f.data.map_readonly(offset, length)
+            assert (mapped is not None) == (one_run and length > 0 and mapping != "read")
+    return split
 
 
 @pytest.mark.parametrize("et,name,metric", KINDS, ids=[f"{n}-{m}" for _, n, m in KINDS])
@@ -306,7 +330,7 @@ def test_files_equal_reference_over_concatenation(tmp_path, et, name, metric, ma
     ids_a, ids_b = make_ids(rng, 700), make_ids(rng, 333)
     ids_b[:20] = ids_a[100:120]  # ...some under the same ids: the file index decides
     image = image_with(tmp_path, {"/a.vec": (a, ids_a, et, metric, dims),
-                                  "/b.vec": (b, ids_b, et, metric, dims)})
+                                  "/b.vec": (b, ids_b, et, metric, dims)}, fragmented=mapping == "fragmented")
     q = make_queries(rng, np.concatenate([a, b]), dims, et, 11)
     # The reference over the concatenation orders ties by (id, file) when ids become 2 id + file.
     both = np.concatenate([a, b])
@@ -315,6 +339,7 @@ def test_files_equal_reference_over_concatenation(tmp_path, et, name, metric, ma
     ref_q = np.unpackbits(q, axis=1, count=dims, bitorder="little").astype(bool) if et == BIN else q
     with Volume.open(image) as volume:
         files = open_files(volume, ["/a.vec", "/b.vec"])
+        assert check_layout(volume, files, mapping) >= (mapping == "fragmented")
         for k in (1, 10, 1100):
             want = reference_search(ref_q, both, keyed, k, metric, element_type=et)
             src = np.where(want.ids >= 0, want.ids % 2, -1).astype(np.int32)
@@ -331,10 +356,11 @@ def test_files_with_an_empty_file(tmp_path, mapping):
     rng = np.random.default_rng(9)
     a = rng.standard_normal((30, 6)).astype(np.float32)
     image = image_with(tmp_path, {"/empty.vec": (np.zeros((0, 6), np.float32), None, F32, "l2", 6),
-                                  "/a.vec": (a, None, F32, "l2", 6)})
+                                  "/a.vec": (a, None, F32, "l2", 6)}, fragmented=mapping == "fragmented")
     q = rng.standard_normal((4, 6))
     with Volume.open(image) as volume:
         empty, full = open_files(volume, ["/empty.vec", "/a.vec"])
+        check_layout(volume, [empty, full], mapping)
         got = search_files(q, [empty], 3)
         assert (got.ids == -1).all() and np.isnan(got.distances).all()
         got = search_files(q, [empty, full], 40)

@@ -13,9 +13,15 @@ import pytest
 from tests.cli.helpers import digest, error_line
 from tests.conftest import run
 from vexfs_tools.format import constants as C
+from vexfs_tools.format import vector as V
 from vexfs_tools.vectors import sources
+from vexfs_tools.vectors.codec import layout
 from vexfs_tools.vectors.files import VectorFile, find_vector_files
+from vexfs_tools.vectors.store import VectorSource
 from vexfs_tools.volume import Volume
+from vexfs_tools.volume.fileio import physical_runs
+
+from .fragmented import add_fragmented_vector_file
 
 RNG = np.random.default_rng(2024)
 BASE = RNG.standard_normal((300, 16)).astype(np.float32)
@@ -228,6 +234,50 @@ def test_ls_without_vector_files_and_with_bad_checksums(fresh_image, image):
     entry = json.loads(vexfs("vectors", "ls", "--json", image, check=True).stdout)[0]
     assert entry["checksums"] == "bad" and entry["bad_chunks"] == [0] and entry["ids_checksum_ok"]
     assert "BAD (chunk 0)" in vexfs("vectors", "ls", image, check=True).stdout
+
+
+def test_fragmented_vector_file(fresh_image, host):
+    """A vector file in many runs of blocks with a hole (as another writer may leave one;
+    tests/vectors/fragmented.py): ls, search and export read it through its block map, not
+    a memory map, and get it right; ls finds a flipped byte in it."""
+    vectors = BASE.copy()
+    vectors[100:200] = 0  # rows 100..199 cover logical block 3 whole: left as a hole
+    img = fresh_image("16M")
+    with Volume.open(str(img), writable=True) as volume:
+        volume.mkdir(C.ROOT_INO, b"emb")
+        source = VectorSource(vectors, BASE_IDS, V.ELEMENT_FLOAT32, 16, V.METRIC_L2,
+                              layout(16, V.ELEMENT_FLOAT32, len(vectors))[3])
+        add_fragmented_vector_file(volume, "/emb/frag.vec", source)
+    with Volume.open(str(img)) as volume:
+        inode = volume.resolve("/emb/frag.vec")
+        runs = physical_runs(volume, inode)
+        assert len(runs) > 1 and all(count == 1 for _, _, count in runs)
+        assert 3 not in [logical for logical, _, _ in runs]  # the hole
+        file = VectorFile.open(volume, inode, "/emb/frag.vec")
+        info = file.info
+        assert file.contiguous_offset() is None
+        assert file.data.map_readonly(info.data_offset, info.data_bytes) is None
+        physical = dict((logical, block) for logical, block, _ in runs)[2]
+    assert run("fsck.vexfs", "-n", img).returncode == 0
+    with Unchanged(img):
+        entry, = json.loads(vexfs("vectors", "ls", "--json", img, check=True).stdout)
+        assert (entry["count"], entry["checksums"], entry["contiguous"]) == (300, "ok", False)
+        data = json.loads(vexfs("search", img, "/emb/frag.vec", "--query", host / "q.npy", "-k", "5", "--json",
+                                check=True).stdout)
+        ids, distances = brute(QUERIES, vectors, BASE_IDS, 5)
+        assert [r["ids"] for r in data["results"]] == ids.tolist()
+        assert np.allclose([r["distances"] for r in data["results"]], distances, rtol=1e-6, atol=1e-6)
+        vexfs("vectors", "export", img, "/emb/frag.vec", "-o", host / "frag.npy", "--ids", host / "frag_ids.npy",
+              check=True)
+    assert np.array_equal(np.load(host / "frag.npy"), vectors)
+    assert np.array_equal(np.load(host / "frag_ids.npy"), BASE_IDS)
+    with open(img, "r+b") as f:
+        f.seek(physical * C.BLOCK_SIZE + 7)
+        byte = f.read(1)
+        f.seek(physical * C.BLOCK_SIZE + 7)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    entry, = json.loads(vexfs("vectors", "ls", "--json", img, check=True).stdout)
+    assert entry["bad_chunks"] == [0] and entry["ids_checksum_ok"]
 
 
 # --- vexfs search -----------------------------------------------------------------------------

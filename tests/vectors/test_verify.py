@@ -12,8 +12,8 @@ import pytest
 from vexfs_tools.errors import UsageError
 from vexfs_tools.format import vector as V
 from vexfs_tools.vectors import sources
-from vexfs_tools.vectors.verify import (Answers, answers_from_arrays, load_answers,
-                                        pair_distances, verify_arrays)
+from vexfs_tools.vectors.queries import pair_distances
+from vexfs_tools.vectors.verify import Answers, answers_from_arrays, load_answers, verify_arrays
 
 # Ten 2-D vectors x_i = (i, 0) with ids 100 + i; the query is the origin, so the squared l2
 # distance of id 100 + i is i*i. The exact 3 nearest: 100, 101, 102 at 0, 1, 4 (D = 4).
@@ -143,7 +143,7 @@ def test_cosine_and_the_zero_vector():
     r = verify_arrays(q, x, ids, answers([[0, 3]], [[0, 1]]), k=2, metric="cosine")
     assert r.recall == 0.5 and r.distance_mismatches == 0
     assert r.queries[0].kth_exact_distance == pytest.approx(1 - 1 / math.sqrt(2))
-    assert pair_distances("cosine", np.zeros((1, 2)), np.zeros((1, 2)))[0] == 1.0
+    assert pair_distances(np.zeros((1, 2)), np.zeros((1, 2)), "cosine", 2)[0] == 1.0
 
 
 def test_hamming_on_packed_bits():

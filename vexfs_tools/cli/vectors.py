@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..vectors import manage
+from ..vectors.search import search_files
 from ..vectors.verify import DEFAULT_EPSILON, VerifyReport, load_answers, verify_file
 from ..volume.volume import Volume
 from .common import handle_errors
@@ -212,14 +213,12 @@ def search_command(image, paths, query_path, vector, k, metric, as_json, groundt
     """Exact k-nearest-neighbour search of vector files of IMAGE.
 
     Searches the vector files PATH..., or all of them when no PATH is given."""
-    from ..vectors.search import search_files
-
     queries = manage.load_queries(query_path, vector)
     with open_readonly(image) as volume:
         files = manage.open_vector_files(volume, paths)
         if groundtruth and len(files) > 1:
             raise UsageError("--save-groundtruth needs exactly one vector file (ids are per file)")
-        result = search_files(manage.queries_for(files, queries), files, k, metric)
+        result = search_files(queries, files, k, metric)
     names = [f.path for f in files]
     if groundtruth:
         written = manage.save_groundtruth(groundtruth, result.ids, result.distances)

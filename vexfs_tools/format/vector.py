@@ -2,14 +2,18 @@
 (docs/FORMAT.md, "Vector files").
 
 The header embeds, at byte 16, the kernel's 40-byte vexfs_vector_file_info record exactly as
-its SET_VECTOR_META ioctl (0x40285601) defines it.
+its SET_VECTOR_META ioctl (0x40285601) defines it. Every offset, size and numpy dtype that
+bulk code uses (the header checksum's place, the checksum table, the id array, the element
+types) is derived below from these declarations, never written by hand elsewhere.
 """
 
-from construct import Array, Bytes, Const, Int16ul, Int32ul, Int64ul, Struct, this
+from construct import (Array, Bytes, Const, Float16l, Float32l, Int8sl, Int8ul, Int16ul, Int32ul, Int64ul,
+                       Struct, this)
+
+from .dtypes import dtype_of
 
 VECTOR_MAGIC = b"VXVECTOR"
 VECTOR_VERSION = 1
-VECTOR_HEADER_FIXED = 128  # bytes before the checksum table
 
 # Kernel codes (vexfs_vector_file_info).
 ELEMENT_FLOAT32, ELEMENT_FLOAT16, ELEMENT_INT8, ELEMENT_BINARY = 1, 2, 3, 4
@@ -48,6 +52,46 @@ VectorHeader = Struct(
     "header_checksum" / Int32ul * "crc32c of the header blocks with this field zero",
 )
 
-# At byte 128 of the header: chunk_count u32 crc32c values, one per chunk_size bytes of
+# Right after the fixed header: chunk_count u32 crc32c values, one per chunk_size bytes of
 # vector data (the last chunk may be short); the rest of the header blocks is zero.
 ChunkChecksums = Array(this.chunk_count, Int32ul)
+
+# At ids_offset: one u64 id per vector, unique within the file.
+VectorIds = Array(this.vector_count, Int64ul)
+
+# One component of a row, by element type (binary: a byte of 8 packed bits, least
+# significant bit first).
+ELEMENT_FORMATS = {ELEMENT_FLOAT32: Float32l, ELEMENT_FLOAT16: Float16l, ELEMENT_INT8: Int8sl,
+                   ELEMENT_BINARY: Int8ul}
+
+
+def field_span(declaration: Struct, name: str) -> tuple[int, int]:
+    """(byte offset, size) of the fixed-size field `name` of `declaration`."""
+    offset = 0
+    for sub in declaration.subcons:
+        if sub.name == name:
+            return offset, sub.sizeof()
+        offset += sub.sizeof()
+    raise KeyError(name)
+
+
+def parse_field(declaration: Struct, name: str, data: bytes):
+    """The value of one field, parsed out of the start of a record by its own declaration
+    (the rest of the record may be missing or invalid)."""
+    offset, size = field_span(declaration, name)
+    sub = next(s for s in declaration.subcons if s.name == name)
+    return sub.parse(data[offset:offset + size])
+
+
+def _dtype_of_element(con):
+    """The numpy dtype of one element of the declared type."""
+    return dtype_of(Struct("value" / con)).fields["value"][0]
+
+
+VECTOR_HEADER_FIXED = VectorHeader.sizeof()  # 128 bytes: the checksum table starts here
+CHUNK_CHECKSUMS_OFFSET = VECTOR_HEADER_FIXED
+HEADER_BLOCKS_SPAN = field_span(VectorHeader, "header_blocks")
+HEADER_CHECKSUM_SPAN = field_span(VectorHeader, "header_checksum")
+CHUNK_CHECKSUM_DTYPE = _dtype_of_element(ChunkChecksums.subcon)
+VECTOR_ID_DTYPE = _dtype_of_element(VectorIds.subcon)
+ELEMENT_DTYPES = {code: _dtype_of_element(con) for code, con in ELEMENT_FORMATS.items()}

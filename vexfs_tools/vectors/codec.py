@@ -19,11 +19,11 @@ from ..format import constants as C
 from ..format import vector as V
 
 CHUNK_SIZE = 1 << 20  # vector data bytes per checksum
-HEADER_CHECKSUM_OFFSET = 124
+ID_DTYPE = V.VECTOR_ID_DTYPE
+CHECKSUM_DTYPE = V.CHUNK_CHECKSUM_DTYPE
 
 ELEMENT_NAMES = {V.ELEMENT_FLOAT32: "float32", V.ELEMENT_FLOAT16: "float16", V.ELEMENT_INT8: "int8",
                  V.ELEMENT_BINARY: "binary"}
-ELEMENT_CODES = {name: code for code, name in ELEMENT_NAMES.items()}
 NUMPY_TYPES = {V.ELEMENT_FLOAT32: np.dtype("<f4"), V.ELEMENT_FLOAT16: np.dtype("<f2"),
                V.ELEMENT_INT8: np.dtype("i1"), V.ELEMENT_BINARY: np.dtype("u1")}
 METRIC_NAMES = {V.METRIC_L2: "l2", V.METRIC_COSINE: "cosine", V.METRIC_DOT: "dot", V.METRIC_HAMMING: "hamming"}
@@ -58,6 +58,10 @@ class VectorInfo:
     file_size: int
 
     @property
+    def ids_bytes(self) -> int:
+        return ID_DTYPE.itemsize * self.count
+
+    @property
     def element_name(self) -> str:
         return ELEMENT_NAMES[self.element_type]
 
@@ -73,10 +77,10 @@ class VectorInfo:
 def layout(dimensions: int, element_type: int, count: int) -> tuple[int, int, int, int]:
     """(header bytes, data offset, ids offset, file size) for a new vector file."""
     chunks = -(-count * row_bytes(dimensions, element_type) // CHUNK_SIZE)
-    header = align(V.VECTOR_HEADER_FIXED + 4 * chunks)
+    header = align(V.CHUNK_CHECKSUMS_OFFSET + CHECKSUM_DTYPE.itemsize * chunks)
     data_bytes = count * row_bytes(dimensions, element_type)
     ids_offset = header + align(data_bytes)
-    return header, header, ids_offset, ids_offset + 8 * count
+    return header, header, ids_offset, ids_offset + ID_DTYPE.itemsize * count
 
 
 def check_vectors(vectors: np.ndarray, element_type: int, dimensions: int) -> None:
@@ -101,7 +105,7 @@ def encode(vectors: np.ndarray, ids: np.ndarray | None, *, element_type: int, me
     check_vectors(data, element_type, dimensions)
     if ids is None:
         ids = np.arange(count, dtype=np.uint64)
-    ids = np.ascontiguousarray(ids, dtype="<u8")
+    ids = np.ascontiguousarray(ids, dtype=ID_DTYPE)
     if len(ids) != count:
         raise UsageError(f"{len(ids)} ids for {count} vectors")
     if len(np.unique(ids)) != count:
@@ -121,9 +125,10 @@ def encode(vectors: np.ndarray, ids: np.ndarray | None, *, element_type: int, me
         default_metric=metric, row_bytes=rb, ids_offset=ids_offset, data_bytes=raw.size,
         chunk_size=CHUNK_SIZE, chunk_count=len(checksums), ids_checksum=crc32c(ids.tobytes()),
         reserved=bytes(32), header_checksum=0)
-    table = np.asarray(checksums, dtype="<u4").tobytes()
+    table = np.asarray(checksums, dtype=CHECKSUM_DTYPE).tobytes()
     block = bytearray((V.VectorHeader.build(header) + table).ljust(header_bytes, b"\0"))
-    block[HEADER_CHECKSUM_OFFSET:HEADER_CHECKSUM_OFFSET + 4] = crc32c(bytes(block)).to_bytes(4, "little")
+    header.header_checksum = crc32c(bytes(block))
+    block[:V.VECTOR_HEADER_FIXED] = V.VectorHeader.build(header)
 
     def chunks() -> Iterator[bytes]:
         yield bytes(block)
@@ -159,20 +164,20 @@ def decode_header(head: bytes, file_size: int) -> VectorInfo:
         raise CorruptionError("row size or data size does not match dimensions and count")
     if info.data_offset != header_bytes or fixed.ids_offset != info.data_offset + align(fixed.data_bytes):
         raise CorruptionError("data or id offsets are not where the layout puts them")
-    if fixed.ids_offset + 8 * info.vector_count > file_size:
-        raise CorruptionError(f"the header describes {fixed.ids_offset + 8 * info.vector_count} bytes; "
-                              f"the file has {file_size}")
+    ids_end = fixed.ids_offset + ID_DTYPE.itemsize * info.vector_count
+    if ids_end > file_size:
+        raise CorruptionError(f"the header describes {ids_end} bytes; the file has {file_size}")
     chunks = -(-fixed.data_bytes // fixed.chunk_size) if fixed.chunk_size else -1
-    if fixed.chunk_count != chunks or V.VECTOR_HEADER_FIXED + 4 * chunks > header_bytes:
+    if fixed.chunk_count != chunks or V.CHUNK_CHECKSUMS_OFFSET + CHECKSUM_DTYPE.itemsize * chunks > header_bytes:
         raise CorruptionError("the checksum table does not match the data size")
     if len(head) < header_bytes:
         raise CorruptionError("header truncated")
     block = bytearray(head[:header_bytes])
-    stored = int.from_bytes(block[HEADER_CHECKSUM_OFFSET:HEADER_CHECKSUM_OFFSET + 4], "little")
-    block[HEADER_CHECKSUM_OFFSET:HEADER_CHECKSUM_OFFSET + 4] = bytes(4)
-    if crc32c(bytes(block)) != stored:
+    start, size = V.HEADER_CHECKSUM_SPAN
+    block[start:start + size] = bytes(size)
+    if crc32c(bytes(block)) != fixed.header_checksum:
         raise CorruptionError("vector header checksum does not match")
-    table = np.frombuffer(head, "<u4", count=chunks, offset=V.VECTOR_HEADER_FIXED)
+    table = np.frombuffer(head, CHECKSUM_DTYPE, count=chunks, offset=V.CHUNK_CHECKSUMS_OFFSET)
     return VectorInfo(info.dimensions, info.element_type, info.vector_count, fixed.default_metric, rb,
                       info.data_offset, fixed.data_bytes, fixed.ids_offset, fixed.chunk_size,
                       tuple(int(x) for x in table), fixed.ids_checksum, file_size)

@@ -1,24 +1,28 @@
 """Vector files inside an image: find them, read their header, ids and vectors.
 
-Vectors come back as numpy arrays, memory-mapped from the device when the file's data is one
-contiguous run of blocks (mkfs -d and `vexfs vectors add` write it so), read otherwise.
+Vectors and ids come back as numpy arrays, memory-mapped from the device when their bytes
+lie in one run of blocks (mkfs -d and `vexfs vectors add` write them so), read otherwise.
+The file's runs are found once per VectorFile (volume.fileio) and kept.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from crc32c import crc32c
 
 from ..errors import CorruptionError, UsageError
 from ..format import constants as C
+from ..format import vector as V
 from ..inspect.walk import walk_tree
+from ..volume.fileio import FileData
+from ..volume.geometry import KERNEL
 from ..volume.inodes import InodeRecord
 from ..volume.volume import Volume
-from .codec import VectorInfo, decode_header
+from .codec import ID_DTYPE, VectorInfo, decode_header
 
 MAX_HEADER_BYTES = 64 << 20  # a header this large would describe ~16 PiB of vectors
 
@@ -29,6 +33,8 @@ class VectorFile:
     inode: InodeRecord
     info: VectorInfo
     path: str = ""
+    _data: FileData | None = field(default=None, init=False, repr=False, compare=False)
+    _mapped: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def open(cls, volume: Volume, inode: InodeRecord, path: str = "") -> "VectorFile":
@@ -36,9 +42,9 @@ class VectorFile:
             raise UsageError(f"{path or inode.ino}: not a regular file")
         size = min(inode.i_size, volume.max_file_size())
         first = volume.read_bytes(inode, min(size, C.BLOCK_SIZE))
-        if len(first) < 16:
+        if len(first) < sum(V.HEADER_BLOCKS_SPAN):
             raise CorruptionError(f"{path or inode.ino}: not a vector file (too short)")
-        header_bytes = int.from_bytes(first[10:12], "little") * C.BLOCK_SIZE
+        header_bytes = V.parse_field(V.VectorHeader, "header_blocks", first) * C.BLOCK_SIZE
         head = volume.read_bytes(inode, min(max(header_bytes, C.BLOCK_SIZE), MAX_HEADER_BYTES, size))
         try:
             info = decode_header(head, size)
@@ -46,34 +52,38 @@ class VectorFile:
             raise CorruptionError(f"{path or inode.ino}: {e}") from None
         return cls(volume, inode, info, path)
 
-    # --- ids and vectors --------------------------------------------------------------------
+    # --- where the bytes are ------------------------------------------------------------------
 
-    def _read_range(self, offset: int, length: int) -> bytes:
-        out = bytearray()
-        for logical, physical, count in self.volume.block_map(self.inode).runs():
-            start, end = logical * C.BLOCK_SIZE, (logical + count) * C.BLOCK_SIZE
-            lo, hi = max(start, offset), min(end, offset + length)
-            if lo < hi:
-                if len(out) < lo - offset:
-                    out += bytes(lo - offset - len(out))  # a hole
-                out += self.volume.device.read(physical * C.BLOCK_SIZE + lo - start, hi - lo)
-        out += bytes(length - len(out))
-        return bytes(out)
-
-    def ids(self) -> np.ndarray:
-        raw = self._read_range(self.info.ids_offset, 8 * self.info.count)
-        return np.frombuffer(raw, "<u8").copy()
+    @property
+    def data(self) -> FileData:
+        """The file's bytes by offset, through its runs (found on first use, then kept)."""
+        if self._data is None:
+            end = self.info.ids_offset + self.info.ids_bytes
+            self._data = FileData(self.volume, self.inode, -(-end // C.BLOCK_SIZE))
+        return self._data
 
     def contiguous_offset(self) -> int | None:
         """Device byte offset of the vector data when it is one physical run, else None."""
-        info = self.info
-        if not info.data_bytes:
-            return None
-        first, last = info.data_offset // C.BLOCK_SIZE, (info.data_offset + info.data_bytes - 1) // C.BLOCK_SIZE
-        for logical, physical, count in self.volume.block_map(self.inode).runs(last + 1):
-            if logical <= first and last < logical + count:
-                return (physical + first - logical) * C.BLOCK_SIZE
-        return None
+        return self.data.device_offset(self.info.data_offset, self.info.data_bytes)
+
+    def _view(self, offset: int, length: int) -> memoryview | None:
+        """A read-only memory map of the range when it is one run on the device, else None.
+        Kept: later searches of the same opened file start at once."""
+        key = (offset, length)
+        if key not in self._mapped:
+            self._mapped[key] = self.data.map_readonly(offset, length)
+        return self._mapped[key]
+
+    def _array(self, offset: int, length: int, dtype: np.dtype, *, mmap: bool = True) -> np.ndarray:
+        """The range as an array: over the memory map where there is one, else read."""
+        view = self._view(offset, length) if mmap else None
+        return np.frombuffer(view if view is not None else self.data.read(offset, length), dtype)
+
+    # --- ids and vectors --------------------------------------------------------------------
+
+    def ids(self) -> np.ndarray:
+        """The ids, u64, one per row (read-only when memory-mapped)."""
+        return self._array(self.info.ids_offset, self.info.ids_bytes, ID_DTYPE)
 
     def shape(self) -> tuple[int, int]:
         return self.info.count, self.info.row_bytes // self.info.numpy_type.itemsize
@@ -81,38 +91,35 @@ class VectorFile:
     def vectors(self, *, mmap: bool = True) -> np.ndarray:
         """All vectors, (count, dims) — binary: (count, row_bytes) packed bits."""
         info = self.info
-        offset = self.contiguous_offset() if mmap else None
-        if offset is not None:
-            try:
-                return np.memmap(self.volume.device.path, dtype=info.numpy_type, mode="r", offset=offset,
-                                 shape=self.shape())
-            except (OSError, ValueError):
-                pass
-        raw = self._read_range(info.data_offset, info.data_bytes)
-        return np.frombuffer(raw, info.numpy_type).reshape(self.shape())
+        return self._array(info.data_offset, info.data_bytes, info.numpy_type, mmap=mmap).reshape(self.shape())
 
     def iter_rows(self, rows_per_chunk: int) -> Iterator[tuple[int, np.ndarray]]:
-        """(first row, rows) in bounded chunks: search over files larger than memory."""
+        """(first row, rows) in bounded chunks: search and export over files larger than
+        memory. Slices of the memory map where there is one, reads otherwise."""
         info = self.info
-        offset = self.contiguous_offset()
+        mapped = self._view(info.data_offset, info.data_bytes)
+        rows = None if mapped is None else np.frombuffer(mapped, info.numpy_type).reshape(self.shape())
         for start in range(0, info.count, rows_per_chunk):
             n = min(rows_per_chunk, info.count - start)
-            if offset is not None:
-                raw = self.volume.device.read(offset + start * info.row_bytes, n * info.row_bytes)
+            if rows is not None:
+                yield start, rows[start:start + n]
             else:
-                raw = self._read_range(info.data_offset + start * info.row_bytes, n * info.row_bytes)
-            yield start, np.frombuffer(raw, info.numpy_type).reshape(n, -1)
+                offset = info.data_offset + start * info.row_bytes
+                yield start, self._array(offset, n * info.row_bytes, info.numpy_type, mmap=False).reshape(n, -1)
 
     def bad_chunks(self) -> list[int]:
         """Indexes of data chunks whose crc32c does not match (and -1 for the ids)."""
         info = self.info
+        mapped = self._view(info.data_offset, info.data_bytes)
         bad = []
         for index, expected in enumerate(info.chunk_checksums):
             start = index * info.chunk_size
             length = min(info.chunk_size, info.data_bytes - start)
-            if crc32c(self._read_range(info.data_offset + start, length)) != expected:
+            chunk = mapped[start:start + length] if mapped is not None else \
+                self.data.read(info.data_offset + start, length)
+            if crc32c(chunk) != expected:
                 bad.append(index)
-        if crc32c(self._read_range(info.ids_offset, 8 * info.count)) != info.ids_checksum:
+        if crc32c(self.ids()) != info.ids_checksum:
             bad.append(-1)
         return bad
 
@@ -120,7 +127,7 @@ class VectorFile:
 def find_vector_files(volume: Volume) -> Iterator[tuple[str, InodeRecord]]:
     """(path, inode) of every file flagged as a vector file, found by a bulk scan of the
     inode table's flags; names come from one walk of the tree."""
-    if volume.layout == "kernel":
+    if volume.layout == KERNEL:
         return
     flagged = set()
     for first_ino, records in volume.inode_table(skip_holes=True):

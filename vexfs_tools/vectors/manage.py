@@ -12,6 +12,7 @@ import numpy as np
 from ..errors import CorruptionError, UsageError
 from ..format import constants as C
 from ..format import vector as V
+from ..volume.geometry import KERNEL
 from ..volume.volume import Volume
 from . import sources, store
 from .codec import METRIC_CODES
@@ -23,7 +24,7 @@ EXPORT_FORMATS = (".npy", ".fvecs", ".bvecs")
 
 def open_vector_file(volume: Volume, path: str) -> VectorFile:
     """The vector file at `path`; a usage error when it is something else."""
-    if volume.layout == "kernel":
+    if volume.layout == KERNEL:
         raise UsageError("the kernel layout has no vector files")
     inode = volume.resolve(path)
     if not inode.is_reg or not inode.i_flags & C.INODE_FLAG_VECTOR:
@@ -128,7 +129,7 @@ def export(file: VectorFile, out: str, *, ids_out: str | None = None) -> int:
                             raise UsageError(f"{file.path}: row {first + int(np.flatnonzero(bad)[0])} has "
                                              "components that are not integers 0..255; .bvecs can not "
                                              "hold them (use .npy or .fvecs)")
-                    f.write(texmex_rows(rows, dtype))
+                    f.write(sources.texmex_rows(rows, dtype))
         if ids is not None:
             if ids_out.lower().endswith(".ivecs"):
                 sources.write_texmex(ids_out, ids.reshape(-1, 1).astype(np.int32))
@@ -140,15 +141,6 @@ def export(file: VectorFile, out: str, *, ids_out: str | None = None) -> int:
         if os.path.exists(temporary):
             os.unlink(temporary)
     return info.count
-
-
-def texmex_rows(array: np.ndarray, dtype: np.dtype) -> bytes:
-    """TEXMEX bytes of `array`: each row a little-endian int32 dimension, then components."""
-    array = np.ascontiguousarray(array, dtype=dtype).reshape(len(array), -1)
-    out = np.empty((len(array), 4 + array.shape[1] * dtype.itemsize), np.uint8)
-    out[:, :4] = np.full((len(array), 1), array.shape[1], "<i4").view(np.uint8)
-    out[:, 4:] = array.view(np.uint8)
-    return out.tobytes()
 
 
 def parse_vector(text: str) -> np.ndarray:
@@ -174,17 +166,6 @@ def load_queries(path: str | None = None, vector: str | None = None) -> np.ndarr
     if path.lower().endswith(".ivecs"):
         return sources.load_array(path).astype(np.float64)
     return sources.load_array(path)
-
-
-def queries_for(files: Sequence[VectorFile], queries: np.ndarray) -> np.ndarray:
-    """Rows of 0s and 1s (as --vector gives them) become bool rows for binary vector files;
-    anything else is left to the search to take or refuse."""
-    info = files[0].info if files else None
-    if (info is not None and info.element_type == V.ELEMENT_BINARY and queries.dtype.kind in "iuf"
-            and queries.shape[1] == info.dimensions != -(-info.dimensions // 8)
-            and np.isin(queries, (0, 1)).all()):
-        return queries.astype(bool)
-    return queries
 
 
 def save_groundtruth(prefix: str, ids: np.ndarray, distances: np.ndarray) -> tuple[str, str]:

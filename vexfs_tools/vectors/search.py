@@ -38,18 +38,15 @@ import contextlib
 import math
 import os
 import threading
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import UsageError
-from ..format import constants as C
 from ..format import vector as V
 from .codec import NUMPY_TYPES
-
-METRICS = ("l2", "cosine", "dot", "hamming")
+from .queries import check_k, check_metric, pair_distances, prepare_queries
 
 # Budgets of the candidate stage (bytes). The score block is block_rows x query_tile in the
 # compute type; the data block is block_rows rows in the compute type.
@@ -68,12 +65,10 @@ _U32 = 2.0 ** -24
 _U64 = 2.0 ** -53
 _TINY32 = 2.0 ** -149  # smallest float32 subnormal: the absolute error of an underflow
 _TINY64 = 2.0 ** -1074
-_F32_MAX = float(np.finfo(np.float32).max)
 # float32 candidate scores are used only inside these magnitudes (else float64 is used).
 _F32_QUERY_NORM_MAX = 2.0 ** 60
 _F32_ROW_NORM2_MAX = 2.0 ** 100
 _F32_ROW_NORM2_MIN = 2.0 ** -100  # cosine: smaller nonzero rows are normalised in float64
-_POPCOUNT = np.array([i.bit_count() for i in range(256)], np.uint8)
 
 
 @dataclass
@@ -117,43 +112,14 @@ def buffer_bytes(nq: int, dims: int, k: int, workers: int | None = None) -> int:
     return shared + workers * per_worker
 
 
-# --- float64 distances: the definition ---------------------------------------------------------
-
-def _pair_distances(q: np.ndarray, x: np.ndarray, metric: str, dims: int) -> np.ndarray:
-    """Float64 distances of pairs: row i of q with row i of x. Numeric: q float64 (P, d), x
-    any numeric (P, d); hamming: packed uint8 rows. Each value depends only on its own two
-    rows (element-wise IEEE operations, then one reduction along a contiguous row), so the
-    engine and the reference get the same bits whichever pairs they compute together."""
-    if metric == "hamming":
-        diff = np.bitwise_xor(q, x)
-        if dims % 8:
-            diff[:, -1] &= (1 << (dims % 8)) - 1
-        return _POPCOUNT[diff].sum(axis=1, dtype=np.int64).astype(np.float64)
-    x = x.astype(np.float64)
-    if metric == "l2":
-        diff = x - q
-        return (diff * diff).sum(axis=1)
-    dot = (x * q).sum(axis=1)
-    if metric == "dot":
-        return dot
-    qn = np.sqrt((q * q).sum(axis=1))
-    xn = np.sqrt((x * x).sum(axis=1))
-    cos = np.zeros(len(dot))
-    ok = (qn > 0) & (xn > 0)
-    cos[ok] = dot[ok] / qn[ok] / xn[ok]
-    return 1.0 - cos
-
-
-# Public for vexfs verify, which must score an exact answer bit for bit as search computed it.
-pair_distances = _pair_distances
-
+# --- float64 distances (queries.pair_distances) and the order of answers ------------------------
 
 def _distances_chunked(q: np.ndarray, x: np.ndarray, metric: str, dims: int) -> np.ndarray:
     out = np.empty(len(x))
     step = max(1, PAIR_CHUNK_ELEMENTS // max(1, x.shape[1]))
     for s in range(0, len(x), step):
         e = min(len(x), s + step)
-        out[s:e] = _pair_distances(q[s:e], x[s:e], metric, dims)
+        out[s:e] = pair_distances(q[s:e], x[s:e], metric, dims)
     return out
 
 
@@ -166,53 +132,6 @@ def _id_key(ids: np.ndarray) -> np.ndarray:
 
 
 # --- checking and preparing inputs -------------------------------------------------------------
-
-def _check_metric(metric: str, element_type: int) -> None:
-    if metric not in METRICS:
-        raise UsageError(f"unknown metric {metric!r} (l2, cosine, dot, hamming)")
-    if element_type not in NUMPY_TYPES:
-        raise UsageError(f"unknown element type {element_type}")
-    binary = element_type == V.ELEMENT_BINARY
-    if metric == "hamming" and not binary:
-        raise UsageError("hamming distance needs binary vectors")
-    if metric != "hamming" and binary:
-        raise UsageError(f"metric {metric} does not go with binary vectors; use hamming")
-
-
-def _check_k(k) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise UsageError(f"k must be a whole number >= 1, not {k!r}")
-    return int(k)
-
-
-def _prepare_queries(queries, dims: int, element_type: int) -> np.ndarray:
-    """(nq, d) float64 queries, or (nq, row_bytes) packed uint8 for binary."""
-    q = np.asarray(queries)
-    if q.ndim == 1:
-        q = q.reshape(1, -1)
-    if q.ndim != 2:
-        raise UsageError(f"queries must be one vector or a 2-D array of them, not {q.ndim}-D")
-    if element_type == V.ELEMENT_BINARY:
-        row = -(-dims // 8)
-        if q.dtype.kind == "b":
-            if q.shape[1] != dims:
-                raise UsageError(f"binary queries have {q.shape[1]} bits; the vectors have {dims}")
-            return np.packbits(q, axis=1, bitorder="little")
-        if q.dtype.kind not in "iu" or q.shape[1] != row:
-            raise UsageError(f"binary queries must be packed bytes ({row} a row, least significant "
-                             f"bit first) or booleans ({dims} a row)")
-        if q.size and (q.min() < 0 or q.max() > 255):
-            raise UsageError("packed binary queries must be bytes (0..255)")
-        return np.ascontiguousarray(q, dtype=np.uint8)
-    if q.dtype.kind not in "biuf":
-        raise UsageError(f"queries must be numbers, not {q.dtype}")
-    if q.shape[1] != dims:
-        raise UsageError(f"queries have {q.shape[1]} dimensions; the vectors have {dims}")
-    q = np.ascontiguousarray(q, dtype=np.float64)
-    if q.size and not (np.isfinite(q).all() and np.abs(q).max() <= _F32_MAX):
-        raise UsageError("query components must be finite and within the float32 range")
-    return q
-
 
 def _prepare_vectors(vectors, element_type: int) -> tuple[np.ndarray, int]:
     """(rows in the element type's numpy type, dimensions)."""
@@ -258,13 +177,13 @@ def _empty_result(nq: int, k: int, metric: str) -> SearchResult:
 # --- the reference -------------------------------------------------------------------------------
 
 def reference_search(queries, vectors, ids, k, metric, *, element_type=V.ELEMENT_FLOAT32) -> SearchResult:
-    """The definition of exact: every distance in float64 (`_pair_distances`), a full stable
+    """The definition of exact: every distance in float64 (`queries.pair_distances`), a full stable
     sort by (distance, id) per query (dot: larger first)."""
-    k = _check_k(k)
-    _check_metric(metric, element_type)
+    k = check_k(k)
+    check_metric(metric, element_type)
     x, dims = _prepare_vectors(vectors, element_type)
     dims = _array_dims(queries, dims, element_type)
-    q = _prepare_queries(queries, dims, element_type)
+    q = prepare_queries(queries, dims, element_type)
     ids = _prepare_ids(ids, len(x))
     if x.dtype.kind == "f" and x.size and not np.isfinite(x).all():
         raise UsageError("vectors must be finite (a row has a NaN or an infinite component)")
@@ -292,96 +211,121 @@ class _Fallback(Exception):
     """The data's magnitudes rule out float32 candidate scores: start again in float64."""
 
 
-class _Engine:
-    """Global top-k over a stream of row blocks (one or more sources)."""
+@dataclass
+class _Live:
+    """The live segments of one tile of queries, grouped by query: values (queries, most
+    segments, SEGMENT) of scores, -inf padded; where (queries, most segments), the segment
+    of each in the block, -1 for padding; queries, their indexes."""
 
-    def __init__(self, q: np.ndarray, dims: int, element_type: int, metric: str, k: int, compute):
-        self.q = q
-        self.nq = len(q)
+    values: np.ndarray
+    where: np.ndarray
+    queries: np.ndarray
+
+
+class _Engine:
+    """Global top-k over a stream of row blocks (one or more sources): the candidate stage of
+    the module docstring (scores, the k-th best score T and margin E of every query, the
+    threshold T - 2E), then the exact selection of the survivors."""
+
+    def __init__(self, queries: np.ndarray, dims: int, metric: str, k: int, compute):
+        self.queries = queries  # prepared: float64, or packed bits for hamming
+        self.nq = len(queries)
         self.dims = dims
-        self.element_type = element_type
         self.metric = metric
         self.k = k
         self.dtype = np.dtype(compute)
-        f32 = self.dtype == np.float32
-        self.u = _U32 if f32 else _U64
-        self.tiny = _TINY32 if f32 else _TINY64
-        self.f32 = f32
-        d = dims
-        # Query matrix in the compute type, and the per-query error coefficients.
-        self.unit_norm = np.ones(self.nq)
-        if metric == "hamming":
-            bits = np.unpackbits(q, axis=1, count=dims, bitorder="little")
-            self.qc = bits.astype(self.dtype)
-            self.qn = np.zeros(self.nq)
-        else:
-            qn = np.sqrt((q * q).sum(axis=1))
-            self.qn = qn * (1 + 4 * _U64)
-            if metric == "cosine":
-                unit = np.zeros_like(q)
-                ok = qn > 0
-                unit[ok] = q[ok] / qn[ok, None]
-                self.qc = unit.astype(self.dtype)
-                # |q / qn| is 1 but where qn lost bits to underflow (components below 1e-154)
-                self.unit_norm = np.maximum(1.0, np.sqrt((unit * unit).sum(axis=1)) * (1 + 2 ** -20))
-            else:
-                if f32 and self.nq and qn.max() > _F32_QUERY_NORM_MAX:
-                    raise _Fallback
-                self.qc = q.astype(self.dtype)
-        # Few queries: single-threaded einsum; more: BLAS, l2 and hamming folding |x|^2 / 2
-        # into the product as one more column.
-        self.blas = self.nq > SMALL_BATCH
-        self.fold = self.blas and metric in ("l2", "hamming")
-        if self.fold:
-            self.qc = np.concatenate([self.qc, np.ones((self.nq, 1), self.dtype)], axis=1)
-        self._buffer = None
+        self.f32 = self.dtype == np.float32
+        self.unit_roundoff = _U32 if self.f32 else _U64
+        self.smallest_subnormal = _TINY32 if self.f32 else _TINY64
+        self._prepare_query_matrix()
+        self._error_constants()
+        self._row_buffer = None
         self._score_buffers: dict[int, np.ndarray] = {}
-        self.g = 1.02 * _gamma(d + 5, self.u)
-        self.g64 = _gamma(d + 8, _U64)
-        # Underflow: each product's absolute error is at most the smallest subnormal; a query
-        # component rounded to the compute type errs by that much, times |x|_1 <= sqrt(d) |x|.
-        self.abs_err = (2 * d + 8) * self.tiny + (2 * d + 8) * _TINY64
-        self.query_abs = math.sqrt(d) * self.tiny
-        # Running state: the best k float32 scores of every query, the k-th of them, and the
-        # threshold kth - 2 * margin below which a row can not be among the final k.
-        self.topk = np.full((self.nq, k), -np.inf, self.dtype)
-        self.kth = np.full(self.nq, -np.inf)
-        self.thr = np.full(self.nq, -np.inf, self.dtype)
+        # Running state: the best k scores of every query, the k-th of them (T), the
+        # margin E and the threshold T - 2E below which a row can not be among the final k.
+        self.best_scores = np.full((self.nq, k), -np.inf, self.dtype)
+        self.kth_score = np.full(self.nq, -np.inf)
+        self.threshold = np.full(self.nq, -np.inf, self.dtype)
         self.max_norm = 0.0  # upper bound of every row's |x| seen so far
         self.margin = np.zeros(self.nq)
         self._update_margin()
+        # Survivors: waiting for their float64 distances (pending), then in the pool.
         self.pool: list[tuple[np.ndarray, ...]] = []
         self.pool_size = 0
-        self.pending: list[tuple] = []  # candidates whose float64 distances are still to come
+        self.pending: list[tuple] = []
         self.pending_size = 0
         self.pool_cap = max(POOL_MIN_CAP, 4 * self.nq * k)
-        rb = max(self.qc.shape[1], 1) * self.dtype.itemsize
+        self._block_shape()
+
+    def _prepare_query_matrix(self) -> None:
+        """The queries in the compute type (cosine: unit vectors; hamming: unpacked bits), an
+        upper bound of each |q|, and of each unit query's norm. Few queries: single-threaded
+        einsum; more: BLAS, l2 and hamming folding |x|^2 / 2 into the product as one more
+        column (a 1 in the queries)."""
+        queries, metric = self.queries, self.metric
+        self.unit_norm = np.ones(self.nq)
+        if metric == "hamming":
+            bits = np.unpackbits(queries, axis=1, count=self.dims, bitorder="little")
+            self.query_matrix = bits.astype(self.dtype)
+            self.query_norm = np.zeros(self.nq)
+        else:
+            norms = np.sqrt((queries * queries).sum(axis=1))
+            self.query_norm = norms * (1 + 4 * _U64)
+            if metric == "cosine":
+                unit = np.zeros_like(queries)
+                ok = norms > 0
+                unit[ok] = queries[ok] / norms[ok, None]
+                self.query_matrix = unit.astype(self.dtype)
+                # |q / |q|| is 1 but where |q| lost bits to underflow (components below 1e-154)
+                self.unit_norm = np.maximum(1.0, np.sqrt((unit * unit).sum(axis=1)) * (1 + 2 ** -20))
+            else:
+                if self.f32 and self.nq and norms.max() > _F32_QUERY_NORM_MAX:
+                    raise _Fallback
+                self.query_matrix = queries.astype(self.dtype)
+        self.blas = self.nq > SMALL_BATCH
+        self.fold = self.blas and metric in ("l2", "hamming")
+        if self.fold:
+            self.query_matrix = np.concatenate([self.query_matrix, np.ones((self.nq, 1), self.dtype)], axis=1)
+
+    def _error_constants(self) -> None:
+        """Higham's gamma for sums of products in the compute type and in float64, and the
+        absolute errors of underflow: each product errs by at most the smallest subnormal; a
+        query component rounded to the compute type by that much, times |x|_1 <= sqrt(d) |x|."""
+        d = self.dims
+        self.gamma = 1.02 * _gamma(d + 5, self.unit_roundoff)
+        self.gamma64 = _gamma(d + 8, _U64)
+        self.underflow_error = (2 * d + 8) * self.smallest_subnormal + (2 * d + 8) * _TINY64
+        self.query_rounding = math.sqrt(d) * self.smallest_subnormal
+
+    def _block_shape(self) -> None:
+        """Queries per tile and rows per block, within the score and data block budgets."""
+        row_bytes = max(self.query_matrix.shape[1], 1) * self.dtype.itemsize
         tiles = max(1, -(-self.nq // QUERY_TILE))
         self.query_tile = max(1, -(-self.nq // tiles))
-        rows = min(SCORE_BLOCK_BYTES // (self.dtype.itemsize * self.query_tile), DATA_BLOCK_BYTES // rb)
+        rows = min(SCORE_BLOCK_BYTES // (self.dtype.itemsize * self.query_tile), DATA_BLOCK_BYTES // row_bytes)
         self.block_rows = int(max(SEGMENT, rows // SEGMENT * SEGMENT))
 
     # Margins: |float32 score - (c - a * float64 distance)| <= E for every row seen so far.
     def _update_margin(self) -> None:
-        m, qn, g, g64 = self.max_norm, self.qn, self.g, self.g64
+        m, qn, g, g64 = self.max_norm, self.query_norm, self.gamma, self.gamma64
         if self.metric == "hamming":
             self.margin = np.zeros(self.nq)
         elif self.metric == "l2":
             # q.x (and q rounded to the compute type), |x|^2 / 2 computed and then summed into
             # the product (fold) or subtracted: gamma_{d+1} + gamma_d on |x|^2 / 2.
-            self.margin = g * qn * m + 2 * g * m * m / 2 + g64 * (qn + m) ** 2 / 2 + self.query_abs * m \
-                + self.abs_err
+            self.margin = g * qn * m + 2 * g * m * m / 2 + g64 * (qn + m) ** 2 / 2 + self.query_rounding * m \
+                + self.underflow_error
         elif self.metric == "dot":
-            self.margin = g * qn * m + g64 * qn * m + self.query_abs * m + self.abs_err
+            self.margin = g * qn * m + g64 * qn * m + self.query_rounding * m + self.underflow_error
         else:  # cosine: scores of unit vectors
-            self.margin = (1.5 * g + 6 * self.u + 4 * g64 + self.abs_err * 4) * self.unit_norm
+            self.margin = (1.5 * g + 6 * self.unit_roundoff + 4 * g64 + self.underflow_error * 4) * self.unit_norm
         self._update_thresholds(np.arange(self.nq))
 
-    def _update_thresholds(self, rows: np.ndarray) -> None:
-        """thr = kth - 2 margin, rounded down into the compute type (one step below the
+    def _update_thresholds(self, queries: np.ndarray) -> None:
+        """threshold = T - 2E, rounded down into the compute type (one step below the
         nearest value: never above)."""
-        thr = (self.kth[rows] - 2 * self.margin[rows]).astype(self.dtype)
-        self.thr[rows] = np.nextafter(thr, self.dtype.type(-np.inf))
+        threshold = (self.kth_score[queries] - 2 * self.margin[queries]).astype(self.dtype)
+        self.threshold[queries] = np.nextafter(threshold, self.dtype.type(-np.inf))
 
     def _compute_block(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(rows in the compute type, per-row term to subtract from q.x or None); updates the
@@ -390,26 +334,26 @@ class _Engine:
         metric, d = self.metric, self.dims
         fold = self.fold
         if fold:
-            if self._buffer is None or len(self._buffer) < len(raw):
-                self._buffer = np.empty((len(raw), d + 1), self.dtype)
-            out = self._buffer[:len(raw)]
-            xc = out[:, :d]
+            if self._row_buffer is None or len(self._row_buffer) < len(raw):
+                self._row_buffer = np.empty((len(raw), d + 1), self.dtype)
+            out = self._row_buffer[:len(raw)]
+            rows = out[:, :d]
         if metric == "hamming":
             bits = np.unpackbits(raw, axis=1, count=d, bitorder="little")
             if fold:
-                xc[...] = bits
+                rows[...] = bits
             else:
-                xc = bits.astype(self.dtype)
-            half = xc.sum(axis=1) * self.dtype.type(0.5)
+                rows = bits.astype(self.dtype)
+            half = rows.sum(axis=1) * self.dtype.type(0.5)
             if fold:
                 np.negative(half, out=out[:, d])
                 return out, None
-            return xc, half
+            return rows, half
         if fold:
-            xc[...] = raw
+            rows[...] = raw
         else:
-            xc = np.ascontiguousarray(raw if raw.dtype == self.dtype else raw.astype(self.dtype))
-        norm2 = np.einsum("ij,ij->i", xc, xc)
+            rows = np.ascontiguousarray(raw if raw.dtype == self.dtype else raw.astype(self.dtype))
+        norm2 = np.einsum("ij,ij->i", rows, rows)
         top = float(norm2.max())
         if not math.isfinite(top) and raw.dtype.kind == "f" and not np.isfinite(raw).all():
             raise UsageError("vectors must be finite (a row has a NaN or an infinite component)")
@@ -417,23 +361,23 @@ class _Engine:
             raise _Fallback
         if metric == "cosine":
             small = norm2 < (_F32_ROW_NORM2_MIN if self.f32 else 0.0)
-            if small.any() and np.any(xc[small] != 0):
+            if small.any() and np.any(rows[small] != 0):
                 raise _Fallback  # a nonzero row too small to normalise in float32
-            inv = np.zeros(len(norm2))
-            pos = norm2 > 0
-            inv[pos] = 1.0 / np.sqrt(norm2[pos].astype(np.float64))
-            return xc * inv.astype(self.dtype)[:, None], None
-        bound = math.sqrt((top + d * self.tiny) / (1 - _gamma(d, self.u))) * (1 + 2 ** -40)
+            inverse_norm = np.zeros(len(norm2))
+            positive = norm2 > 0
+            inverse_norm[positive] = 1.0 / np.sqrt(norm2[positive].astype(np.float64))
+            return rows * inverse_norm.astype(self.dtype)[:, None], None
+        bound = math.sqrt((top + d * self.smallest_subnormal) / (1 - _gamma(d, self.unit_roundoff))) * (1 + 2 ** -40)
         if bound > self.max_norm:
             self.max_norm = bound
             self._update_margin()
         if metric != "l2":
-            return xc, None
+            return rows, None
         norm2 *= self.dtype.type(-0.5)
         if fold:
             out[:, d] = norm2
             return out, None
-        return xc, -norm2
+        return rows, -norm2
 
     def _scores(self, rows: int, tile: int) -> np.ndarray:
         """A (rows, tile) score buffer, kept between blocks (no fresh pages every block)."""
@@ -449,77 +393,94 @@ class _Engine:
         (segment, query) pairs can hold a row above the query's threshold: only those are
         looked at, first to update the queries' k best scores (so the thresholds), then to
         take the rows still above the new thresholds."""
-        n = len(raw)
-        if not n:
+        if not len(raw):
             return
-        xc, sub = self._compute_block(raw)
-        k, seg = self.k, SEGMENT
-        nseg = -(-n // seg)
-        for qs in range(0, self.nq, self.query_tile):
-            qe = min(self.nq, qs + self.query_tile)
-            tile = qe - qs
-            scores = self._scores(nseg * seg, tile)
-            if self.blas:
-                np.matmul(xc, self.qc[qs:qe].T, out=scores[:n])
-            elif tile == 1:  # few queries: einsum (OpenBLAS's gemv is slower on these shapes)
-                np.einsum("ij,j->i", xc, self.qc[qs], out=scores[:n, 0])
-            else:
-                np.einsum("ij,kj->ik", xc, self.qc[qs:qe], out=scores[:n])
-            if sub is not None:
-                scores[:n] -= sub[:, None]
-            scores[n:] = -np.inf
-            segments = scores.reshape(nseg, seg, tile)
-            seg_i, q_i = np.nonzero(segments.max(axis=1) >= self.thr[qs:qe])
-            if not len(seg_i):
+        rows, subtract = self._compute_block(raw)
+        for tile_start in range(0, self.nq, self.query_tile):
+            tile_end = min(self.nq, tile_start + self.query_tile)
+            segments = self._tile_scores(rows, subtract, tile_start, tile_end)
+            live = self._live_segments(segments, tile_start, tile_end)
+            if live is None:
                 continue
-            # The live segments by query: values (queries, most segments, seg) and where
-            # (the segment of each, -1 for padding).
-            if np.bincount(q_i, minlength=tile).max() == 1:  # the usual case: one each
-                values = segments[seg_i, :, q_i][:, None, :]
-                where = seg_i[:, None]
-                rows = q_i + qs
-                width = 1
-            else:
-                order = np.argsort(q_i, kind="stable")
-                seg_i, q_i = seg_i[order], q_i[order]
-                starts = np.empty(len(q_i), bool)
-                starts[0] = True
-                np.not_equal(q_i[1:], q_i[:-1], out=starts[1:])
-                first = np.flatnonzero(starts)
-                group = np.cumsum(starts) - 1
-                slot = np.arange(len(q_i)) - first[group]
-                width = int(slot.max()) + 1
-                values = np.empty((len(first), width, seg), self.dtype)
-                values.fill(-np.inf)
-                values[group, slot] = segments[seg_i, :, q_i]
-                where = np.empty((len(first), width), np.int64)
-                where.fill(-1)
-                where[group, slot] = seg_i
-                rows = q_i[first] + qs
-            # New k best: the block's best k of each query merged with the k so far.
-            flat = values.reshape(len(rows), width * seg)
-            if flat.shape[1] > 8 * k:
-                cut = flat.shape[1] - k
-                flat = np.partition(flat, cut, axis=1)[:, cut:]
-            merged = np.concatenate([self.topk[rows], flat], axis=1)
-            cut = merged.shape[1] - k
-            top = np.partition(merged, cut, axis=1)[:, cut:]
-            self.topk[rows] = top
-            self.kth[rows] = top[:, 0]  # the partition's pivot: the k-th best
-            self._update_thresholds(rows)
-            # The rows still above the new thresholds, a bounded number of values at a time
-            # (when everything ties, every value is one).
-            per = max(1, HIT_CHUNK // (width * seg))
-            for a in range(0, len(rows), per):
-                g, j, c = np.nonzero(values[a:a + per] >= self.thr[rows[a:a + per]][:, None, None])
-                g += a
-                block_seg = where[g, j]
-                xrows = block_seg * seg + c
-                keep = (block_seg >= 0) & (xrows < n)
-                if not keep.all():
-                    g, xrows = g[keep], xrows[keep]
-                if len(g):
-                    self._add(rows[g], xrows, raw, ids, source)
+            self._raise_best_scores(live)
+            self._take_survivors(live, len(raw), raw, ids, source)
+
+    def _tile_scores(self, rows: np.ndarray, subtract: np.ndarray | None, tile_start: int,
+                     tile_end: int) -> np.ndarray:
+        """The block's scores for the queries of one tile, (segments, SEGMENT, queries); the
+        rows past the block's end score -inf."""
+        n, tile = len(rows), tile_end - tile_start
+        segment_count = -(-n // SEGMENT)
+        scores = self._scores(segment_count * SEGMENT, tile)
+        if self.blas:
+            np.matmul(rows, self.query_matrix[tile_start:tile_end].T, out=scores[:n])
+        elif tile == 1:  # few queries: einsum (OpenBLAS's gemv is slower on these shapes)
+            np.einsum("ij,j->i", rows, self.query_matrix[tile_start], out=scores[:n, 0])
+        else:
+            np.einsum("ij,kj->ik", rows, self.query_matrix[tile_start:tile_end], out=scores[:n])
+        if subtract is not None:
+            scores[:n] -= subtract[:, None]
+        scores[n:] = -np.inf
+        return scores.reshape(segment_count, SEGMENT, tile)
+
+    def _live_segments(self, segments: np.ndarray, tile_start: int, tile_end: int) -> "_Live | None":
+        """The (segment, query) pairs whose best score reaches the query's threshold, grouped
+        by query; None when there are none."""
+        segment, query = np.nonzero(segments.max(axis=1) >= self.threshold[tile_start:tile_end])
+        if not len(segment):
+            return None
+        if np.bincount(query, minlength=tile_end - tile_start).max() == 1:  # the usual case: one each
+            return _Live(segments[segment, :, query][:, None, :], segment[:, None], query + tile_start)
+        order = np.argsort(query, kind="stable")
+        segment, query = segment[order], query[order]
+        starts = np.empty(len(query), bool)
+        starts[0] = True
+        np.not_equal(query[1:], query[:-1], out=starts[1:])
+        first = np.flatnonzero(starts)
+        group = np.cumsum(starts) - 1
+        slot = np.arange(len(query)) - first[group]
+        width = int(slot.max()) + 1
+        values = np.empty((len(first), width, SEGMENT), self.dtype)
+        values.fill(-np.inf)
+        values[group, slot] = segments[segment, :, query]
+        where = np.empty((len(first), width), np.int64)
+        where.fill(-1)
+        where[group, slot] = segment
+        return _Live(values, where, query[first] + tile_start)
+
+    def _raise_best_scores(self, live: "_Live") -> None:
+        """The live queries' k best scores: the block's best k of each merged with the k so
+        far; then their k-th best score and threshold."""
+        k = self.k
+        flat = live.values.reshape(len(live.queries), -1)
+        if flat.shape[1] > 8 * k:
+            cut = flat.shape[1] - k
+            flat = np.partition(flat, cut, axis=1)[:, cut:]
+        merged = np.concatenate([self.best_scores[live.queries], flat], axis=1)
+        cut = merged.shape[1] - k
+        top = np.partition(merged, cut, axis=1)[:, cut:]
+        self.best_scores[live.queries] = top
+        self.kth_score[live.queries] = top[:, 0]  # the partition's pivot: the k-th best
+        self._update_thresholds(live.queries)
+
+    def _take_survivors(self, live: "_Live", n: int, raw: np.ndarray, ids: Callable[[np.ndarray], np.ndarray],
+                        source: int) -> None:
+        """The rows still above the new thresholds become candidates, a bounded number of
+        score values at a time (when everything ties, every value is one)."""
+        queries = live.queries
+        width = live.values.shape[1]
+        per = max(1, HIT_CHUNK // (width * SEGMENT))
+        for start in range(0, len(queries), per):
+            chunk = live.values[start:start + per]
+            group, slot, offset = np.nonzero(chunk >= self.threshold[queries[start:start + per]][:, None, None])
+            group += start
+            segment = live.where[group, slot]
+            rows = segment * SEGMENT + offset
+            keep = (segment >= 0) & (rows < n)
+            if not keep.all():
+                group, rows = group[keep], rows[keep]
+            if len(group):
+                self._add(queries[group], rows, raw, ids, source)
 
     def _add(self, qrows: np.ndarray, xrows: np.ndarray, raw: np.ndarray,
              ids: Callable[[np.ndarray], np.ndarray], source: int) -> None:
@@ -544,7 +505,7 @@ class _Engine:
         step = max(1, PAIR_CHUNK_ELEMENTS // max(1, rows.shape[1]))
         for s in range(0, len(qrows), step):
             qr = qrows[s:s + step]
-            d = _pair_distances(self.q[qr], rows[s:s + step], self.metric, self.dims)
+            d = pair_distances(self.queries[qr], rows[s:s + step], self.metric, self.dims)
             self.pool.append((qr.astype(np.int64), d, _id_key(ids[s:s + step]), sources[s:s + step]))
             self.pool_size += len(qr)
             if self.pool_size > self.pool_cap:
@@ -618,17 +579,17 @@ def _plan_threads(nq: int, dims: int, total: int) -> tuple[int, object | None]:
     return (workers, controller) if workers > 1 else (1, None)
 
 
-def _search(q: np.ndarray, dims: int, element_type: int, metric: str, k: int, compute,
+def _search(q: np.ndarray, dims: int, metric: str, k: int, compute,
             stream: Callable[[int], Iterator[tuple[np.ndarray, Callable, int]]], batch_rows: int | None,
             threads: tuple[int, object | None]) -> SearchResult:
-    first = _Engine(q, dims, element_type, metric, k, compute)
+    first = _Engine(q, dims, metric, k, compute)
     blocks = stream(batch_rows or first.block_rows)
     workers, controller = threads
     if workers == 1:
         for raw, ids, source in blocks:
             first.feed(raw, ids, source)
         return first.result()
-    engines = [first] + [_Engine(q, dims, element_type, metric, k, compute) for _ in range(workers - 1)]
+    engines = [first] + [_Engine(q, dims, metric, k, compute) for _ in range(workers - 1)]
     lock, stop, errors = threading.Lock(), threading.Event(), []
 
     def work(engine: _Engine) -> None:
@@ -660,7 +621,7 @@ def _search(q: np.ndarray, dims: int, element_type: int, metric: str, k: int, co
     return first.result()
 
 
-def _run(q: np.ndarray, dims: int, element_type: int, metric: str, k: int, total: int,
+def _run(q: np.ndarray, dims: int, metric: str, k: int, total: int,
          stream: Callable[[int], Iterator[tuple[np.ndarray, Callable, int]]], batch_rows: int | None) -> SearchResult:
     """Run the engine over the stream (float32 candidates, float64 if they fall back);
     `total` rows in all: a k beyond it costs nothing but the padding of the result."""
@@ -670,7 +631,7 @@ def _run(q: np.ndarray, dims: int, element_type: int, metric: str, k: int, total
     threads = _plan_threads(len(q), dims, total)
     for compute in (np.float32, np.float64):
         try:
-            found = _search(q, dims, element_type, metric, min(k, total), compute, stream, batch_rows, threads)
+            found = _search(q, dims, metric, min(k, total), compute, stream, batch_rows, threads)
             break
         except _Fallback:
             continue
@@ -685,91 +646,27 @@ def _run(q: np.ndarray, dims: int, element_type: int, metric: str, k: int, total
 # --- public entry points ---------------------------------------------------------------------------
 
 def search_arrays(queries: np.ndarray, vectors: np.ndarray, ids: np.ndarray | None, k: int, metric: str, *,
-                  element_type: int = V.ELEMENT_FLOAT32) -> SearchResult:
+                  element_type: int = V.ELEMENT_FLOAT32, dimensions: int | None = None) -> SearchResult:
     """Exact top k of in-memory vectors (n, dims) — binary: (n, row_bytes) packed bits — for
-    queries (dims,) or (nq, dims). ids default to 0 .. n - 1."""
-    k = _check_k(k)
-    _check_metric(metric, element_type)
+    queries (dims,) or (nq, dims). ids default to 0 .. n - 1. Binary `dimensions`: the bits
+    of a packed row that count (default: the boolean queries' width, else every bit)."""
+    k = check_k(k)
+    check_metric(metric, element_type)
     x, dims = _prepare_vectors(vectors, element_type)
-    dims = _array_dims(queries, dims, element_type)
-    q = _prepare_queries(queries, dims, element_type)
+    if dimensions is None:
+        dims = _array_dims(queries, dims, element_type)
+    elif dims - dimensions not in (range(8) if element_type == V.ELEMENT_BINARY else (0,)):
+        raise UsageError(f"{dimensions} dimensions do not fit vectors of {dims}")
+    else:
+        dims = dimensions
+    q = prepare_queries(queries, dims, element_type)
     ids = _prepare_ids(ids, len(x))
 
     def stream(rows: int):
         for s in range(0, len(x), rows):
             yield x[s:s + rows], (lambda r, s=s: ids[r + s]), 0
 
-    result = _run(q, dims, element_type, metric, k, len(x), stream, None)
-    return result
-
-
-def _memmap(path: str, dtype, offset: int, shape: tuple[int, ...]) -> np.ndarray | None:
-    """A read-only memory map of part of the device (as a plain ndarray view: indexing it
-    skips np.memmap's Python-level __getitem__), or None where it can not be mapped."""
-    try:
-        return np.asarray(np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape))
-    except (OSError, ValueError):
-        return None
-
-
-class _FileAccess:
-    """How the engine reads one vector file: its vector data as a memory map of the device
-    when the data is one run of blocks (else in bounded chunks: device reads at the run's
-    offset, or VectorFile.iter_rows), and its ids (memory-mapped likewise, else read whole).
-    Found with one walk of the block map (costly for large files: ~0.1 s per 100k blocks)
-    and kept for as long as the VectorFile object lives, so repeated searches of an opened
-    file start at once."""
-
-    def __init__(self, f):
-        self.file = f
-        info = f.info
-        self.data_offset = self.ids_offset = None
-        if info.count:
-            data = (info.data_offset, info.data_offset + info.data_bytes)
-            ids = (info.ids_offset, info.ids_offset + 8 * info.count)
-            last = (ids[1] - 1) // C.BLOCK_SIZE
-            for logical, physical, count in f.volume.block_map(f.inode).runs(last + 1):
-                lo, hi = logical * C.BLOCK_SIZE, (logical + count) * C.BLOCK_SIZE
-                if lo <= data[0] and data[1] <= hi:
-                    self.data_offset = (physical - logical) * C.BLOCK_SIZE + data[0]
-                if lo <= ids[0] and ids[1] <= hi:
-                    self.ids_offset = (physical - logical) * C.BLOCK_SIZE + ids[0]
-        path = f.volume.device.path
-        self.data = None if self.data_offset is None else \
-            _memmap(path, info.numpy_type, self.data_offset, f.shape())
-        self.ids = None if self.ids_offset is None else _memmap(path, "<u8", self.ids_offset, (info.count,))
-        if self.ids is None:
-            self.ids = f.ids() if info.count else np.zeros(0, np.uint64)
-
-    def blocks(self, rows: int) -> Iterator[tuple[int, np.ndarray]]:
-        f, info = self.file, self.file.info
-        if self.data is not None:
-            for s in range(0, info.count, rows):
-                yield s, self.data[s:s + rows]
-        elif self.data_offset is not None:
-            for s in range(0, info.count, rows):
-                n = min(rows, info.count - s)
-                raw = f.volume.device.read(self.data_offset + s * info.row_bytes, n * info.row_bytes)
-                yield s, np.frombuffer(raw, info.numpy_type).reshape(n, -1)
-        elif info.count:
-            yield from f.iter_rows(rows)
-
-
-_ACCESS: dict[int, tuple] = {}
-
-
-def _access(f) -> _FileAccess:
-    key = id(f)
-    entry = _ACCESS.get(key)
-    if entry is not None and entry[0]() is f and entry[1] is f.inode and entry[2] is f.info:
-        return entry[3]
-    access = _FileAccess(f)
-    try:
-        ref = weakref.ref(f, lambda _, key=key, cache=_ACCESS: cache.pop(key, None))
-    except TypeError:  # not weakly referable: no cache
-        return access
-    _ACCESS[key] = (ref, f.inode, f.info, access)
-    return access
+    return _run(q, dims, metric, k, len(x), stream, None)
 
 
 def search_files(queries: np.ndarray, files: Sequence, k: int, metric: str | None = None, *,
@@ -777,7 +674,7 @@ def search_files(queries: np.ndarray, files: Sequence, k: int, metric: str | Non
     """Exact global top k over several vector files (VectorFile) of the same dimensions and
     element type; ties by the smaller id, then the smaller file index. metric None: the
     first file's default metric."""
-    k = _check_k(k)
+    k = check_k(k)
     files = list(files)
     if not files:
         raise UsageError("no vector files to search")
@@ -791,14 +688,14 @@ def search_files(queries: np.ndarray, files: Sequence, k: int, metric: str | Non
                              f"{first.element_name} ones: search files of one kind at a time")
     if metric is None:
         metric = first.metric_name
-    _check_metric(metric, first.element_type)
-    q = _prepare_queries(queries, first.dimensions, first.element_type)
+    check_metric(metric, first.element_type)
+    q = prepare_queries(queries, first.dimensions, first.element_type)
 
     def stream(rows: int):
         for index, f in enumerate(files):
-            access = _access(f)
-            for start, block in access.blocks(rows):
-                yield block, (lambda r, start=start, ids=access.ids: ids[r + start]), index
+            ids = f.ids()
+            for start, block in f.iter_rows(rows):
+                yield block, (lambda r, start=start, ids=ids: ids[r + start]), index
 
-    return _run(q, first.dimensions, first.element_type, metric, k, sum(f.info.count for f in files), stream,
+    return _run(q, first.dimensions, metric, k, sum(f.info.count for f in files), stream,
                 int(batch_rows) if batch_rows is not None else None)

@@ -37,13 +37,18 @@ def read_texmex(path: str) -> np.ndarray:
     return raw[:, 4:].view(dtype) if dtype.itemsize == 1 else np.ascontiguousarray(raw[:, 4:]).view(dtype)
 
 
-def write_texmex(path: str, array: np.ndarray) -> None:
-    dtype = TEXMEX[os.path.splitext(path)[1]]
+def texmex_rows(array: np.ndarray, dtype: np.dtype) -> bytes:
+    """TEXMEX bytes of `array`: each row a little-endian int32 dimension, then components."""
     array = np.ascontiguousarray(array, dtype=dtype).reshape(len(array), -1)
     out = np.empty((len(array), 4 + array.shape[1] * dtype.itemsize), np.uint8)
     out[:, :4] = np.full((len(array), 1), array.shape[1], "<i4").view(np.uint8)
     out[:, 4:] = array.view(np.uint8)
-    out.tofile(path)
+    return out.tobytes()
+
+
+def write_texmex(path: str, array: np.ndarray) -> None:
+    with open(path, "wb") as f:
+        f.write(texmex_rows(array, TEXMEX[os.path.splitext(path)[1]]))
 
 
 def load_array(path: str) -> np.ndarray:

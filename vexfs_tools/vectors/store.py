@@ -12,9 +12,15 @@ import numpy as np
 from ..errors import UsageError
 from ..format import constants as C
 from ..format import vector as V
+from ..format import features as F
+from ..volume.fileio import FileData
+from ..volume.geometry import KERNEL
+from ..volume.inodes import InodeRecord
 from ..volume.volume import Volume
 from . import sources
 from .codec import METRIC_CODES, check_vectors, encode, layout
+from .files import VectorFile
+from .queries import check_metric
 
 
 @dataclass
@@ -39,10 +45,7 @@ def source_from_file(path: str, ids_path: str | None = None, metric: str | None 
     array, element_type, dims = sources.as_element_type(array, path)
     if metric is None:
         metric = "hamming" if element_type == V.ELEMENT_BINARY else "l2"
-    if metric not in METRIC_CODES:
-        raise UsageError(f"unknown metric {metric!r} (l2, cosine, dot, hamming)")
-    if (metric == "hamming") != (element_type == V.ELEMENT_BINARY):
-        raise UsageError(f"metric {metric} does not go with {'binary' if element_type == V.ELEMENT_BINARY else 'numeric'} vectors")
+    check_metric(metric, element_type)
     try:
         check_vectors(array, element_type, dims)
     except UsageError as e:
@@ -76,9 +79,7 @@ def is_ids_companion(name: bytes, siblings: set[bytes]) -> bool:
 def add_vector_file(volume: Volume, path: str, source: VectorSource, *, append: bool = False) -> int:
     """Create the vector file `path` (or, with append, add rows to the one there: the file is
     rewritten with old and new rows, ids concatenated and still unique). Returns its inode."""
-    from .files import VectorFile
-
-    if volume.layout == "kernel":
+    if volume.layout == KERNEL:
         raise UsageError("the kernel layout has no vector files (no inode flags); use the extended layout")
     parent_path, _, name = path.rstrip("/").rpartition("/")
     parent = volume.resolve(parent_path or "/")
@@ -132,29 +133,24 @@ def add_vector_file(volume: Volume, path: str, source: VectorSource, *, append: 
 
 
 def _write_stream(volume: Volume, fields, size: int, chunks: Iterator[bytes]) -> None:
-    """Write `size` bytes into a contiguous run of new blocks (so the data can be
-    memory-mapped), then map them."""
+    """Map a contiguous run of new blocks (so the data can be memory-mapped) into `fields`,
+    then write `size` bytes into them, chunk after chunk. The caller writes the inode."""
     blocks = -(-size // C.BLOCK_SIZE)
     first = volume.allocate_run(blocks) if blocks else 0
-    position = first * C.BLOCK_SIZE
-    written = 0
-    for chunk in chunks:
-        if chunk:
-            volume.write_data(position // C.BLOCK_SIZE, chunk) if position % C.BLOCK_SIZE == 0 else \
-                volume.device.write(position, chunk)
-            position += len(chunk)
-            written += len(chunk)
-    if written != size:
-        raise UsageError(f"internal size mismatch: wrote {written} of {size} bytes")
     for logical in range(blocks):
         volume.set_block(fields, logical, first + logical)
     fields.i_blocks += blocks
     fields.i_size = size
+    data = FileData(volume, InodeRecord(0, fields, b""), blocks)
+    written = 0
+    for chunk in chunks:
+        data.write(written, chunk)
+        written += len(chunk)
+    if written != size:
+        raise UsageError(f"internal size mismatch: wrote {written} of {size} bytes")
 
 
 def _enable_feature(volume: Volume) -> None:
-    from ..format import features as F
-
     feature = F.BY_NAME["vector_files"]
     if not volume.sb.s_feature_ro_compat & feature.bit:
         volume.sb.s_feature_ro_compat |= feature.bit

@@ -60,9 +60,11 @@ import numpy as np
 
 from ..errors import UsageError
 from ..format import vector as V
-from . import search, sources
+from . import sources
 from .codec import METRIC_CODES, METRIC_NAMES
 from .files import VectorFile
+from .queries import check_k, check_metric, pair_distances, prepare_queries
+from .search import search_arrays, search_files
 
 DEFAULT_EPSILON = 1e-3
 PAIRS_PER_BATCH = 1 << 15  # (query, vector) pairs whose true distance is computed at once
@@ -271,52 +273,7 @@ def load_answers(path: str, nq: int, *, distances_path: str | None = None) -> An
                      "(use .json, .csv, or .ivecs/.npy ids with --distances .fvecs/.npy)")
 
 
-# --- queries and true distances -------------------------------------------------------------
-
-def prepare_queries(queries, element_type: int, dimensions: int) -> np.ndarray:
-    """Queries as the distance functions take them: float64 (nq, dims), or for binary
-    vectors packed bits (nq, ⌈dims/8⌉) uint8 — from bool rows, 0/1 rows or packed bytes."""
-    q = np.asarray(queries)
-    if q.ndim == 1:
-        q = q.reshape(1, -1)
-    if q.ndim != 2:
-        raise UsageError(f"queries must be a 2-D array, not {q.ndim}-D")
-    if not len(q):
-        raise UsageError("there are no queries")
-    if element_type == V.ELEMENT_BINARY:
-        packed_width = -(-dimensions // 8)
-        if q.dtype.kind == "b" or (q.shape[1] == dimensions != packed_width and q.dtype.kind in "iuf"
-                                   and np.isin(q, (0, 1)).all()):
-            if q.shape[1] != dimensions:
-                raise UsageError(f"queries have {q.shape[1]} dimensions; the vectors have {dimensions}")
-            q = np.packbits(q.astype(bool), axis=1, bitorder="little")
-        elif q.dtype == np.uint8 and q.shape[1] == packed_width:
-            q = q.copy()
-        else:
-            raise UsageError(f"queries for {dimensions}-bit binary vectors must be bool or 0/1 rows of "
-                             f"{dimensions}, or packed bytes ({packed_width} a row)")
-        if dimensions % 8:
-            q[:, -1] &= (1 << (dimensions % 8)) - 1
-        return q
-    if q.dtype.kind not in "fiu":
-        raise UsageError(f"queries must be numbers, not {q.dtype}")
-    if q.shape[1] != dimensions:
-        raise UsageError(f"queries have {q.shape[1]} dimensions; the vectors have {dimensions}")
-    q = q.astype(np.float64)
-    bad = ~np.isfinite(q).all(axis=1)
-    if bad.any():
-        raise UsageError(f"query {int(np.flatnonzero(bad)[0])} has a NaN or infinite component")
-    return q
-
-
-
-
-def pair_distances(metric: str, q: np.ndarray, x: np.ndarray, dimensions: int | None = None) -> np.ndarray:
-    """Distance of q[i] to x[i] for each i, in float64 (FORMAT.md section 9): the exact
-    search's own function, so an exact answer scores its distances bit for bit."""
-    x = np.asarray(x, np.uint8) if metric == "hamming" else np.asarray(x)
-    return search.pair_distances(q, x, metric, dimensions or 0)
-
+# --- the file's ids ------------------------------------------------------------------------
 
 class IdIndex:
     """The ids -> row mapping of a vector file."""
@@ -435,33 +392,159 @@ class VerifyReport:
 
 # --- scoring ---------------------------------------------------------------------------------
 
-def check_metric(metric: str | None, element_type: int, default: int, answers: Answers) -> str:
-    if metric is not None and metric not in METRIC_CODES:
-        raise UsageError(f"unknown metric {metric!r} (l2, cosine, dot, hamming)")
+def resolve_metric(metric: str | None, element_type: int, default: int, answers: Answers) -> str:
+    """The metric scored: --metric, else the answers' own, else the file's default; the
+    first two must agree when both are given."""
+    if metric is not None:
+        check_metric(metric, element_type)
     if metric is not None and answers.metric is not None and metric != answers.metric:
         raise UsageError(f"the answers say metric {answers.metric}; --metric says {metric}")
-    metric = metric or answers.metric or METRIC_NAMES[default]
-    if (metric == "hamming") != (element_type == V.ELEMENT_BINARY):
-        kind = "binary" if element_type == V.ELEMENT_BINARY else "numeric"
-        raise UsageError(f"metric {metric} does not go with {kind} vectors")
-    return metric
+    return check_metric(metric or answers.metric or METRIC_NAMES[default], element_type)
 
 
-def check_k(k: int | None, answers: Answers, count: int, name: str = "the file") -> int:
+def resolve_k(k: int | None, answers: Answers, count: int, name: str = "the file") -> int:
+    """k: as given, else the width of the answers; never more than the vectors there are
+    (recall@k needs the k-th exact distance)."""
     if k is None:
         k = answers.width
         if k == 0:
             raise UsageError("the answers hold no ids; give -k")
-    if k < 1:
-        raise UsageError(f"k must be at least 1, not {k}")
+    k = check_k(k)
     if k > count:
         raise UsageError(f"k={k} is larger than {name}, which holds {count} vectors")
     return k
 
 
+@dataclass
+class _Judged:
+    """Each of the first k answers of every query, judged: (nq, k) arrays, as the module
+    docstring names them."""
+
+    ids: np.ndarray  # int64, -1 for padding
+    reported: np.ndarray | None  # the reported distances, NaN where none
+    missing: np.ndarray  # the file does not hold the id
+    duplicate: np.ndarray  # the id was given earlier in the same list
+    found: np.ndarray  # the file holds the id (duplicates included)
+    true: np.ndarray  # the true distance where found, NaN elsewhere
+
+    @property
+    def scored(self) -> np.ndarray:
+        return self.found & ~self.duplicate
+
+
+def _first_k(answers: Answers, nq: int, k: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The first k answers' ids and reported distances, padded to k columns."""
+    width = min(k, answers.width)
+    ids = np.full((nq, k), -1, np.int64)
+    ids[:, :width] = answers.ids[:, :k]
+    if answers.distances is None:
+        return ids, None
+    reported = np.full((nq, k), np.nan)
+    reported[:, :width] = answers.distances[:, :k]
+    return ids, reported
+
+
+def _later_occurrences(ids: np.ndarray) -> np.ndarray:
+    """True where an id (not padding) was already given earlier in the same row."""
+    order = np.argsort(ids, axis=1, kind="stable")
+    sorted_ids = np.take_along_axis(ids, order, axis=1)
+    again = np.zeros(ids.shape, bool)
+    again[:, 1:] = (sorted_ids[:, 1:] == sorted_ids[:, :-1]) & (sorted_ids[:, 1:] >= 0)
+    duplicate = np.zeros(ids.shape, bool)
+    np.put_along_axis(duplicate, order, again, axis=1)
+    return duplicate
+
+
+def _true_distances(queries: np.ndarray, found: np.ndarray, rows: np.ndarray, metric: str,
+                    dimensions: int, fetch: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """The float64 distance of each found answer's stored vector to its query, a batch of
+    pairs at a time (each stored row fetched once per batch)."""
+    true = np.full(found.shape, np.nan)
+    query_of, column = np.nonzero(found)
+    for start in range(0, len(query_of), PAIRS_PER_BATCH):
+        batch_q, batch_c = query_of[start:start + PAIRS_PER_BATCH], column[start:start + PAIRS_PER_BATCH]
+        unique, inverse = np.unique(rows[batch_q, batch_c], return_inverse=True)
+        stored = np.asarray(fetch(unique))[inverse]
+        true[batch_q, batch_c] = pair_distances(queries[batch_q], stored, metric, dimensions)
+    return true
+
+
+def _judge(queries: np.ndarray, answers: Answers, k: int, metric: str, dimensions: int, index: "IdIndex",
+           fetch: Callable[[np.ndarray], np.ndarray]) -> _Judged:
+    ids, reported = _first_k(answers, len(queries), k)
+    given = ids >= 0
+    found = np.zeros(ids.shape, bool)
+    rows = np.zeros(ids.shape, np.int64)
+    found[given], rows[given] = index.rows(ids[given])
+    true = _true_distances(queries, found, rows, metric, dimensions, fetch)
+    return _Judged(ids, reported, given & ~found, _later_occurrences(ids), found, true)
+
+
+def _recall_hits(judged: _Judged, kth: np.ndarray, epsilon: float, larger: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(counted by recall@k, counted by epsilon-recall): scored answers within ε of the
+    k-th exact distance D, and within ε·|D| of it."""
+    true, scored = judged.true, judged.scored
+    with np.errstate(invalid="ignore"):
+        if larger:
+            return (scored & (true >= (kth - epsilon)[:, None]),
+                    scored & (true >= (kth - epsilon * np.abs(kth))[:, None]))
+        return (scored & (true <= (kth + epsilon)[:, None]),
+                scored & (true <= (kth + epsilon * np.abs(kth))[:, None]))
+
+
+def _distance_error_terms(judged: _Judged, exact: np.ndarray, larger: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(numerator, denominator, m) of each query's relative distance error: its m scored
+    answers' true distances, nearest first, against the exact m nearest."""
+    scored, k = judged.scored, exact.shape[1]
+    m = scored.sum(axis=1)
+    ranked = np.where(scored, judged.true, np.inf if not larger else -np.inf)
+    ranked = -np.sort(-ranked, axis=1) if larger else np.sort(ranked, axis=1)
+    take = np.arange(k)[None, :] < m[:, None]
+    got_sum = np.where(take, ranked, 0.0).sum(axis=1)
+    exact_sum = np.where(take, exact, 0.0).sum(axis=1)
+    numerator = exact_sum - got_sum if larger else got_sum - exact_sum
+    denominator = np.where(take, np.abs(exact), 0.0).sum(axis=1)
+    return numerator, denominator, m
+
+
+def _reported_errors(judged: _Judged, epsilon: float) -> tuple[np.ndarray, np.ndarray]:
+    """(wrong, error): a reported distance of a found answer is wrong when it is more than
+    ε·max(1, |t|) from the true one, or not a number; error is |r - t|."""
+    if judged.reported is None:
+        return np.zeros(judged.ids.shape, bool), np.full(judged.ids.shape, np.nan)
+    with np.errstate(invalid="ignore"):
+        error = np.abs(judged.reported - judged.true)
+        wrong = judged.found & ~(error <= epsilon * np.maximum(1.0, np.abs(judged.true)))
+    return wrong, error
+
+
+def _query_score(q: int, judged: _Judged, answered: int, k: int, recall: float, epsilon_recall: float,
+                 relative_error: float | None, kth: float, hit: np.ndarray, wrong: np.ndarray,
+                 error: np.ndarray) -> QueryScore:
+    """The report of query q, its lists cut at MAX_LISTED."""
+    ids, true = judged.ids[q], judged.true[q]
+    result = QueryScore(q, answered, answered < k, recall, epsilon_recall, relative_error, kth)
+    if judged.missing[q].any():
+        result.missing_ids = ids[judged.missing[q]][:MAX_LISTED].tolist()
+    if judged.duplicate[q].any():
+        result.duplicate_ids = ids[judged.duplicate[q]][:MAX_LISTED].tolist()
+    far = np.flatnonzero(judged.scored[q] & ~hit[q])
+    result.far_answers = [{"rank": int(j) + 1, "id": int(ids[j]), "true": float(true[j])} for j in far[:MAX_LISTED]]
+    if judged.reported is not None and judged.found[q].any():
+        errors = error[q][judged.found[q]]
+        finite = errors[np.isfinite(errors)]
+        result.max_distance_error = float(finite.max()) if len(finite) else None
+        bad = np.flatnonzero(wrong[q])
+        result.distance_mismatch_count = len(bad)
+        result.distance_mismatches = [
+            {"rank": int(j) + 1, "id": int(ids[j]), "reported": float(judged.reported[q, j]),
+             "true": float(true[j]), "error": float(error[q, j])} for j in bad[:MAX_LISTED]]
+    return result
+
+
 def score(queries: np.ndarray, answers: Answers, *, k: int, metric: str, epsilon: float,
           exact_distances: np.ndarray, index: IdIndex, fetch: Callable[[np.ndarray], np.ndarray],
-          vector_count: int, min_recall: float = 1.0, dimensions: int | None = None) -> VerifyReport:
+          vector_count: int, dimensions: int, min_recall: float = 1.0) -> VerifyReport:
     """Score prepared queries' answers against exact distances (nq, >= k), sorted nearest
     first; `fetch(rows)` returns the stored vectors of those rows."""
     if not epsilon >= 0 or not math.isfinite(epsilon):
@@ -470,93 +553,25 @@ def score(queries: np.ndarray, answers: Answers, *, k: int, metric: str, epsilon
     if answers.ids.shape[0] != nq:
         raise UsageError(f"answers for {answers.ids.shape[0]} queries; there are {nq} queries")
     larger = metric == "dot"
-    width = answers.width
-    ids = np.full((nq, k), -1, np.int64)
-    ids[:, :min(k, width)] = answers.ids[:, :k]
-    reported = None
-    if answers.distances is not None:
-        reported = np.full((nq, k), np.nan)
-        reported[:, :min(k, width)] = answers.distances[:, :k]
-    valid = ids >= 0
-    # Duplicates: a later occurrence of an id already given in the same row.
-    order = np.argsort(ids, axis=1, kind="stable")
-    sorted_ids = np.take_along_axis(ids, order, axis=1)
-    again = np.zeros_like(valid)
-    again[:, 1:] = (sorted_ids[:, 1:] == sorted_ids[:, :-1]) & (sorted_ids[:, 1:] >= 0)
-    duplicate = np.zeros_like(valid)
-    np.put_along_axis(duplicate, order, again, axis=1)
-    found = np.zeros_like(valid)
-    rows = np.zeros((nq, k), np.int64)
-    found[valid], rows[valid] = index.rows(ids[valid])
-    missing = valid & ~found
-    # True distances, exactly, for every answer the file holds.
-    true = np.full((nq, k), np.nan)
-    qi, ci = np.nonzero(found)
-    for start in range(0, len(qi), PAIRS_PER_BATCH):
-        sq, sc = qi[start:start + PAIRS_PER_BATCH], ci[start:start + PAIRS_PER_BATCH]
-        r = rows[sq, sc]
-        unique, inverse = np.unique(r, return_inverse=True)
-        x = np.asarray(fetch(unique))[inverse]
-        true[sq, sc] = pair_distances(metric, queries[sq], x, dimensions)
-    scored = found & ~duplicate
-    kth = np.asarray(exact_distances, np.float64)[:, k - 1]
-    with np.errstate(invalid="ignore"):
-        if larger:
-            hit = scored & (true >= (kth - epsilon)[:, None])
-            eps_hit = scored & (true >= (kth - epsilon * np.abs(kth))[:, None])
-        else:
-            hit = scored & (true <= (kth + epsilon)[:, None])
-            eps_hit = scored & (true <= (kth + epsilon * np.abs(kth))[:, None])
-    recall = hit.sum(axis=1) / k
-    eps_recall = eps_hit.sum(axis=1) / k
-    # Relative distance error: the m scored answers, nearest first, against the exact m.
-    m = scored.sum(axis=1)
-    ranked = np.where(scored, true, np.inf if not larger else -np.inf)
-    ranked = -np.sort(-ranked, axis=1) if larger else np.sort(ranked, axis=1)
-    take = np.arange(k)[None, :] < m[:, None]
+    judged = _judge(queries, answers, k, metric, dimensions, index, fetch)
     exact = np.asarray(exact_distances, np.float64)[:, :k]
-    got_sum = np.where(take, ranked, 0.0).sum(axis=1)
-    exact_sum = np.where(take, exact, 0.0).sum(axis=1)
-    numerator = exact_sum - got_sum if larger else got_sum - exact_sum
-    denominator = np.where(take, np.abs(exact), 0.0).sum(axis=1)
-    # Reported distances.
-    checked = found.copy()
-    wrong = np.zeros_like(valid)
-    error = np.full((nq, k), np.nan)
-    if reported is not None:
-        with np.errstate(invalid="ignore"):
-            error = np.abs(reported - true)
-            wrong = checked & ~(error <= epsilon * np.maximum(1.0, np.abs(true)))
-    answered = (answers.ids >= 0).sum(axis=1) if width else np.zeros(nq, np.int64)
-    per_query = []
-    for q in range(nq):
-        rel = _ratio(float(numerator[q]), float(denominator[q])) if m[q] else None
-        score_q = QueryScore(q, int(answered[q]), bool(answered[q] < k), float(recall[q]),
-                             float(eps_recall[q]), rel, float(kth[q]))
-        if missing[q].any():
-            score_q.missing_ids = ids[q][missing[q]][:MAX_LISTED].tolist()
-        if duplicate[q].any():
-            score_q.duplicate_ids = ids[q][duplicate[q]][:MAX_LISTED].tolist()
-        far = np.flatnonzero(scored[q] & ~hit[q])
-        score_q.far_answers = [{"rank": int(j) + 1, "id": int(ids[q, j]), "true": float(true[q, j])}
-                               for j in far[:MAX_LISTED]]
-        if reported is not None and checked[q].any():
-            errs = error[q][checked[q]]
-            finite = errs[np.isfinite(errs)]
-            score_q.max_distance_error = float(finite.max()) if len(finite) else None
-            bad = np.flatnonzero(wrong[q])
-            score_q.distance_mismatch_count = len(bad)
-            score_q.distance_mismatches = [
-                {"rank": int(j) + 1, "id": int(ids[q, j]), "reported": float(reported[q, j]),
-                 "true": float(true[q, j]), "error": float(error[q, j])} for j in bad[:MAX_LISTED]]
-        per_query.append(score_q)
-    total_num, total_den = float(numerator[m > 0].sum()), float(denominator[m > 0].sum())
-    report = VerifyReport(metric, k, epsilon, min_recall, vector_count, reported is not None,
-                          float(recall.mean()) if nq else 1.0, float(eps_recall.mean()) if nq else 1.0,
-                          _ratio(total_num, total_den) if (m > 0).any() else None, per_query)
-    report.distances_checked = int(checked.sum()) if reported is not None else 0
-    if reported is not None:
-        report.hints = _hints(metric, reported[checked], true[checked], wrong[checked], epsilon)
+    kth = exact[:, k - 1]
+    hit, epsilon_hit = _recall_hits(judged, kth, epsilon, larger)
+    recall, epsilon_recall = hit.sum(axis=1) / k, epsilon_hit.sum(axis=1) / k
+    numerator, denominator, m = _distance_error_terms(judged, exact, larger)
+    wrong, error = _reported_errors(judged, epsilon)
+    answered = (answers.ids >= 0).sum(axis=1) if answers.width else np.zeros(nq, np.int64)
+    per_query = [_query_score(q, judged, int(answered[q]), k, float(recall[q]), float(epsilon_recall[q]),
+                              _ratio(float(numerator[q]), float(denominator[q])) if m[q] else None,
+                              float(kth[q]), hit, wrong, error) for q in range(nq)]
+    overall_error = _ratio(float(numerator[m > 0].sum()), float(denominator[m > 0].sum())) if (m > 0).any() else None
+    report = VerifyReport(metric, k, epsilon, min_recall, vector_count, judged.reported is not None,
+                          float(recall.mean()) if nq else 1.0, float(epsilon_recall.mean()) if nq else 1.0,
+                          overall_error, per_query)
+    if judged.reported is not None:
+        found = judged.found
+        report.distances_checked = int(found.sum())
+        report.hints = _hints(metric, judged.reported[found], judged.true[found], wrong[found], epsilon)
     return report
 
 
@@ -596,17 +611,16 @@ def verify_arrays(queries, vectors, ids, answers: Answers, *, k: int | None = No
                   epsilon: float = DEFAULT_EPSILON, min_recall: float = 1.0,
                   element_type: int = V.ELEMENT_FLOAT32, dimensions: int | None = None) -> VerifyReport:
     """Score `answers` against in-memory vectors (rows; binary: packed bytes) and their ids."""
-    from .search import search_arrays
-
     vectors = np.asarray(vectors)
     if dimensions is None:
         dimensions = vectors.shape[1] * (8 if element_type == V.ELEMENT_BINARY else 1)
-    metric = check_metric(metric, element_type, V.METRIC_L2, answers)
-    k = check_k(k, answers, len(vectors), "the vectors")
-    prepared = prepare_queries(queries, element_type, dimensions)
+    metric = resolve_metric(metric, element_type, V.METRIC_L2, answers)
+    k = resolve_k(k, answers, len(vectors), "the vectors")
+    prepared = prepare_queries(queries, dimensions, element_type)
     if len(prepared) != answers.ids.shape[0]:
         raise UsageError(f"answers for {answers.ids.shape[0]} queries; there are {len(prepared)} queries")
-    exact = search_arrays(prepared, vectors, np.asarray(ids), k, metric, element_type=element_type)
+    exact = search_arrays(prepared, vectors, np.asarray(ids), k, metric, element_type=element_type,
+                          dimensions=dimensions)
     return score(prepared, answers, k=k, metric=metric, epsilon=epsilon,
                  exact_distances=exact.distances, index=IdIndex(ids), fetch=lambda rows: vectors[rows],
                  vector_count=len(vectors), min_recall=min_recall, dimensions=dimensions)
@@ -616,13 +630,11 @@ def verify_file(file: VectorFile, queries, answers: Answers, *, k: int | None = 
                 metric: str | None = None, epsilon: float = DEFAULT_EPSILON,
                 min_recall: float = 1.0) -> VerifyReport:
     """Score `answers` against the exact search of one vector file of an image."""
-    from .search import search_files
-
     info = file.info
     name = file.path or "the vector file"
-    metric = check_metric(metric, info.element_type, info.metric, answers)
-    k = check_k(k, answers, info.count, name)
-    prepared = prepare_queries(queries, info.element_type, info.dimensions)
+    metric = resolve_metric(metric, info.element_type, info.metric, answers)
+    k = resolve_k(k, answers, info.count, name)
+    prepared = prepare_queries(queries, info.dimensions, info.element_type)
     if len(prepared) != answers.ids.shape[0]:
         raise UsageError(f"answers for {answers.ids.shape[0]} queries; there are {len(prepared)} queries")
     exact = search_files(prepared, [file], k, metric)
@@ -636,5 +648,4 @@ def verify_file(file: VectorFile, queries, answers: Answers, *, k: int | None = 
 
 
 __all__ = ("Answers", "VerifyReport", "QueryScore", "load_answers", "verify_file", "verify_arrays",
-           "answers_from_json", "answers_from_csv", "answers_from_arrays", "pair_distances",
-           "prepare_queries", "IdIndex")
+           "answers_from_json", "answers_from_csv", "answers_from_arrays", "IdIndex")
