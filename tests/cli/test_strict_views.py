@@ -57,7 +57,8 @@ def test_every_code_is_one_warning_line_made_from_its_fields(capsys):
                 Finding(Code.INDIRECT_OUT_OF_RANGE, inode=14, block=88888),
                 Finding(Code.INDIRECT_TWICE, inode=15, block=777),
                 Finding(Code.DIRECTORY_CHAIN, inode=16, block=66, detail="rec_len 3 is too short"),
-                Finding(Code.SIZE_BEYOND_LAYOUT, inode=17, found=10 ** 9, expected=49152)]
+                Finding(Code.SIZE_BEYOND_LAYOUT, inode=17, found=10 ** 9, expected=49152),
+                Finding(Code.ENTRY_INODE_OUT_OF_RANGE, inode=1, found=999999, detail="/docs/x")]
     assert {f.code for f in findings} == set(Code), "a code without a warning test"
     warn_findings("dump.vexfs", findings)
     captured = capsys.readouterr()
@@ -73,6 +74,7 @@ def test_every_code_is_one_warning_line_made_from_its_fields(capsys):
     assert "inode 15" in got[5] and "777" in got[5] and "twice" in got[5]
     assert "inode 16" in got[6] and "block 66" in got[6] and "rec_len 3 is too short" in got[6]
     assert "inode 17" in got[7] and "1000000000" in got[7] and "49152" in got[7]
+    assert got[8] == f"dump.vexfs: warning: /docs/x: inode 999999 is out of range; {NEEDS_FSCK}"
 
 
 VIEWS = [("ls", "-l", "{image}", "/"), ("ls", "-lRd", "{image}", "/"), ("cat", "{image}", "/docs/b.txt"),
