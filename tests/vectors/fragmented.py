@@ -14,7 +14,7 @@ import os
 from vexfs_tools.format import constants as C
 from vexfs_tools.vectors import store
 from vexfs_tools.vectors.store import VectorSource
-from vexfs_tools.volume.fileio import FileData, physical_runs
+from vexfs_tools.volume.fileio import FileData
 from vexfs_tools.volume.inodes import InodeRecord
 from vexfs_tools.volume.volume import Volume
 
@@ -48,7 +48,3 @@ def add_fragmented_vector_file(volume: Volume, path: str, source: VectorSource, 
     store._enable_feature(volume)
     return ino
 
-
-def data_runs(volume: Volume, path: str) -> int:
-    """How many runs of blocks the file at `path` has (1 or 0: it could be memory-mapped)."""
-    return len(physical_runs(volume, volume.resolve(path)))

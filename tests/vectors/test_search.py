@@ -315,8 +315,8 @@ def check_layout(volume, files, mapping: str) -> int:
             blocks = -(-(offset + length) // C.BLOCK_SIZE) - offset // C.BLOCK_SIZE if length else 0
             one_run = mapping != "fragmented" or blocks == 1
             split += not one_run and length > 0
-            assert (f.data.device_offset(offset, length) is not None) == (one_run and length > 0)
-            mapped = f.data.map_readonly(offset, length)
+            assert (f.contents.device_offset(offset, length) is not None) == (one_run and length > 0)
+            mapped = f.contents.map_readonly(offset, length)
             assert (mapped is not None) == (one_run and length > 0 and mapping != "read")
     return split
 

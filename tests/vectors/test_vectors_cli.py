@@ -256,7 +256,7 @@ def test_fragmented_vector_file(fresh_image, host):
         file = VectorFile.open(volume, inode, "/emb/frag.vec")
         info = file.info
         assert file.contiguous_offset() is None
-        assert file.data.map_readonly(info.data_offset, info.data_bytes) is None
+        assert file.contents.map_readonly(info.data_offset, info.data_bytes) is None
         physical = dict((logical, block) for logical, block, _ in runs)[2]
     assert run("fsck.vexfs", "-n", img).returncode == 0
     with Unchanged(img):

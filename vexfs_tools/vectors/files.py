@@ -33,7 +33,7 @@ class VectorFile:
     inode: InodeRecord
     info: VectorInfo
     path: str = ""
-    _data: FileData | None = field(default=None, init=False, repr=False, compare=False)
+    _contents: FileData | None = field(default=None, init=False, repr=False, compare=False)
     _mapped: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
@@ -55,29 +55,29 @@ class VectorFile:
     # --- where the bytes are ------------------------------------------------------------------
 
     @property
-    def data(self) -> FileData:
+    def contents(self) -> FileData:
         """The file's bytes by offset, through its runs (found on first use, then kept)."""
-        if self._data is None:
+        if self._contents is None:
             end = self.info.ids_offset + self.info.ids_bytes
-            self._data = FileData(self.volume, self.inode, -(-end // C.BLOCK_SIZE))
-        return self._data
+            self._contents = FileData(self.volume, self.inode, -(-end // C.BLOCK_SIZE))
+        return self._contents
 
     def contiguous_offset(self) -> int | None:
         """Device byte offset of the vector data when it is one physical run, else None."""
-        return self.data.device_offset(self.info.data_offset, self.info.data_bytes)
+        return self.contents.device_offset(self.info.data_offset, self.info.data_bytes)
 
     def _view(self, offset: int, length: int) -> memoryview | None:
         """A read-only memory map of the range when it is one run on the device, else None.
         Kept: later searches of the same opened file start at once."""
         key = (offset, length)
         if key not in self._mapped:
-            self._mapped[key] = self.data.map_readonly(offset, length)
+            self._mapped[key] = self.contents.map_readonly(offset, length)
         return self._mapped[key]
 
     def _array(self, offset: int, length: int, dtype: np.dtype, *, mmap: bool = True) -> np.ndarray:
         """The range as an array: over the memory map where there is one, else read."""
         view = self._view(offset, length) if mmap else None
-        return np.frombuffer(view if view is not None else self.data.read(offset, length), dtype)
+        return np.frombuffer(view if view is not None else self.contents.read(offset, length), dtype)
 
     # --- ids and vectors --------------------------------------------------------------------
 
@@ -116,7 +116,7 @@ class VectorFile:
             start = index * info.chunk_size
             length = min(info.chunk_size, info.data_bytes - start)
             chunk = mapped[start:start + length] if mapped is not None else \
-                self.data.read(info.data_offset + start, length)
+                self.contents.read(info.data_offset + start, length)
             if crc32c(chunk) != expected:
                 bad.append(index)
         if crc32c(self.ids()) != info.ids_checksum:
