@@ -11,6 +11,7 @@ from construct import (Array, Bytes, Const, Float16l, Float32l, Int8sl, Int8ul, 
                        Struct, this)
 
 from .dtypes import dtype_of
+from .offsets import field_span
 
 VECTOR_MAGIC = b"VXVECTOR"
 VECTOR_VERSION = 1
@@ -63,16 +64,6 @@ VectorIds = Array(this.vector_count, Int64ul)
 # significant bit first).
 ELEMENT_FORMATS = {ELEMENT_FLOAT32: Float32l, ELEMENT_FLOAT16: Float16l, ELEMENT_INT8: Int8sl,
                    ELEMENT_BINARY: Int8ul}
-
-
-def field_span(declaration: Struct, name: str) -> tuple[int, int]:
-    """(byte offset, size) of the fixed-size field `name` of `declaration`."""
-    offset = 0
-    for sub in declaration.subcons:
-        if sub.name == name:
-            return offset, sub.sizeof()
-        offset += sub.sizeof()
-    raise KeyError(name)
 
 
 def parse_field(declaration: Struct, name: str, data: bytes):
