@@ -13,7 +13,7 @@ from typing import NoReturn
 import click
 
 from ..errors import UsageError, VexfsError
-from ..volume.findings import Code, Finding
+from ..volume.findings import Code, Finding, describe
 from ..volume.volume import Volume
 
 SETTINGS = {"help_option_names": ["-h", "--help"]}
@@ -126,7 +126,8 @@ NEEDS_FSCK = "the image needs fsck.vexfs"
 
 
 def warning_text(finding: Finding) -> str:
-    """What a view says of a finding: made from its code and fields, here only."""
+    """What a view says of a finding: the library's words (findings.describe) where they serve,
+    shorter ones where the view knows more, and always what to do about it."""
     f = finding
     if f.code is Code.SUPERBLOCK_CHECKSUM:
         which = "superblock" if not f.block else f"superblock copy in block {f.block}"
@@ -136,17 +137,9 @@ def warning_text(finding: Finding) -> str:
     if f.code is Code.SIZE_BEYOND_LAYOUT:
         return (f"inode {f.inode}: i_size {f.found} is more than its layout can address; only the first "
                 f"{f.expected} bytes are read; {NEEDS_FSCK}")
-    if f.code is Code.BLOCK_OUT_OF_RANGE:
-        return f"inode {f.inode}: block {f.block} at logical {f.index} is out of range; {NEEDS_FSCK}"
-    if f.code is Code.INDIRECT_OUT_OF_RANGE:
-        return f"inode {f.inode}: indirect block {f.block} is out of range; {NEEDS_FSCK}"
-    if f.code is Code.INDIRECT_TWICE:
-        return f"inode {f.inode}: indirect block {f.block} is referenced twice; {NEEDS_FSCK}"
-    if f.code is Code.ENTRY_INODE_OUT_OF_RANGE:
-        return f"{f.detail}: inode {f.found} is out of range; {NEEDS_FSCK}"
-    if f.code is Code.DIRECTORY_CHAIN:
-        return f"directory inode {f.inode}, block {f.block}: {f.detail}; {NEEDS_FSCK}"
-    return f"{f.code.value} (inode {f.inode}, block {f.block}); {NEEDS_FSCK}"
+    if f.code in (Code.BLOCK_OUT_OF_RANGE, Code.INDIRECT_OUT_OF_RANGE, Code.INDIRECT_TWICE):
+        return f"inode {f.inode}: {describe(f)}; {NEEDS_FSCK}"
+    return f"{describe(f)}; {NEEDS_FSCK}"
 
 
 def warn_findings(prog: str, findings: Iterable[Finding]) -> None:
