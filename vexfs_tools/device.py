@@ -16,7 +16,7 @@ import stat
 import struct
 from collections.abc import Iterator
 
-from .errors import DeviceBusyError, DeviceError, TruncatedImageError
+from .errors import DeviceBusyError, DeviceError, LockedForWritingError, TruncatedImageError
 
 BLKGETSIZE64 = 0x80081272
 BLKZEROOUT = 0x127F
@@ -122,11 +122,29 @@ class Device:
             if e.errno == errno.EBUSY:
                 raise DeviceBusyError(f"{path} is in use (mounted or held open); refusing to write to it") from None
             raise DeviceError(f"{path}: {e.strerror}") from None
+        try:
+            self._lock()
+        except BaseException:
+            os.close(self.fd)
+            raise
         if create_size is not None and not self.is_block_device:
             if os.fstat(self.fd).st_size < create_size:
                 os.ftruncate(self.fd, create_size)
         self.size = self._measure()
         self.undo = None  # an UndoRecorder, when the caller asked for an undo file
+
+    def _lock(self) -> None:
+        """The one-writer rule (see the module docstring), without waiting for a holder."""
+        try:
+            fcntl.flock(self.fd, (fcntl.LOCK_EX if self.writable else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                return  # a file system without flock: no lock to take, as before
+            if self.writable:
+                raise DeviceBusyError(f"{self.path} is in use by another program (locked for "
+                                      "writing); refusing to write to it") from None
+            raise LockedForWritingError(f"{self.path} is being written by another program "
+                                        "(locked for writing); try again when it is done") from None
 
     def _measure(self) -> int:
         if self.is_block_device:
