@@ -12,6 +12,7 @@ import functools
 import mmap
 import fcntl
 import os
+import signal
 import stat
 import struct
 from collections.abc import Iterator
@@ -22,6 +23,39 @@ BLKGETSIZE64 = 0x80081272
 BLKZEROOUT = 0x127F
 FALLOC_FL_KEEP_SIZE = 0x01
 FALLOC_FL_PUNCH_HOLE = 0x02
+
+
+CRASH_ENV = "VEXFS_TEST_CRASH_AFTER_WRITES"
+
+
+class CrashPoint:
+    """Fault injection for the crash tests (e2fsprogs' test_io idea): with `after` set, the
+    process kills itself with SIGKILL just before its write number after+1 (writes and
+    zero_range calls of every Device count; fsyncs do not). Set from the environment
+    (VEXFS_TEST_CRASH_AFTER_WRITES=N) or by a test in a forked child: crash_after(N)."""
+
+    def __init__(self) -> None:
+        value = os.environ.get(CRASH_ENV, "")
+        self.after: int | None = int(value) if value.isdigit() else None
+        self.writes = 0
+
+    def before_write(self) -> None:
+        if self.after is not None and self.writes >= self.after:
+            os.kill(os.getpid(), signal.SIGKILL)
+        self.writes += 1
+
+
+CRASH = CrashPoint()
+
+
+def crash_after(writes: int | None) -> None:
+    """Die (SIGKILL) before write number writes+1 of this process; None: never."""
+    CRASH.after, CRASH.writes = writes, 0
+
+
+def writes_done() -> int:
+    """Device writes this process made since crash_after() (counting for the crash tests)."""
+    return CRASH.writes
 
 
 @functools.cache
@@ -232,6 +266,7 @@ class Device:
             raise DeviceError(f"{self.path}: write at {offset}+{len(data)} past the end ({self.size})")
         if self.undo is not None and len(data):
             self.undo.before_write(offset, len(data))
+        CRASH.before_write()
         view = memoryview(data)
         while view:
             written = os.pwrite(self.fd, view, offset)
@@ -250,6 +285,7 @@ class Device:
             raise DeviceError(f"{self.path}: opened read-only")
         if self.undo is not None:
             self.undo.before_write(offset, length)
+        CRASH.before_write()
         if self.is_block_device:
             try:
                 fcntl.ioctl(self.fd, BLKZEROOUT, struct.pack("<QQ", offset, length))

@@ -3,6 +3,14 @@
 Opening checks magic, features, the superblock checksum and the geometry; nothing else is
 read until asked. Metadata blocks (inode table, directories, indirect blocks) go through a
 small write-back cache; file data is read and written directly.
+
+The cache is written in dependency order (FORMAT.md, "Write order"), with an fsync between
+phases, so that a crash between any two writes leaves what fsck.vexfs -y repairs to either
+the old or the new state of every file: the bitmap's new allocations; (file data went
+straight to the device); indirect blocks and new directory blocks; inode table blocks;
+existing directory blocks; the bitmap with its frees; the superblock. flush_metadata() is
+the barrier between steps that need another order (a block freed is not handed out again
+before the inode that gave it up is on disk).
 """
 
 from __future__ import annotations
@@ -63,6 +71,10 @@ class Volume:
         self.bitmap = BlockBitmap(device, geometry, seed=self.seed)
         self._cache: dict[int, bytearray] = {}
         self._dirty: set[int] = set()
+        self._fresh: set[int] = set()  # blocks allocated since the last flush_metadata
+        self._fresh_runs: list[tuple[int, int]] = []  # (first, count) from allocate_run
+        self._dir_blocks: set[int] = set()  # directory blocks written through the cache
+        self._freed: set[int] = set()  # blocks freed since the last flush_metadata
         self._reserved_inodes: set[int] = set()  # handed out, mode not yet written
         self._used_count: tuple[int, int] | None = None  # see _used_inodes
         self._last_table_block: tuple[int, bytes | None] = (-1, None)
@@ -272,26 +284,60 @@ class Volume:
 
     def write_inode_records(self, records: np.ndarray) -> None:
         """Bulk write of inodes 1..len(records) (INODE_DTYPE), whole table blocks at a time,
-        checksummed; slots past the last record in its block are written as zeros."""
-        self.flush_metadata()
-        self._cache.clear()
-        self._used_count = None
+        checksummed; slots past the last record in its block are written as zeros. The
+        table goes in the inode phase of the write order (after the blocks it points to,
+        before the directory blocks in the cache that name its inodes)."""
         records = records.copy()
         if self.seed is not None:
             raw = records.view(np.uint8).reshape(-1, C.INODE_SIZE)
             for index in np.flatnonzero(records["i_mode"]):
                 records["i_checksum"][index] = checksums.inode_checksum(self.seed, int(index) + 1, raw[index])
-        self.device.write(self.geometry.inode_table_start * C.BLOCK_SIZE, array_as_table(records))
+        table = array_as_table(records)
+        self._write_dirty(inode_table=lambda: self.device.write(self.geometry.inode_table_start * C.BLOCK_SIZE,
+                                                                table))
+        self._cache.clear()
+        self._used_count = None
 
     def flush_metadata(self) -> None:
+        """Write every cached change but the superblock, in the write order; a barrier."""
         self._write_dirty()
-        self.bitmap.flush()
 
-    def _write_dirty(self) -> None:
-        """Write the cached metadata blocks that changed, in block order."""
+    def _write_dirty(self, inode_table: Callable[[], None] | None = None) -> None:
+        """The write order (module docstring): each phase in block order, an fsync after
+        each phase that wrote something, so the device never holds a later phase's blocks
+        without the earlier ones'."""
+        g = self.geometry
+        table = range(g.inode_table_start, g.inode_table_start + g.inode_table_blocks)
+        phases: list[list[int]] = [[], [], []]  # pointers and new directories, inodes, old directories
         for block in sorted(self._dirty):
-            self.device.write(block * C.BLOCK_SIZE, self._cache[block])
+            if block in table:
+                phases[1].append(block)
+            elif block in self._dir_blocks and not self._is_fresh(block):
+                phases[2].append(block)
+            else:
+                phases[0].append(block)
+        self._barrier(self.bitmap.flush_allocations())
+        for phase, blocks in enumerate(phases):
+            for block in blocks:
+                self.device.write(block * C.BLOCK_SIZE, self._cache[block])
+            if phase == 1 and inode_table is not None:  # a bulk table write (mkfs -d)
+                inode_table()
+                blocks = [*blocks, -1]
+            self._barrier(len(blocks))
+        self._barrier(self.bitmap.flush())
         self._dirty.clear()
+        self._fresh.clear()
+        self._fresh_runs.clear()
+        self._dir_blocks.clear()
+        self._freed.clear()
+
+    def _barrier(self, written: int) -> None:
+        """fsync after a phase that wrote something (the next phase relies on it)."""
+        if written and self.device is not None and self.device.writable:
+            self.device.flush()
+
+    def _is_fresh(self, block: int) -> bool:
+        return block in self._fresh or any(first <= block < first + n for first, n in self._fresh_runs)
 
     def _used_inodes(self) -> tuple[int, int]:
         """(slots in use below s_first_ino, from it on): one scan of the table, then kept up
@@ -336,7 +382,10 @@ class Volume:
             if self.block_in_use is None or not self.block_in_use(block):
                 break
             self.bitmap.set(block)  # in use though the bitmap said free: mark it, look on
+        if block in self._freed:
+            self.flush_metadata()  # its last owner lets go of it on disk before it is reused
         self.bitmap.set(block)
+        self._fresh.add(block)
         if self.on_block_change is not None:
             self.on_block_change(block, True)
         self.sb.s_free_blocks = max(0, self.sb.s_free_blocks - 1)
@@ -348,6 +397,8 @@ class Volume:
         """`count` contiguous free data blocks (first fit), marked used; their first block.
         File data written as one run can be memory-mapped in one piece."""
         g = self.geometry
+        if self._freed:
+            self.flush_metadata()  # freed blocks are let go of on disk before reuse
         carry_start, carry = 0, 0  # a free run reaching the end of the previous chunk
         for first, packed in self.bitmap.iter_chunks():
             n = max(0, min(packed.size * 8, g.addressable_blocks - first))
@@ -362,6 +413,7 @@ class Volume:
                     run_first, length = first + start, end - start
                 if length >= count:
                     self.bitmap.set_range(run_first, count)
+                    self._fresh_runs.append((run_first, count))
                     self.sb.s_free_blocks = max(0, self.sb.s_free_blocks - count)
                     self.sb_dirty = True
                     return run_first
@@ -379,6 +431,7 @@ class Volume:
             self.bitmap.set(block, False)
             self.sb.s_free_blocks += 1
             self.sb_dirty = True
+            self._freed.add(block)
         self._cache.pop(block, None)
         self._dirty.discard(block)
 
@@ -559,6 +612,7 @@ class Volume:
     def write_dir_block(self, block: int, data: bytearray) -> None:
         self.seal_dir_block(block, data)
         self.write_meta_block(block, data)
+        self._dir_blocks.add(block)
 
     def add_entry(self, dir_ino: int, name: bytes, ino: int, file_type: int) -> None:
         """Link `name` -> `ino` into a directory: first fit, else a new block (large_dir)."""
