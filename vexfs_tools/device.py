@@ -69,6 +69,20 @@ def _fallocate():
     return function
 
 
+def reserve_space(fd: int, offset: int, length: int) -> bool:
+    """Allocate [offset, offset+length) of an open file without changing its size
+    (fallocate KEEP_SIZE), so later writes there can not fail for want of space. False when
+    the file system can not reserve (no fallocate); OSError (ENOSPC) when there is no room."""
+    if _fallocate()(fd, FALLOC_FL_KEEP_SIZE, offset, length) == 0:
+        return True
+    import ctypes  # noqa: PLC0415 - already loaded by _fallocate; only for get_errno
+
+    err = ctypes.get_errno()
+    if err in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+        return False
+    raise OSError(err, os.strerror(err))
+
+
 def _device_number(path: str) -> int | None:
     try:
         st = os.stat(path)
@@ -304,6 +318,10 @@ class Device:
     def flush(self) -> None:
         if self.writable:
             os.fsync(self.fd)
+
+    @property
+    def closed(self) -> bool:
+        return self.fd < 0
 
     def close(self) -> None:
         if self.fd >= 0:

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..device import Device
 from ..errors import (ChecksumError, CorruptionError, FormatError, LimitError, NoSpaceError,
-                      NotADirectoryError_, PathNotFoundError, UsageError)
+                      NotADirectoryError_, PathNotFoundError, UsageError, VexfsError)
 from ..format import constants as C
 from . import checksums, directory
 from . import superblock as sbio
@@ -83,19 +83,32 @@ class Volume:
         self.block_in_use: Callable[[int], bool] | None = None
         self.on_block_change: Callable[[int, bool], None] | None = None
         self.sb_dirty = False
+        # No blind trust (FORMAT.md, "Write order"): why the image as opened for writing is
+        # not to be allocated on, if it is not; the first allocation refuses with it. mkfs
+        # (which makes the image) and fsck (which has its own view) do not check.
+        self.distrust: str | None = None
 
     # --- opening and closing ---------------------------------------------------------------
 
     @classmethod
     def open(cls, path: str, *, writable: bool = False, backup: bool = False,
-             superblock_block: int | None = None, ignore_checksums: bool = False) -> "Volume":
+             superblock_block: int | None = None, ignore_checksums: bool = False,
+             check_trust: bool = True) -> "Volume":
         """Open `path`. `backup` reads the backup superblock from the last block of the
         device; `superblock_block` reads it from that block. With a bad superblock checksum
-        the open fails unless `ignore_checksums` (fsck, dump), which records the problem."""
+        the open fails unless `ignore_checksums` (fsck, dump), which records the problem.
+        A writable open checks the image can be trusted (trust_problem) unless told not to
+        (fsck); allocating on one that can not is refused."""
         device = Device(path, writable=writable)
         try:
-            return cls._open_on(device, writable=writable, backup=backup,
-                                superblock_block=superblock_block, ignore_checksums=ignore_checksums)
+            volume = cls._open_on(device, writable=writable, backup=backup,
+                                  superblock_block=superblock_block, ignore_checksums=ignore_checksums)
+            if writable and check_trust:
+                try:
+                    volume.distrust = volume.trust_problem()
+                except VexfsError as e:  # an unreadable bitmap is no more to be trusted
+                    volume.distrust = f"{e}; run fsck.vexfs on it before writing"
+            return volume
         except BaseException:
             device.close()
             raise
@@ -137,7 +150,7 @@ class Volume:
         self.device.flush()
 
     def close(self) -> None:
-        if self.device.writable:
+        if self.device.writable and not self.device.closed:
             self.flush()
         self.device.close()
 
@@ -370,9 +383,35 @@ class Volume:
 
     # --- allocation ----------------------------------------------------------------------
 
+    def trust_problem(self) -> str | None:
+        """Why this image is not known to be consistent enough to allocate on, or None: an
+        error bit in s_state, fixed metadata blocks the bitmap calls free, and (extended
+        layout, whose writers keep the counter exact; the kernel's goes stale) s_free_blocks
+        other than the bitmap's count. The bitmap is read in chunks, never held whole."""
+        where = self.device.path if self.device is not None else "the image"
+        fix = "; run fsck.vexfs on it before writing"
+        if self.sb.s_state & C.STATE_ERRORS:
+            return f"{where}: the file system is marked as having errors{fix}"
+        g = self.geometry
+        if not self.bitmap.bits(0, g.first_data_block).all() or \
+                (g.backup_sb_block and not self.bitmap.test(g.backup_sb_block)):
+            return f"{where}: the block bitmap marks fixed metadata blocks free{fix}"
+        if self.layout == EXTENDED:
+            free = self.count_free_blocks()
+            if free != self.sb.s_free_blocks:
+                return (f"{where}: the block bitmap shows {free} free blocks, the superblock "
+                        f"{self.sb.s_free_blocks}{fix}")
+        return None
+
+    def check_before_writing(self) -> None:
+        """Refuse to allocate on an image found untrustworthy when it was opened."""
+        if self.distrust is not None:
+            raise CorruptionError(self.distrust)
+
     def allocate_block(self, goal: int | None = None) -> int:
         """The lowest free data block from `goal` (the kernel's rule: from the first data
         block, never below it), marked used and zeroed."""
+        self.check_before_writing()
         first = self.geometry.first_data_block
         while True:
             block = self.bitmap.find_free(max(first, goal or first), floor=first,
@@ -382,6 +421,8 @@ class Volume:
             if self.block_in_use is None or not self.block_in_use(block):
                 break
             self.bitmap.set(block)  # in use though the bitmap said free: mark it, look on
+        if not self.is_data_block(block):
+            raise CorruptionError(f"block {block} is fixed metadata, yet the bitmap offered it")
         if block in self._freed:
             self.flush_metadata()  # its last owner lets go of it on disk before it is reused
         self.bitmap.set(block)
@@ -396,6 +437,7 @@ class Volume:
     def allocate_run(self, count: int) -> int:
         """`count` contiguous free data blocks (first fit), marked used; their first block.
         File data written as one run can be memory-mapped in one piece."""
+        self.check_before_writing()
         g = self.geometry
         if self._freed:
             self.flush_metadata()  # freed blocks are let go of on disk before reuse
@@ -438,6 +480,7 @@ class Volume:
     def allocate_inode(self) -> int:
         """The lowest free slot (i_mode 0), as the kernel allocates. The slot is reserved
         until its inode is written (which also updates s_free_inodes) or released."""
+        self.check_before_writing()
         first, last = self.geometry.first_allocatable_ino, self.geometry.last_allocatable_ino
         for first_ino, records in self.inode_table():
             free = np.flatnonzero(records["i_mode"] == 0) + first_ino
