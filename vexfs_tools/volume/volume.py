@@ -34,6 +34,7 @@ from .geometry import EXTENDED, KERNEL, Geometry
 from .inodes import InodeRecord, array_as_table, build_inode, iter_table_chunks, new_inode, parse_inode
 
 READ_CHUNK = 8 << 20
+RUN_SLICE = 128 << 10  # bitmap bytes (a million blocks) allocate_run looks at at once
 CACHE_LIMIT = 16384  # metadata blocks kept (64 MiB) before dirty ones are written out
 
 
@@ -436,16 +437,18 @@ class Volume:
 
     def allocate_run(self, count: int) -> int:
         """`count` contiguous free data blocks (first fit), marked used; their first block.
-        File data written as one run can be memory-mapped in one piece."""
+        File data written as one run can be memory-mapped in one piece. The bitmap is
+        scanned a slice at a time (RUN_SLICE bytes, a few MiB of work), stopping at the
+        first fit: memory stays small on a terabyte image."""
         self.check_before_writing()
         g = self.geometry
         if self._freed:
             self.flush_metadata()  # freed blocks are let go of on disk before reuse
         carry_start, carry = 0, 0  # a free run reaching the end of the previous chunk
-        for first, packed in self.bitmap.iter_chunks():
+        for first, packed in self._bitmap_slices():
             n = max(0, min(packed.size * 8, g.addressable_blocks - first))
             free = np.unpackbits(packed, bitorder="little")[:n] == 0
-            free &= self.data_block_mask(np.arange(first, first + n))
+            self._mask_fixed(free, first)
             edges = np.diff(np.concatenate(([0], free.astype(np.int8), [0])))
             starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
             for start, end in zip(starts.tolist(), ends.tolist()):
@@ -465,6 +468,20 @@ class Volume:
             else:
                 carry = 0
         raise NoSpaceError(f"no run of {count} free blocks left")
+
+    def _bitmap_slices(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(first block described, packed bits) in slices of at most RUN_SLICE bytes."""
+        for first, packed in self.bitmap.iter_chunks():
+            for start in range(0, packed.size, RUN_SLICE):
+                yield first + start * 8, packed[start:start + RUN_SLICE]
+
+    def _mask_fixed(self, free: np.ndarray, first: int) -> None:
+        """Clear, in the bools of blocks first.., the blocks no inode may own (fixed
+        metadata, the backup superblock): is_data_block without an array of numbers."""
+        g = self.geometry
+        free[:max(0, min(len(free), g.first_data_block - first))] = False
+        if g.backup_sb_block and first <= g.backup_sb_block < first + len(free):
+            free[g.backup_sb_block - first] = False
 
     def free_block(self, block: int) -> None:
         if self.on_block_change is not None:
