@@ -17,7 +17,7 @@ from vexfs_tools.check.context import YES
 from vexfs_tools.check.run import run_check
 from vexfs_tools.cli.mkfs import mkfs_command
 from vexfs_tools.cli.vectors import vectors_group
-from vexfs_tools.errors import FormatError
+from vexfs_tools.errors import BadMagicError
 from vexfs_tools.format import constants as C
 from vexfs_tools.volume import Volume
 
@@ -152,7 +152,7 @@ def test_mkfs_d(base, tmp_path):
     def judge(image: Path, after: int) -> None:
         try:
             repair_then_clean(image)
-        except FormatError:
+        except BadMagicError:
             return  # cut short before there was a file system at all: nothing to repair
         for path, data in file_bytes(image).items():
             if path in expected:
