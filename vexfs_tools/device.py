@@ -12,16 +12,50 @@ import functools
 import mmap
 import fcntl
 import os
+import signal
 import stat
 import struct
 from collections.abc import Iterator
 
-from .errors import DeviceBusyError, DeviceError, TruncatedImageError
+from .errors import DeviceBusyError, DeviceError, LockedForWritingError, TruncatedImageError
 
 BLKGETSIZE64 = 0x80081272
 BLKZEROOUT = 0x127F
 FALLOC_FL_KEEP_SIZE = 0x01
 FALLOC_FL_PUNCH_HOLE = 0x02
+
+
+CRASH_ENV = "VEXFS_TEST_CRASH_AFTER_WRITES"
+
+
+class CrashPoint:
+    """Fault injection for the crash tests (e2fsprogs' test_io idea): with `after` set, the
+    process kills itself with SIGKILL just before its write number after+1 (writes and
+    zero_range calls of every Device count; fsyncs do not). Set from the environment
+    (VEXFS_TEST_CRASH_AFTER_WRITES=N) or by a test in a forked child: crash_after(N)."""
+
+    def __init__(self) -> None:
+        value = os.environ.get(CRASH_ENV, "")
+        self.after: int | None = int(value) if value.isdigit() else None
+        self.writes = 0
+
+    def before_write(self) -> None:
+        if self.after is not None and self.writes >= self.after:
+            os.kill(os.getpid(), signal.SIGKILL)
+        self.writes += 1
+
+
+CRASH = CrashPoint()
+
+
+def crash_after(writes: int | None) -> None:
+    """Die (SIGKILL) before write number writes+1 of this process; None: never."""
+    CRASH.after, CRASH.writes = writes, 0
+
+
+def writes_done() -> int:
+    """Device writes this process made since crash_after() (counting for the crash tests)."""
+    return CRASH.writes
 
 
 @functools.cache
@@ -33,6 +67,20 @@ def _fallocate():
     function = ctypes.CDLL(None, use_errno=True).fallocate
     function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
     return function
+
+
+def reserve_space(fd: int, offset: int, length: int) -> bool:
+    """Allocate [offset, offset+length) of an open file without changing its size
+    (fallocate KEEP_SIZE), so later writes there can not fail for want of space. False when
+    the file system can not reserve (no fallocate); OSError (ENOSPC) when there is no room."""
+    if _fallocate()(fd, FALLOC_FL_KEEP_SIZE, offset, length) == 0:
+        return True
+    import ctypes  # noqa: PLC0415 - already loaded by _fallocate; only for get_errno
+
+    err = ctypes.get_errno()
+    if err in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+        return False
+    raise OSError(err, os.strerror(err))
 
 
 def _device_number(path: str) -> int | None:
@@ -122,11 +170,29 @@ class Device:
             if e.errno == errno.EBUSY:
                 raise DeviceBusyError(f"{path} is in use (mounted or held open); refusing to write to it") from None
             raise DeviceError(f"{path}: {e.strerror}") from None
+        try:
+            self._lock()
+        except BaseException:
+            os.close(self.fd)
+            raise
         if create_size is not None and not self.is_block_device:
             if os.fstat(self.fd).st_size < create_size:
                 os.ftruncate(self.fd, create_size)
         self.size = self._measure()
         self.undo = None  # an UndoRecorder, when the caller asked for an undo file
+
+    def _lock(self) -> None:
+        """The one-writer rule (see the module docstring), without waiting for a holder."""
+        try:
+            fcntl.flock(self.fd, (fcntl.LOCK_EX if self.writable else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                return  # a file system without flock: no lock to take, as before
+            if self.writable:
+                raise DeviceBusyError(f"{self.path} is in use by another program (locked for "
+                                      "writing); refusing to write to it") from None
+            raise LockedForWritingError(f"{self.path} is being written by another program "
+                                        "(locked for writing); try again when it is done") from None
 
     def _measure(self) -> int:
         if self.is_block_device:
@@ -214,6 +280,7 @@ class Device:
             raise DeviceError(f"{self.path}: write at {offset}+{len(data)} past the end ({self.size})")
         if self.undo is not None and len(data):
             self.undo.before_write(offset, len(data))
+        CRASH.before_write()
         view = memoryview(data)
         while view:
             written = os.pwrite(self.fd, view, offset)
@@ -232,6 +299,7 @@ class Device:
             raise DeviceError(f"{self.path}: opened read-only")
         if self.undo is not None:
             self.undo.before_write(offset, length)
+        CRASH.before_write()
         if self.is_block_device:
             try:
                 fcntl.ioctl(self.fd, BLKZEROOUT, struct.pack("<QQ", offset, length))
@@ -250,6 +318,10 @@ class Device:
     def flush(self) -> None:
         if self.writable:
             os.fsync(self.fd)
+
+    @property
+    def closed(self) -> bool:
+        return self.fd < 0
 
     def close(self) -> None:
         if self.fd >= 0:

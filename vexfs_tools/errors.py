@@ -13,6 +13,10 @@ class DeviceBusyError(DeviceError):
     """The device is mounted or held open exclusively by someone else."""
 
 
+class LockedForWritingError(DeviceError):
+    """A read-only open found another program writing the image (it holds the write lock)."""
+
+
 class TruncatedImageError(DeviceError):
     """A read went past the end of the device."""
 

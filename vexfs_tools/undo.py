@@ -1,11 +1,16 @@
 """Undo files (e2undo's idea): before fsck changes a block, its old contents are saved, so
 `vexfs undo FILE DEVICE` can put every byte back.
 
-File layout (little-endian): a 64-byte header — magic b"VEXFSUNDO1\\0\\0", u64 device size,
-u32 block size, 44 reserved bytes — then records of u64 block number + 4096 old bytes,
+File layout (little-endian): a 68-byte header — magic b"VEXFSUNDO1\\0\\0" (12 bytes), u64
+device size, u32 block size, 44 reserved bytes — then records of u64 block number + 4096 old bytes,
 then, once the run that wrote it finished, a trailer: magic b"VEXFSUNDOEND", u64 record
 count, and the sha256 of the *new* contents of the recorded blocks, in record order. The
 trailer is how undo knows the device is still exactly as the run left it.
+
+The undo file's space is reserved ahead of the records (fallocate, KEEP_SIZE): when the file
+system holding it is full, the run stops before the device block whose old bytes could not
+be saved, with an error naming the undo file (UndoSpaceError); what was changed up to then
+is saved, and the file has no trailer (`vexfs undo --force` puts those blocks back).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import hashlib
 import os
 import struct
 
-from .device import Device
+from .device import Device, reserve_space
 from .errors import DeviceError, UsageError
 
 MAGIC = b"VEXFSUNDO1\0\0"
@@ -23,6 +28,11 @@ HEADER = struct.Struct("<12sQI44s")
 RECORD = struct.Struct("<Q")
 TRAILER = struct.Struct("<12sQ32s")
 UNIT = 4096
+RESERVE_RECORDS = 256  # records (1 MiB) reserved at a time
+
+
+class UndoSpaceError(DeviceError):
+    """The undo file can not grow: the run stops before the write it could not cover."""
 
 
 class UndoRecorder:
@@ -33,6 +43,8 @@ class UndoRecorder:
         self.path = path
         self.saved: list[int] = []
         self._seen: set[int] = set()
+        self.failed: str | None = None  # the UndoSpaceError message, once the file is full
+        self._reserved = 0  # bytes of the file reserved so far
         try:
             self.file = open(path, "xb")
         except FileExistsError:
@@ -40,12 +52,45 @@ class UndoRecorder:
         except OSError as e:
             raise DeviceError(f"{path}: {e.strerror}") from None
         self.file.write(HEADER.pack(MAGIC, device.size, UNIT, bytes(44)))
+        self._reserve(None)
+
+    def _end(self) -> int:
+        return HEADER.size + len(self.saved) * (RECORD.size + UNIT)
+
+    def _reserve(self, block: int | None) -> None:
+        """Room for one more record and the trailer, reserved RESERVE_RECORDS at a time."""
+        need = self._end() + RECORD.size + UNIT + TRAILER.size
+        if need <= self._reserved:
+            return
+        try:
+            self.file.flush()
+            try:
+                grow = RESERVE_RECORDS * (RECORD.size + UNIT) + TRAILER.size
+                reserved = reserve_space(self.file.fileno(), self._end(), grow)
+            except OSError:  # not room for many: room for this one record will do
+                grow = RECORD.size + UNIT + TRAILER.size
+                reserved = reserve_space(self.file.fileno(), self._end(), grow)
+        except OSError as e:
+            if block is None:
+                self.file.close()
+                os.unlink(self.path)
+                raise UndoSpaceError(f"undo file {self.path}: {e.strerror or e}; nothing was written "
+                                     f"to {self.device.path}") from None
+            self.failed = (f"undo file {self.path}: {e.strerror or e} to save the old contents of "
+                           f"block {block}; stopped before changing it ({len(self.saved)} block(s) "
+                           f"changed so far are saved there; `vexfs undo --force {self.path} "
+                           f"{self.device.path}` puts them back)")
+            raise UndoSpaceError(self.failed) from None
+        self._reserved = self._end() + grow if reserved else float("inf")
 
     def before_write(self, offset: int, length: int) -> None:
+        if self.failed:
+            raise UndoSpaceError(self.failed)
         first, last = offset // UNIT, (offset + length - 1) // UNIT
         for block in range(first, last + 1):
             if block in self._seen:
                 continue
+            self._reserve(block)
             self._seen.add(block)
             self.file.write(RECORD.pack(block))
             self.file.write(self.device.read(block * UNIT, min(UNIT, self.device.size - block * UNIT))
@@ -55,6 +100,9 @@ class UndoRecorder:
         os.fsync(self.file.fileno())  # the old bytes are safe before the new ones land
 
     def finish(self) -> None:
+        if self.failed:  # no trailer: the run did not finish
+            self.file.close()
+            return
         digest = hashlib.sha256()
         for block in self.saved:
             digest.update(self.device.read(block * UNIT, min(UNIT, self.device.size - block * UNIT)))

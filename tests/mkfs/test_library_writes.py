@@ -9,7 +9,7 @@ import struct
 
 import pytest
 
-from vexfs_tools.errors import LimitError, NoSpaceError
+from vexfs_tools.errors import CorruptionError, LimitError, NoSpaceError
 from vexfs_tools.format import constants as C
 from vexfs_tools.volume import Volume, checksums
 
@@ -192,7 +192,10 @@ def test_kernel_allocation_never_below_block_66(fresh_image):
         f.seek(BLOCK)
         f.write(bytes([0xFF & ~(1 << 5)]))
     got = []
-    with Volume.open(str(image), writable=True) as volume:
+    with Volume.open(str(image), writable=True) as volume:  # a writer refuses such an image
+        with pytest.raises(CorruptionError, match="run fsck.vexfs"):
+            volume.allocate_block()
+    with Volume.open(str(image), writable=True, check_trust=False) as volume:  # the allocator's own rule
         with pytest.raises(NoSpaceError):
             while len(got) < 100:
                 got.append(volume.allocate_block())

@@ -28,6 +28,7 @@ def run_pass5(checker: Checker, state: CheckState) -> None:
 
     added: list[int] = []
     removed: list[int] = []
+    totals = [0, 0]  # blocks that differ, to be used / to be freed (the lists are cut short)
     wrong_blocks: set[int] = set()
     for first, packed in bitmap.iter_chunks():
         n = min(packed.size * 8, g.addressable_blocks - first)
@@ -38,10 +39,13 @@ def run_pass5(checker: Checker, state: CheckState) -> None:
         differ = np.flatnonzero(on_disk != want)
         if differ.size:
             blocks = differ + first
+            used = int(np.count_nonzero(want[differ]))
+            totals[0] += used
+            totals[1] += int(differ.size) - used
             added += blocks[want[differ] == 1][:MAX_LISTED * 4].tolist()
             removed += blocks[want[differ] == 0][:MAX_LISTED * 4].tolist()
             wrong_blocks.update((blocks // per_block).tolist())
-    if wrong_blocks and checker.fix("BITMAP_DIFFERENCES", diff=_describe(added, removed)):
+    if wrong_blocks and checker.fix("BITMAP_DIFFERENCES", diff=_describe(added, removed, totals)):
         for index in sorted(wrong_blocks):
             first = index * per_block
             n = min(per_block, g.addressable_blocks - first)
@@ -78,10 +82,11 @@ def _checksum_on_disk_ok(volume, index: int) -> bool:
     return checksums.block_checksum_ok(volume.seed, block, data, zero_ok=True)
 
 
-def _describe(added: list[int], removed: list[int]) -> str:
-    """e2fsck's style: +used -free, runs written a--b."""
+def _describe(added: list[int], removed: list[int], totals: list[int]) -> str:
+    """e2fsck's style: +used -free, runs written a--b; when the list is cut short, how many
+    more blocks differ (`+(0--79) ... and 7,658 more`)."""
     parts = []
-    for sign, blocks in (("+", added), ("-", removed)):
+    for sign, blocks, total in (("+", added, totals[0]), ("-", removed, totals[1])):
         runs = []
         for block in sorted(blocks):
             if runs and block == runs[-1][1] + 1:
@@ -90,6 +95,7 @@ def _describe(added: list[int], removed: list[int]) -> str:
                 runs.append([block, block])
         for a, b in runs[:MAX_LISTED]:
             parts.append(f"{sign}{a}" if a == b else f"{sign}({a}--{b})")
-        if len(runs) > MAX_LISTED:
-            parts.append(f"{sign}...")
+        more = total - sum(b - a + 1 for a, b in runs[:MAX_LISTED])
+        if more > 0:
+            parts.append(f"... and {more:,} more")
     return " ".join(parts)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import FormatError, VexfsError
-from ..undo import UndoRecorder
+from ..undo import UndoRecorder, UndoSpaceError
 from ..volume.geometry import KERNEL
 from ..volume.volume import Volume
 from .context import NO, Checker, Finding, PreenStop
@@ -38,12 +38,12 @@ class CheckResult:
 def open_for_check(path: str, writable: bool, backup: bool) -> tuple[Volume, str | None]:
     """The volume, and why the primary superblock could not be used (None if it could)."""
     if backup:
-        return Volume.open(path, writable=writable, backup=True, ignore_checksums=True), None
+        return Volume.open(path, writable=writable, backup=True, ignore_checksums=True, check_trust=False), None
     try:
-        return Volume.open(path, writable=writable, ignore_checksums=True), None
+        return Volume.open(path, writable=writable, ignore_checksums=True, check_trust=False), None
     except FormatError as primary_error:
         try:
-            volume = Volume.open(path, writable=writable, backup=True)
+            volume = Volume.open(path, writable=writable, backup=True, check_trust=False)
         except VexfsError:
             raise primary_error from None
         if volume.layout == KERNEL:
@@ -77,6 +77,9 @@ def run_check(path: str, mode: str = NO, *, backup: bool = False, undo_path: str
         g = volume.geometry
         used_inodes = volume.count_used_inodes()
         used_blocks = g.addressable_blocks - volume.count_free_blocks()
+    except UndoSpaceError:
+        volume.device.close()  # no further write: none of them could be saved
+        raise
     finally:
         volume.close()
     code = EXIT_OK

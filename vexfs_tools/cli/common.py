@@ -26,6 +26,7 @@ def prog_name() -> str:
 
 def note(message: str) -> None:
     """One line on stderr, `prog: message`: an oddity the command met and went on."""
+    message = message.replace("\r", "\\r").replace("\n", "\\n")  # one line, whatever a path holds
     click.echo(f"{prog_name()}: {message}", err=True)
 
 

@@ -16,7 +16,7 @@ from ..format import features as F
 from ..volume.fileio import FileData
 from ..volume.geometry import KERNEL
 from ..volume.inodes import InodeRecord
-from ..volume.volume import Volume
+from ..volume.volume import Volume, check_name
 from . import sources
 from .codec import METRIC_CODES, check_vectors, encode, layout
 from .files import VectorFile
@@ -82,6 +82,7 @@ def add_vector_file(volume: Volume, path: str, source: VectorSource, *, append: 
     if volume.layout == KERNEL:
         raise UsageError("the kernel layout has no vector files (no inode flags); use the extended layout")
     parent_path, _, name = path.rstrip("/").rpartition("/")
+    check_name(os.fsencode(name))  # before a byte is written
     parent = volume.resolve(parent_path or "/")
     existing = volume.lookup(parent, os.fsencode(name))
     if existing is not None:

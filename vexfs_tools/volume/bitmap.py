@@ -161,14 +161,42 @@ class BlockBitmap:
         return block_checksum_ok(self.seed, self.geometry.bitmap_start + index, self._load(index),
                                  zero_ok=True)
 
-    def flush(self) -> None:
+    def flush_allocations(self) -> int:
+        """Write the changed bitmap blocks with new allocations set but frees held back (each
+        bit set here or on the device): the first phase of Volume's write order, so nothing
+        written later points at a block the bitmap calls free. Returns the blocks written."""
+        written = 0
         for index in sorted(self._dirty):
-            data = self._blocks[index]
             block = self.geometry.bitmap_start + index
+            on_disk = self.device.read(block * C.BLOCK_SIZE, C.BLOCK_SIZE)
+            merged = bytearray(np.bitwise_or(np.frombuffer(self._blocks[index], np.uint8)[:self.bytes_per_block],
+                                             np.frombuffer(on_disk, np.uint8)[:self.bytes_per_block]).tobytes())
+            merged += self._blocks[index][self.bytes_per_block:]
             if self.seed is not None and self.geometry.layout != KERNEL:
-                set_tail(self.seed, block, data)
-            self.device.write(block * C.BLOCK_SIZE, data)
+                set_tail(self.seed, block, merged)
+            final = merged == self._sealed(index)
+            if merged != on_disk or final:
+                self.device.write(block * C.BLOCK_SIZE, merged)
+                written += 1
+            if final:
+                self._dirty.discard(index)  # nothing held back: flush() has nothing left here
+        return written
+
+    def _sealed(self, index: int) -> bytearray:
+        """Bitmap block `index` as cached, its checksum tail filled in."""
+        data = self._blocks[index]
+        if self.seed is not None and self.geometry.layout != KERNEL:
+            set_tail(self.seed, self.geometry.bitmap_start + index, data)
+        return data
+
+    def flush(self) -> int:
+        """Write the changed bitmap blocks as they are (frees applied). Returns the count."""
+        written = 0
+        for index in sorted(self._dirty):
+            self.device.write((self.geometry.bitmap_start + index) * C.BLOCK_SIZE, self._sealed(index))
+            written += 1
         self._dirty.clear()
+        return written
 
     def bits(self, start: int, count: int) -> np.ndarray:
         """One bool per block for blocks start .. start+count-1 (False past the bitmap's

@@ -3,6 +3,14 @@
 Opening checks magic, features, the superblock checksum and the geometry; nothing else is
 read until asked. Metadata blocks (inode table, directories, indirect blocks) go through a
 small write-back cache; file data is read and written directly.
+
+The cache is written in dependency order (FORMAT.md, "Write order"), with an fsync between
+phases, so that a crash between any two writes leaves what fsck.vexfs -y repairs to either
+the old or the new state of every file: the bitmap's new allocations; (file data went
+straight to the device); indirect blocks and new directory blocks; inode table blocks;
+existing directory blocks; the bitmap with its frees; the superblock. flush_metadata() is
+the barrier between steps that need another order (a block freed is not handed out again
+before the inode that gave it up is on disk).
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import numpy as np
 
 from ..device import Device
 from ..errors import (ChecksumError, CorruptionError, FormatError, LimitError, NoSpaceError,
-                      NotADirectoryError_, PathNotFoundError, UsageError)
+                      NotADirectoryError_, PathNotFoundError, UsageError, VexfsError)
 from ..format import constants as C
 from . import checksums, directory
 from . import superblock as sbio
@@ -26,6 +34,7 @@ from .geometry import EXTENDED, KERNEL, Geometry
 from .inodes import InodeRecord, array_as_table, build_inode, iter_table_chunks, new_inode, parse_inode
 
 READ_CHUNK = 8 << 20
+RUN_SLICE = 128 << 10  # bitmap bytes (a million blocks) allocate_run looks at at once
 CACHE_LIMIT = 16384  # metadata blocks kept (64 MiB) before dirty ones are written out
 
 
@@ -63,6 +72,10 @@ class Volume:
         self.bitmap = BlockBitmap(device, geometry, seed=self.seed)
         self._cache: dict[int, bytearray] = {}
         self._dirty: set[int] = set()
+        self._fresh: set[int] = set()  # blocks allocated since the last flush_metadata
+        self._fresh_runs: list[tuple[int, int]] = []  # (first, count) from allocate_run
+        self._dir_blocks: set[int] = set()  # directory blocks written through the cache
+        self._freed: set[int] = set()  # blocks freed since the last flush_metadata
         self._reserved_inodes: set[int] = set()  # handed out, mode not yet written
         self._used_count: tuple[int, int] | None = None  # see _used_inodes
         self._last_table_block: tuple[int, bytes | None] = (-1, None)
@@ -71,19 +84,32 @@ class Volume:
         self.block_in_use: Callable[[int], bool] | None = None
         self.on_block_change: Callable[[int, bool], None] | None = None
         self.sb_dirty = False
+        # No blind trust (FORMAT.md, "Write order"): why the image as opened for writing is
+        # not to be allocated on, if it is not; the first allocation refuses with it. mkfs
+        # (which makes the image) and fsck (which has its own view) do not check.
+        self.distrust: str | None = None
 
     # --- opening and closing ---------------------------------------------------------------
 
     @classmethod
     def open(cls, path: str, *, writable: bool = False, backup: bool = False,
-             superblock_block: int | None = None, ignore_checksums: bool = False) -> "Volume":
+             superblock_block: int | None = None, ignore_checksums: bool = False,
+             check_trust: bool = True) -> "Volume":
         """Open `path`. `backup` reads the backup superblock from the last block of the
         device; `superblock_block` reads it from that block. With a bad superblock checksum
-        the open fails unless `ignore_checksums` (fsck, dump), which records the problem."""
+        the open fails unless `ignore_checksums` (fsck, dump), which records the problem.
+        A writable open checks the image can be trusted (trust_problem) unless told not to
+        (fsck); allocating on one that can not is refused."""
         device = Device(path, writable=writable)
         try:
-            return cls._open_on(device, writable=writable, backup=backup,
-                                superblock_block=superblock_block, ignore_checksums=ignore_checksums)
+            volume = cls._open_on(device, writable=writable, backup=backup,
+                                  superblock_block=superblock_block, ignore_checksums=ignore_checksums)
+            if writable and check_trust:
+                try:
+                    volume.distrust = volume.trust_problem()
+                except VexfsError as e:  # an unreadable bitmap is no more to be trusted
+                    volume.distrust = f"{e}; run fsck.vexfs on it before writing"
+            return volume
         except BaseException:
             device.close()
             raise
@@ -125,7 +151,7 @@ class Volume:
         self.device.flush()
 
     def close(self) -> None:
-        if self.device.writable:
+        if self.device.writable and not self.device.closed:
             self.flush()
         self.device.close()
 
@@ -272,26 +298,60 @@ class Volume:
 
     def write_inode_records(self, records: np.ndarray) -> None:
         """Bulk write of inodes 1..len(records) (INODE_DTYPE), whole table blocks at a time,
-        checksummed; slots past the last record in its block are written as zeros."""
-        self.flush_metadata()
-        self._cache.clear()
-        self._used_count = None
+        checksummed; slots past the last record in its block are written as zeros. The
+        table goes in the inode phase of the write order (after the blocks it points to,
+        before the directory blocks in the cache that name its inodes)."""
         records = records.copy()
         if self.seed is not None:
             raw = records.view(np.uint8).reshape(-1, C.INODE_SIZE)
             for index in np.flatnonzero(records["i_mode"]):
                 records["i_checksum"][index] = checksums.inode_checksum(self.seed, int(index) + 1, raw[index])
-        self.device.write(self.geometry.inode_table_start * C.BLOCK_SIZE, array_as_table(records))
+        table = array_as_table(records)
+        self._write_dirty(inode_table=lambda: self.device.write(self.geometry.inode_table_start * C.BLOCK_SIZE,
+                                                                table))
+        self._cache.clear()
+        self._used_count = None
 
     def flush_metadata(self) -> None:
+        """Write every cached change but the superblock, in the write order; a barrier."""
         self._write_dirty()
-        self.bitmap.flush()
 
-    def _write_dirty(self) -> None:
-        """Write the cached metadata blocks that changed, in block order."""
+    def _write_dirty(self, inode_table: Callable[[], None] | None = None) -> None:
+        """The write order (module docstring): each phase in block order, an fsync after
+        each phase that wrote something, so the device never holds a later phase's blocks
+        without the earlier ones'."""
+        g = self.geometry
+        table = range(g.inode_table_start, g.inode_table_start + g.inode_table_blocks)
+        phases: list[list[int]] = [[], [], []]  # pointers and new directories, inodes, old directories
         for block in sorted(self._dirty):
-            self.device.write(block * C.BLOCK_SIZE, self._cache[block])
+            if block in table:
+                phases[1].append(block)
+            elif block in self._dir_blocks and not self._is_fresh(block):
+                phases[2].append(block)
+            else:
+                phases[0].append(block)
+        self._barrier(self.bitmap.flush_allocations())
+        for phase, blocks in enumerate(phases):
+            for block in blocks:
+                self.device.write(block * C.BLOCK_SIZE, self._cache[block])
+            if phase == 1 and inode_table is not None:  # a bulk table write (mkfs -d)
+                inode_table()
+                blocks = [*blocks, -1]
+            self._barrier(len(blocks))
+        self._barrier(self.bitmap.flush())
         self._dirty.clear()
+        self._fresh.clear()
+        self._fresh_runs.clear()
+        self._dir_blocks.clear()
+        self._freed.clear()
+
+    def _barrier(self, written: int) -> None:
+        """fsync after a phase that wrote something (the next phase relies on it)."""
+        if written and self.device is not None and self.device.writable:
+            self.device.flush()
+
+    def _is_fresh(self, block: int) -> bool:
+        return block in self._fresh or any(first <= block < first + n for first, n in self._fresh_runs)
 
     def _used_inodes(self) -> tuple[int, int]:
         """(slots in use below s_first_ino, from it on): one scan of the table, then kept up
@@ -324,9 +384,35 @@ class Volume:
 
     # --- allocation ----------------------------------------------------------------------
 
+    def trust_problem(self) -> str | None:
+        """Why this image is not known to be consistent enough to allocate on, or None: an
+        error bit in s_state, fixed metadata blocks the bitmap calls free, and (extended
+        layout, whose writers keep the counter exact; the kernel's goes stale) s_free_blocks
+        other than the bitmap's count. The bitmap is read in chunks, never held whole."""
+        where = self.device.path if self.device is not None else "the image"
+        fix = "; run fsck.vexfs on it before writing"
+        if self.sb.s_state & C.STATE_ERRORS:
+            return f"{where}: the file system is marked as having errors{fix}"
+        g = self.geometry
+        if not self.bitmap.bits(0, g.first_data_block).all() or \
+                (g.backup_sb_block and not self.bitmap.test(g.backup_sb_block)):
+            return f"{where}: the block bitmap marks fixed metadata blocks free{fix}"
+        if self.layout == EXTENDED:
+            free = self.count_free_blocks()
+            if free != self.sb.s_free_blocks:
+                return (f"{where}: the block bitmap shows {free} free blocks, the superblock "
+                        f"{self.sb.s_free_blocks}{fix}")
+        return None
+
+    def check_before_writing(self) -> None:
+        """Refuse to allocate on an image found untrustworthy when it was opened."""
+        if self.distrust is not None:
+            raise CorruptionError(self.distrust)
+
     def allocate_block(self, goal: int | None = None) -> int:
         """The lowest free data block from `goal` (the kernel's rule: from the first data
         block, never below it), marked used and zeroed."""
+        self.check_before_writing()
         first = self.geometry.first_data_block
         while True:
             block = self.bitmap.find_free(max(first, goal or first), floor=first,
@@ -336,7 +422,12 @@ class Volume:
             if self.block_in_use is None or not self.block_in_use(block):
                 break
             self.bitmap.set(block)  # in use though the bitmap said free: mark it, look on
+        if not self.is_data_block(block):
+            raise CorruptionError(f"block {block} is fixed metadata, yet the bitmap offered it")
+        if block in self._freed:
+            self.flush_metadata()  # its last owner lets go of it on disk before it is reused
         self.bitmap.set(block)
+        self._fresh.add(block)
         if self.on_block_change is not None:
             self.on_block_change(block, True)
         self.sb.s_free_blocks = max(0, self.sb.s_free_blocks - 1)
@@ -346,13 +437,18 @@ class Volume:
 
     def allocate_run(self, count: int) -> int:
         """`count` contiguous free data blocks (first fit), marked used; their first block.
-        File data written as one run can be memory-mapped in one piece."""
+        File data written as one run can be memory-mapped in one piece. The bitmap is
+        scanned a slice at a time (RUN_SLICE bytes, a few MiB of work), stopping at the
+        first fit: memory stays small on a terabyte image."""
+        self.check_before_writing()
         g = self.geometry
+        if self._freed:
+            self.flush_metadata()  # freed blocks are let go of on disk before reuse
         carry_start, carry = 0, 0  # a free run reaching the end of the previous chunk
-        for first, packed in self.bitmap.iter_chunks():
+        for first, packed in self._bitmap_slices():
             n = max(0, min(packed.size * 8, g.addressable_blocks - first))
             free = np.unpackbits(packed, bitorder="little")[:n] == 0
-            free &= self.data_block_mask(np.arange(first, first + n))
+            self._mask_fixed(free, first)
             edges = np.diff(np.concatenate(([0], free.astype(np.int8), [0])))
             starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
             for start, end in zip(starts.tolist(), ends.tolist()):
@@ -362,6 +458,7 @@ class Volume:
                     run_first, length = first + start, end - start
                 if length >= count:
                     self.bitmap.set_range(run_first, count)
+                    self._fresh_runs.append((run_first, count))
                     self.sb.s_free_blocks = max(0, self.sb.s_free_blocks - count)
                     self.sb_dirty = True
                     return run_first
@@ -372,6 +469,20 @@ class Volume:
                 carry = 0
         raise NoSpaceError(f"no run of {count} free blocks left")
 
+    def _bitmap_slices(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(first block described, packed bits) in slices of at most RUN_SLICE bytes."""
+        for first, packed in self.bitmap.iter_chunks():
+            for start in range(0, packed.size, RUN_SLICE):
+                yield first + start * 8, packed[start:start + RUN_SLICE]
+
+    def _mask_fixed(self, free: np.ndarray, first: int) -> None:
+        """Clear, in the bools of blocks first.., the blocks no inode may own (fixed
+        metadata, the backup superblock): is_data_block without an array of numbers."""
+        g = self.geometry
+        free[:max(0, min(len(free), g.first_data_block - first))] = False
+        if g.backup_sb_block and first <= g.backup_sb_block < first + len(free):
+            free[g.backup_sb_block - first] = False
+
     def free_block(self, block: int) -> None:
         if self.on_block_change is not None:
             self.on_block_change(block, False)
@@ -379,12 +490,14 @@ class Volume:
             self.bitmap.set(block, False)
             self.sb.s_free_blocks += 1
             self.sb_dirty = True
+            self._freed.add(block)
         self._cache.pop(block, None)
         self._dirty.discard(block)
 
     def allocate_inode(self) -> int:
         """The lowest free slot (i_mode 0), as the kernel allocates. The slot is reserved
         until its inode is written (which also updates s_free_inodes) or released."""
+        self.check_before_writing()
         first, last = self.geometry.first_allocatable_ino, self.geometry.last_allocatable_ino
         for first_ino, records in self.inode_table():
             free = np.flatnonzero(records["i_mode"] == 0) + first_ino
@@ -559,6 +672,7 @@ class Volume:
     def write_dir_block(self, block: int, data: bytearray) -> None:
         self.seal_dir_block(block, data)
         self.write_meta_block(block, data)
+        self._dir_blocks.add(block)
 
     def add_entry(self, dir_ino: int, name: bytes, ino: int, file_type: int) -> None:
         """Link `name` -> `ino` into a directory: first fit, else a new block (large_dir)."""
