@@ -14,6 +14,7 @@ from .fsck import fsck_command
 from .mkfs import mkfs_command
 from .undo import undo_command
 from .vectors import search_command, vectors_group, verify_command
+from .write import WRITE_COMMANDS
 
 EPILOG = """\b
 Examples:
@@ -27,6 +28,7 @@ Examples:
   vexfs vectors ls disk.img           list the vector files
   vexfs search disk.img --query q.npy -k 10
   vexfs verify disk.img /e.vec --queries q.npy --results kernel.json
+  vexfs write disk.img notes.txt /docs/     copy a file in (offline; also mkdir, rm, mv, ln, chmod)
 """
 
 
@@ -39,6 +41,8 @@ def cli():
 for command in (mkfs_command, fsck_command, dump_command, ls_command, stat_command, cat_command,
                 icheck_command, ncheck_command, blkcat_command, timeline_command, extract_command,
                 undo_command, demo_command, vectors_group, search_command, verify_command):
+    cli.add_command(command)
+for command in WRITE_COMMANDS:  # offline writes: write, mkdir, rm, mv, ln, chmod
     cli.add_command(command)
 
 
