@@ -65,11 +65,28 @@ class VexfsOperations(mfusepy.Operations):
         self.uid, self.gid, self.fakeroot = uid, gid, fakeroot
         self.errors = errors
         self.recovery = None if writable else Recovery(volume)
+        # fh -> (inode, opened O_APPEND). The kernel computes an append's offset from its own
+        # idea of the size, stale when another name of the inode wrote: appends are placed
+        # here, at the inode's true end.
+        self.handles: dict[int, tuple[int, bool]] = {}
+        self._next_fh = 1
+
+    def _handle(self, ino: int, flags: int) -> int:
+        fh = self._next_fh
+        self._next_fh += 1
+        self.handles[fh] = (ino, bool(flags & os.O_APPEND))
+        self.ns.opened(ino)
+        return fh
+
+    def _fh_ino(self, fh) -> int:
+        return self.handles[fh][0]
 
     # --- mounting ------------------------------------------------------------------------
 
-    def init(self, path):
-        if self.writable:  # not clean while mounted: after a crash fsck -p knows to check
+    def mark_mounted(self) -> None:
+        """Not clean while mounted (written before the mount appears): after a crash
+        fsck -p knows to check."""
+        if self.writable:
             sb = self.volume.sb
             sb.s_state &= ~C.STATE_CLEAN
             sb.s_mnt_count = (sb.s_mnt_count + 1) & 0xFFFF
@@ -139,7 +156,7 @@ class VexfsOperations(mfusepy.Operations):
 
     @as_errno
     def getattr(self, path, fh=None):
-        inode = self.volume.read_inode(fh if fh else self._ino(path))
+        inode = self.volume.read_inode(self._fh_ino(fh) if fh else self._ino(path))
         if not inode.in_use:
             raise mfusepy.FuseOSError(E.ENOENT)
         f = inode.fields
@@ -253,12 +270,11 @@ class VexfsOperations(mfusepy.Operations):
     # --- files -----------------------------------------------------------------------------
 
     @as_errno
-    def create(self, path, mode, fi=None):
+    def create(self, path, mode, flags=0):
         self._writing()
         uid, gid = self._owner()
         ino = self.ns.create(*self._split(path), stat.S_IFREG | (mode & 0o7777), uid=uid, gid=gid)
-        self.ns.opened(ino)
-        return ino
+        return self._handle(ino, flags)
 
     @as_errno
     def open(self, path, flags):
@@ -267,18 +283,18 @@ class VexfsOperations(mfusepy.Operations):
             self._writing()
         if flags & os.O_TRUNC:
             self.ns.truncate(ino, 0)
-        self.ns.opened(ino)
-        return ino
+        return self._handle(ino, flags)
 
     @as_errno
-    def release(self, path, fh):
-        if self.writable:
-            self.ns.released(fh)
+    def release(self, path, fh):  # noqa: ARG002
+        ino, _ = self.handles.pop(fh, (None, False))
+        if ino is not None:
+            self.ns.released(ino)
         return 0
 
     @as_errno
     def read(self, path, size, offset, fh):
-        inode = self.volume.read_inode(fh)
+        inode = self.volume.read_inode(self._fh_ino(fh))
         end = min(inode.i_size, offset + size)
         if offset >= end:
             return b""
@@ -287,12 +303,15 @@ class VexfsOperations(mfusepy.Operations):
     @as_errno
     def write(self, path, data, offset, fh):
         self._writing()
-        return self.ns.write(fh, offset, data)
+        ino, append = self.handles[fh]
+        if append:
+            offset = self.volume.read_inode(ino).i_size
+        return self.ns.write(ino, offset, data)
 
     @as_errno
     def truncate(self, path, length, fh=None):
         self._writing()
-        self.ns.truncate(fh if fh else self._ino(path), length)
+        self.ns.truncate(self._fh_ino(fh) if fh else self._ino(path), length)
         return 0
 
     @as_errno
@@ -311,8 +330,9 @@ class VexfsOperations(mfusepy.Operations):
         kernel's other ioctls carry user pointers FUSE can not follow: ENOTTY."""
         if cmd & 0xFFFFFFFF != GET_VECTOR_META:
             raise mfusepy.FuseOSError(E.ENOTTY)
-        inode = self.volume.read_inode(fh)
-        head = self.ns.read(fh, 0, INFO_SPAN.offset + INFO_SPAN.size)
+        ino = self._fh_ino(fh)
+        inode = self.volume.read_inode(ino)
+        head = self.ns.read(ino, 0, INFO_SPAN.offset + INFO_SPAN.size)
         if inode.i_size < len(head) or head[:len(V.VECTOR_MAGIC)] != V.VECTOR_MAGIC:
             raise mfusepy.FuseOSError(E.ENOTTY)
         info = head[INFO_SPAN.offset:INFO_SPAN.offset + INFO_SPAN.size]

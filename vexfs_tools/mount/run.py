@@ -64,13 +64,14 @@ def open_for_mount(image: str, writable: bool) -> Volume:
 
 
 def fuse_arguments(image: str, options: MountOptions, foreground: bool) -> dict:
-    """What libfuse is told: our inode numbers, no attribute or entry caching (every name of a
-    hard link sees a write at once), the image's real path as the source (so our own tools and
+    """What libfuse is told: our inode numbers, no attribute or entry caching and direct I/O
+    (libfuse's high-level API gives each name of a hard link its own kernel inode: no page
+    cache of one name can go stale after a write through another), the image's real path as the source (so our own tools and
     findmnt see what is mounted)."""
     args = dict(options.fuse)
     args.update(fsname=os.path.realpath(image), subtype="vexfs", use_ino=True, nothreads=True,
                 foreground=foreground, attr_timeout=0, entry_timeout=0, negative_timeout=0,
-                ac_attr_timeout=0, hard_remove=True)
+                ac_attr_timeout=0, hard_remove=True, direct_io=True)
     if not options.writable:
         args["ro"] = True
     return args
@@ -88,7 +89,9 @@ def mount(image: str, mountpoint: str, options: MountOptions, *, foreground: boo
     volume = open_for_mount(image, options.writable)
     ops = VexfsOperations(volume, writable=options.writable, uid=options.uid, gid=options.gid,
                           fakeroot=options.fakeroot, errors=options.errors)
+    ops.mark_mounted()
     try:
         mfusepy.FUSE(ops, mountpoint, **fuse_arguments(image, options, foreground))
     except RuntimeError as exc:
+        ops.destroy("/")  # never mounted: clean again
         raise UsageError(f"{mountpoint}: mount failed ({exc})") from None
