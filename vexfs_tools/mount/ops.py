@@ -23,7 +23,6 @@ from ..format import constants as C
 from ..format import vector as V
 from ..format.offsets import field_span
 from ..inspect.recovery import Recovery
-from ..volume.fileio import FileData
 from ..volume.namespace import Namespace, errno_of
 from ..volume.volume import Volume, now
 
@@ -294,11 +293,7 @@ class VexfsOperations(mfusepy.Operations):
 
     @as_errno
     def read(self, path, size, offset, fh):
-        inode = self.volume.read_inode(self._fh_ino(fh))
-        end = min(inode.i_size, offset + size)
-        if offset >= end:
-            return b""
-        return FileData(self.volume, inode, -(-end // C.BLOCK_SIZE)).read(offset, end - offset)
+        return self.ns.read_inode_data(self.volume.read_inode(self._fh_ino(fh)), offset, size)
 
     @as_errno
     def write(self, path, data, offset, fh):

@@ -19,7 +19,6 @@ from ..errors import (CorruptionError, DeviceError, LimitError, NoSpaceError, No
 from ..format import constants as C
 from . import directory
 from .blockmap import LEVEL_SPAN, LEVEL_START, P, indirect_pointers
-from .fileio import FileData
 from .inodes import InodeRecord
 from .volume import Volume, now
 
@@ -106,10 +105,41 @@ class Namespace:
         inode = self.inode(ino)
         if inode.is_dir:
             raise fail(E.EISDIR, f"inode {ino}")
-        end = min(inode.i_size, offset + size)
+        return self.read_inode_data(inode, offset, size)
+
+    def read_inode_data(self, inode: InodeRecord, offset: int, size: int) -> bytes:
+        """Bytes of [offset, offset+size) cut at i_size, holes as zeros: only the blocks of
+        the range are looked up (cost by the range, never by the file's size)."""
+        end = min(inode.i_size, offset + size, self.volume.max_file_size())
         if offset >= end:
             return b""
-        return FileData(self.volume, inode, -(-end // C.BLOCK_SIZE)).read(offset, end - offset)
+        out = bytearray(end - offset)
+        for position, where, length in self._pieces(inode.fields, offset, end):
+            if where is not None:
+                out[position - offset:position - offset + length] = self.volume.device.read(where, length)
+        return bytes(out)
+
+    def _pieces(self, fields, offset: int, end: int) -> Iterator[tuple[int, int | None, int]]:
+        """(file offset, device offset or None for a hole, length) over [offset, end),
+        consecutive blocks joined."""
+        run_at, run_where, run_len = offset, None, 0
+        position = offset
+        while position < end:
+            logical = position // C.BLOCK_SIZE
+            stop = min(end, (logical + 1) * C.BLOCK_SIZE)
+            block = self.mapped(fields, logical)
+            where = block * C.BLOCK_SIZE + position % C.BLOCK_SIZE if block else None
+            joined = (where is None and run_where is None and run_len) or \
+                     (where is not None and run_where is not None and run_where + run_len == where)
+            if not joined and run_len:
+                yield run_at, run_where, run_len
+                run_at, run_len = position, 0
+            if not run_len:
+                run_at, run_where = position, where
+            run_len += stop - position
+            position = stop
+        if run_len:
+            yield run_at, run_where, run_len
 
     def readlink(self, ino: int) -> bytes:
         inode = self.inode(ino)
@@ -239,9 +269,24 @@ class Namespace:
                     goal = block + 1
         fields.i_size = max(fields.i_size, end)
         fields.i_mtime = fields.i_ctime = now()
-        inode = self.volume.write_inode(ino, fields)
-        FileData(self.volume, inode, last + 1).write(offset, data)
+        self.volume.write_inode(ino, fields)
+        for position, where, length in self._pieces(fields, offset, end):
+            piece = data[position - offset:position - offset + length]
+            self._write_at(where, piece)
         return len(data)
+
+    def _write_at(self, where: int, piece: memoryview) -> None:
+        """Write into mapped blocks from device offset `where`; a start inside a block keeps
+        the block's bytes around the piece."""
+        block, head = divmod(where, C.BLOCK_SIZE)
+        if head:
+            n = min(len(piece), C.BLOCK_SIZE - head)
+            current = bytearray(self.volume.read_block(block))
+            current[head:head + n] = piece[:n]
+            self.volume.write_data(block, bytes(current[:head + n]))
+            piece, block = piece[n:], block + 1
+        if len(piece):
+            self.volume.write_data(block, piece)
 
     def mapped(self, fields, logical: int) -> int:
         """The physical block at `logical` (0: a hole), by one walk down the map."""
