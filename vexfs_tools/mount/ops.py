@@ -123,7 +123,7 @@ class VexfsOperations(mfusepy.Operations):
     def _lookup(self, inode, name: bytes) -> int | None:
         if self.recovery is not None:
             return self.recovery.lookup(inode, name)
-        return self.volume.lookup(inode, name)
+        return self.ns.listing(inode.ino).get(name)
 
     def _ino(self, path: str) -> int:
         inode = self.volume.read_inode(C.ROOT_INO)

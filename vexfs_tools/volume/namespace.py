@@ -10,9 +10,12 @@ direct blocks per file, the lowest free block first.
 from __future__ import annotations
 
 import errno as E
+import heapq
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+import numpy as np
 
 from ..errors import (CorruptionError, DeviceError, LimitError, NoSpaceError, NotADirectoryError_,
                       PathNotFoundError, UsageError, VexfsError)
@@ -65,6 +68,11 @@ class Namespace:
         self.volume = volume
         self.open_counts: dict[int, int] = {}  # inodes held open (FUSE): freed on last release
         self.unlinked: set[int] = set()  # link count 0, still open
+        # Directory listings ({name: inode}) kept between calls, dropped for each directory a
+        # call changes; and the free inode slots, lowest first (the kernel's order), found
+        # by one sweep of the table instead of one per create.
+        self._listings: dict[int, dict[bytes, int]] = {}
+        self._free_inodes: list[int] | None = None
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -81,15 +89,28 @@ class Namespace:
         return inode
 
     def lookup(self, parent: int, name: bytes) -> int:
-        check_name(name)
-        found = self.volume.lookup(self.directory(parent), name)
+        found = self.find(parent, name)
         if found is None:
             raise fail(E.ENOENT, os.fsdecode(name))
         return found
 
     def find(self, parent: int, name: bytes) -> int | None:
         check_name(name)
-        return self.volume.lookup(self.directory(parent), name)
+        return self.listing(parent).get(name)
+
+    def listing(self, ino: int) -> dict[bytes, int]:
+        """{name: inode} of a directory, read once and kept until a change drops it."""
+        found = self._listings.get(ino)
+        if found is None:
+            found = {r.name: r.inode for r in self.volume.iter_dir(self.directory(ino))}
+            if len(self._listings) > 4096:
+                self._listings.clear()
+            self._listings[ino] = found
+        return found
+
+    def _forget(self, *dirs: int) -> None:
+        for ino in dirs:
+            self._listings.pop(ino, None)
 
     def entries(self, ino: int) -> list[Entry]:
         return [Entry(r.name, r.inode, r.file_type) for r in self.volume.iter_dir(self.directory(ino))]
@@ -160,7 +181,7 @@ class Namespace:
     def _check_new(self, parent: int, name: bytes) -> InodeRecord:
         check_name(name)
         dir_inode = self.directory(parent)
-        if self.volume.lookup(dir_inode, name) is not None:
+        if self.find(parent, name) is not None:
             raise fail(E.EEXIST, os.fsdecode(name))
         if not self._has_room(dir_inode, name):
             raise fail(E.ENOSPC, f"directory inode {parent} is full (one block in the "
@@ -189,9 +210,43 @@ class Namespace:
         self._check_new(parent, name)
         self._need_inode()
         kind = mode & C.S_IFMT or C.S_IFREG
-        ino = self.volume.create_file(parent, name, b"", mode=kind | (mode & 0o7777), uid=uid, gid=gid)
+        return self._new_file(parent, name, b"", kind | (mode & 0o7777), uid, gid)
+
+    def _new_file(self, parent: int, name: bytes, data: bytes, mode: int, uid: int, gid: int) -> int:
+        """Volume.create_file's steps, with the inode from the kept free list."""
+        v = self.volume
+        ino = self._take_inode()
+        fields = v.new_inode_fields(mode, uid=uid, gid=gid)
+        try:
+            v.write_contents(fields, data)
+            v.add_entry(parent, name, ino, file_type_of(mode))
+        except BaseException:
+            v.free_blocks_of(fields)
+            self._give_inode(ino)
+            raise
+        v.write_inode(ino, fields)
+        self._forget(parent)
         self._touch_dir(parent)
         return ino
+
+    def _take_inode(self) -> int:
+        if self._free_inodes is None:
+            g = self.volume.geometry
+            free: list[int] = []
+            for first_ino, records in self.volume.inode_table():
+                slots = np.flatnonzero(records["i_mode"] == 0) + first_ino
+                free += slots[(slots >= g.first_allocatable_ino) & (slots <= g.last_allocatable_ino)].tolist()
+            self._free_inodes = free
+            heapq.heapify(free)
+        while self._free_inodes:
+            ino = heapq.heappop(self._free_inodes)
+            if not self.volume.read_inode(ino).in_use:
+                return ino
+        raise fail(E.ENOSPC, "no free inode left")
+
+    def _give_inode(self, ino: int) -> None:
+        if self._free_inodes is not None:
+            heapq.heappush(self._free_inodes, ino)
 
     def mkdir(self, parent: int, name: bytes, mode: int = 0o755, *, uid: int = 0, gid: int = 0) -> int:
         dir_inode = self._check_new(parent, name)
@@ -200,8 +255,24 @@ class Namespace:
             raise fail(E.EMLINK, f"directory inode {parent} has {MAX_LINKS} links")
         if self.volume.sb.s_free_blocks < 1 + (0 if self._fits_in_place(dir_inode, name) else 1):
             raise fail(E.ENOSPC, "no free block left")
-        ino = self.volume.mkdir(parent, name, mode=C.S_IFDIR | (mode & 0o7777), uid=uid, gid=gid)
-        self._touch_dir(parent)
+        v = self.volume
+        ino = self._take_inode()
+        fields = v.new_inode_fields(C.S_IFDIR | (mode & 0o7777), uid=uid, gid=gid, links=2)
+        try:
+            block = v.allocate_block()
+            fields.i_block[0] = block
+            fields.i_blocks = 1
+            fields.i_size = C.BLOCK_SIZE
+            entries = [(b".", ino, C.FT_DIR), (b"..", parent, C.FT_DIR)]
+            v.write_dir_block(block, directory.pack_entries(entries, chain_end=v.chain_end)[0])
+            v.add_entry(parent, name, ino, C.FT_DIR)
+        except BaseException:
+            v.free_blocks_of(fields)
+            self._give_inode(ino)
+            raise
+        v.write_inode(ino, fields)
+        self._forget(parent)
+        self._touch_dir(parent, 1)
         return ino
 
     def _fits_in_place(self, dir_inode: InodeRecord, name: bytes) -> bool:
@@ -216,9 +287,7 @@ class Namespace:
         self._need_inode()
         if self.volume.sb.s_free_blocks < blocks_for(len(target)) + 1:
             raise fail(E.ENOSPC, "no free block left")
-        ino = self.volume.create_file(parent, name, target, mode=C.S_IFLNK | 0o777, uid=uid, gid=gid)
-        self._touch_dir(parent)
-        return ino
+        return self._new_file(parent, name, target, C.S_IFLNK | 0o777, uid, gid)
 
     def link(self, ino: int, parent: int, name: bytes) -> None:
         inode = self.inode(ino)
@@ -228,6 +297,7 @@ class Namespace:
             raise fail(E.EMLINK, f"inode {ino} has {MAX_LINKS} links")
         self._check_new(parent, name)
         self.volume.add_entry(parent, name, ino, file_type_of(inode.mode))
+        self._forget(parent)
         inode = self.volume.read_inode(ino)
         inode.fields.i_links_count += 1
         inode.fields.i_ctime = now()
@@ -356,6 +426,7 @@ class Namespace:
     # --- removing ------------------------------------------------------------------------------
 
     def _remove_entry(self, parent: int, name: bytes) -> None:
+        self._forget(parent)
         v = self.volume
         for _, block in v.dir_blocks(v.read_inode(parent)):
             data = bytearray(v.read_block(block))
@@ -393,6 +464,8 @@ class Namespace:
         inode.fields.i_mtime = now()  # when it was deleted, as ext2's dtime says
         self.volume.write_inode(ino, inode.fields)
         self.unlinked.discard(ino)
+        self._forget(ino)
+        self._give_inode(ino)
 
     def opened(self, ino: int) -> None:
         self.open_counts[ino] = self.open_counts.get(ino, 0) + 1
@@ -433,7 +506,7 @@ class Namespace:
     # --- rename ----------------------------------------------------------------------------------
 
     def parent_of(self, ino: int) -> int:
-        found = self.volume.lookup(self.directory(ino), b"..")
+        found = self.listing(ino).get(b"..")
         return found if found else C.ROOT_INO
 
     def is_under(self, ino: int, ancestor: int) -> bool:
@@ -476,6 +549,7 @@ class Namespace:
             if inode.is_dir and self.volume.read_inode(new_parent).i_links_count >= MAX_LINKS:
                 raise fail(E.EMLINK, f"directory inode {new_parent}")
             self.volume.add_entry(new_parent, new_name, ino, file_type_of(inode.mode))
+        self._forget(new_parent)
         self._remove_entry(old_parent, old_name)
         moved = inode.is_dir and old_parent != new_parent
         if moved:
@@ -493,6 +567,7 @@ class Namespace:
                 self._drop_link(target)
 
     def _retarget(self, parent: int, name: bytes, ino: int, file_type: int) -> None:
+        self._forget(parent)
         v = self.volume
         for _, block in v.dir_blocks(v.read_inode(parent)):
             data = bytearray(v.read_block(block))
