@@ -327,16 +327,7 @@ class Namespace:
         if missing:
             if self.volume.sb.s_free_blocks < len(missing) + indirect_bound(len(missing)):
                 raise fail(E.ENOSPC, "no free block left")
-            goal = None
-            if self.volume.indirect:  # extended layout: near the file's previous block
-                before = self.mapped(fields, first - 1) if first else 0
-                goal = before + 1 if before else None
-            for logical in missing:
-                block = self.volume.allocate_block(goal)
-                self.volume.set_block(fields, logical, block)
-                fields.i_blocks += 1
-                if goal is not None:
-                    goal = block + 1
+            self._allocate(fields, missing, offset, end, first)
         fields.i_size = max(fields.i_size, end)
         fields.i_mtime = fields.i_ctime = now()
         self.volume.write_inode(ino, fields)
@@ -357,6 +348,37 @@ class Namespace:
             piece, block = piece[n:], block + 1
         if len(piece):
             self.volume.write_data(block, piece)
+
+    def _allocate(self, fields, missing: list[int], offset: int, end: int, first: int) -> None:
+        """Map the missing logical blocks. Kernel layout: one at a time, the lowest free
+        block first (the kernel's order). Extended: each run of consecutive logical blocks
+        in one contiguous run where one is free, else block by block near the file's
+        previous block; blocks the write covers only in part are zeroed first."""
+        v = self.volume
+        if not v.indirect:
+            for logical in missing:
+                v.set_block(fields, logical, v.allocate_block())
+                fields.i_blocks += 1
+            return
+        before = self.mapped(fields, first - 1) if first else 0
+        goal = before + 1 if before else None
+        for start, count in logical_runs(missing):
+            try:
+                block = v.allocate_run(count)
+            except NoSpaceError:
+                block = None
+            for n in range(count):
+                logical = start + n
+                if block is None:
+                    physical = v.allocate_block(goal)  # zeroed by the allocator
+                else:
+                    physical = block + n
+                    lo, hi = logical * C.BLOCK_SIZE, (logical + 1) * C.BLOCK_SIZE
+                    if lo < offset or hi > end:
+                        v.write_data(physical, bytes(C.BLOCK_SIZE))
+                v.set_block(fields, logical, physical)
+                fields.i_blocks += 1
+                goal = physical + 1
 
     def mapped(self, fields, logical: int) -> int:
         """The physical block at `logical` (0: a hole), by one walk down the map."""
@@ -652,6 +674,20 @@ def check_name(name: bytes) -> None:
 
 def file_type_of(mode: int) -> int:
     return C.MODE_TO_FILE_TYPE.get(mode & C.S_IFMT, C.FT_UNKNOWN)
+
+
+def logical_runs(blocks: list[int]) -> Iterator[tuple[int, int]]:
+    """(first, count) of each run of consecutive numbers in a sorted list."""
+    start = previous = None
+    for block in blocks:
+        if start is not None and block == previous + 1:
+            previous = block
+            continue
+        if start is not None:
+            yield start, previous - start + 1
+        start = previous = block
+    if start is not None:
+        yield start, previous - start + 1
 
 
 def blocks_for(size: int) -> int:
