@@ -483,7 +483,6 @@ class Namespace:
         self.volume.free_blocks_of(inode.fields)
         inode.fields.i_mode = 0
         inode.fields.i_links_count = 0
-        inode.fields.i_mtime = now()  # when it was deleted, as ext2's dtime says
         self.volume.write_inode(ino, inode.fields)
         self.unlinked.discard(ino)
         self._forget(ino)
