@@ -15,8 +15,10 @@ from vexfs_tools.cli.dump import dump_command
 from vexfs_tools.cli.fsck import fsck_command
 from vexfs_tools.cli.main import cli
 from vexfs_tools.cli.mkfs import mkfs_command
+from vexfs_tools.cli.mount import mount_command
 
-ENTRY_POINTS = {"vexfs": cli, "mkfs.vexfs": mkfs_command, "fsck.vexfs": fsck_command, "dump.vexfs": dump_command}
+ENTRY_POINTS = {"vexfs": cli, "mkfs.vexfs": mkfs_command, "fsck.vexfs": fsck_command, "dump.vexfs": dump_command,
+               "mount.fuse.vexfs": mount_command}
 EXAMPLES = re.compile(r"^\s*Examples?:$", re.M)
 
 

@@ -12,8 +12,10 @@ from .files import cat_command, ls_command, stat_command
 from .forensic import blkcat_command, extract_command, icheck_command, ncheck_command, timeline_command
 from .fsck import fsck_command
 from .mkfs import mkfs_command
+from .mount import mount_command
 from .undo import undo_command
 from .vectors import search_command, vectors_group, verify_command
+from .write import WRITE_COMMANDS
 
 EPILOG = """\b
 Examples:
@@ -27,6 +29,8 @@ Examples:
   vexfs vectors ls disk.img           list the vector files
   vexfs search disk.img --query q.npy -k 10
   vexfs verify disk.img /e.vec --queries q.npy --results kernel.json
+  vexfs mount disk.img /mnt           read-write FUSE mount (umount /mnt)
+  vexfs write disk.img notes.txt /docs/     copy a file in (offline; also mkdir, rm, mv, ln, chmod)
 """
 
 
@@ -39,6 +43,8 @@ def cli():
 for command in (mkfs_command, fsck_command, dump_command, ls_command, stat_command, cat_command,
                 icheck_command, ncheck_command, blkcat_command, timeline_command, extract_command,
                 undo_command, demo_command, vectors_group, search_command, verify_command):
+    cli.add_command(command)
+for command in (mount_command, *WRITE_COMMANDS):  # the FUSE mount; offline writes
     cli.add_command(command)
 
 

@@ -159,3 +159,13 @@ def deleted_in_slack(data: bytes, record: DirRecord) -> list[DirRecord]:
         else:
             offset += 4
     return found
+
+
+def retarget_entry(block: bytearray, name: bytes, inode: int, file_type: int, *, chain_end: int) -> bool:
+    """Point the live entry `name` at another inode in place (rename over a target, a moved
+    directory's '..'). Returns False when the block holds no such entry."""
+    for record in walk_block(block, chain_end=chain_end).records:
+        if record.inode and record.name == name:
+            DIRENT_HEADER.pack_into(block, record.offset, inode, record.rec_len, record.name_len, file_type)
+            return True
+    return False

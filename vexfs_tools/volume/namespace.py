@@ -1,0 +1,699 @@
+"""The write API by inode number (what a FUSE mount and the offline commands call).
+
+Every operation checks what it needs before it changes anything, so a refusal (EEXIST,
+ENOTEMPTY, EFBIG, ENOSPC, ...) leaves the image as it was. Errors are NamespaceError with
+the errno a user expects; errno_of() maps the library's other errors in one place.
+The kernel layout is kept to what the 2.0 kernel reads back: one-block directories, 12
+direct blocks per file, the lowest free block first.
+"""
+
+from __future__ import annotations
+
+import errno as E
+import heapq
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import (CorruptionError, DeviceError, LimitError, NoSpaceError, NotADirectoryError_,
+                      PathNotFoundError, UsageError, VexfsError)
+from ..format import constants as C
+from . import directory
+from .blockmap import LEVEL_SPAN, LEVEL_START, P, indirect_pointers
+from .inodes import InodeRecord
+from .volume import Volume, now
+
+MAX_LINKS = 65535  # i_links_count is 16 bits
+PATH_MAX = 4096  # longest symlink target
+
+
+class NamespaceError(VexfsError):
+    """A refused operation, with the errno a POSIX file system gives for it."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.errno = code
+
+
+def errno_of(exc: BaseException) -> int:
+    """The errno for any library error (the one place the mount maps them)."""
+    code = getattr(exc, "errno", None)
+    if isinstance(code, int) and code:
+        return code
+    for kind, value in ((NoSpaceError, E.ENOSPC), (PathNotFoundError, E.ENOENT),
+                        (NotADirectoryError_, E.ENOTDIR), (LimitError, E.ENOSPC),
+                        (UsageError, E.EINVAL), (CorruptionError, E.EIO), (DeviceError, E.EIO)):
+        if isinstance(exc, kind):
+            return value
+    return E.EIO
+
+
+def fail(code: int, message: str) -> NamespaceError:
+    return NamespaceError(code, f"{message}: {os.strerror(code)}")
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: bytes
+    ino: int
+    file_type: int
+
+
+class Namespace:
+    """Files and directories of one open Volume, addressed by inode number."""
+
+    def __init__(self, volume: Volume):
+        self.volume = volume
+        self.open_counts: dict[int, int] = {}  # inodes held open (FUSE): freed on last release
+        self.unlinked: set[int] = set()  # link count 0, still open
+        # Directory listings ({name: inode}) kept between calls, dropped for each directory a
+        # call changes; and the free inode slots, lowest first (the kernel's order), found
+        # by one sweep of the table instead of one per create.
+        self._listings: dict[int, dict[bytes, int]] = {}
+        self._free_inodes: list[int] | None = None
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def inode(self, ino: int) -> InodeRecord:
+        inode = self.volume.read_inode(ino)
+        if not inode.in_use:
+            raise fail(E.ENOENT, f"inode {ino}")
+        return inode
+
+    def directory(self, ino: int) -> InodeRecord:
+        inode = self.inode(ino)
+        if not inode.is_dir:
+            raise fail(E.ENOTDIR, f"inode {ino}")
+        return inode
+
+    def lookup(self, parent: int, name: bytes) -> int:
+        found = self.find(parent, name)
+        if found is None:
+            raise fail(E.ENOENT, os.fsdecode(name))
+        return found
+
+    def find(self, parent: int, name: bytes) -> int | None:
+        check_name(name)
+        return self.listing(parent).get(name)
+
+    def listing(self, ino: int) -> dict[bytes, int]:
+        """{name: inode} of a directory, read once and kept until a change drops it."""
+        found = self._listings.get(ino)
+        if found is None:
+            found = {r.name: r.inode for r in self.volume.iter_dir(self.directory(ino))}
+            if len(self._listings) > 4096:
+                self._listings.clear()
+            self._listings[ino] = found
+        return found
+
+    def _forget(self, *dirs: int) -> None:
+        for ino in dirs:
+            self._listings.pop(ino, None)
+
+    def entries(self, ino: int) -> list[Entry]:
+        return [Entry(r.name, r.inode, r.file_type) for r in self.volume.iter_dir(self.directory(ino))]
+
+    def resolve(self, path: str | bytes) -> int:
+        """The inode a path names (no symlink followed), with POSIX errnos."""
+        try:
+            return self.volume.resolve(path).ino
+        except VexfsError as exc:
+            raise fail(errno_of(exc), os.fsdecode(path)) from None
+
+    def read(self, ino: int, offset: int, size: int) -> bytes:
+        inode = self.inode(ino)
+        if inode.is_dir:
+            raise fail(E.EISDIR, f"inode {ino}")
+        return self.read_inode_data(inode, offset, size)
+
+    def read_inode_data(self, inode: InodeRecord, offset: int, size: int) -> bytes:
+        """Bytes of [offset, offset+size) cut at i_size, holes as zeros: only the blocks of
+        the range are looked up (cost by the range, never by the file's size)."""
+        end = min(inode.i_size, offset + size, self.volume.max_file_size())
+        if offset >= end:
+            return b""
+        out = bytearray(end - offset)
+        for position, where, length in self._pieces(inode.fields, offset, end):
+            if where is not None:
+                out[position - offset:position - offset + length] = self.volume.device.read(where, length)
+        return bytes(out)
+
+    def _pieces(self, fields, offset: int, end: int) -> Iterator[tuple[int, int | None, int]]:
+        """(file offset, device offset or None for a hole, length) over [offset, end),
+        consecutive blocks joined."""
+        run_at, run_where, run_len = offset, None, 0
+        position = offset
+        while position < end:
+            logical = position // C.BLOCK_SIZE
+            stop = min(end, (logical + 1) * C.BLOCK_SIZE)
+            block = self.mapped(fields, logical)
+            where = block * C.BLOCK_SIZE + position % C.BLOCK_SIZE if block else None
+            joined = (where is None and run_where is None and run_len) or \
+                     (where is not None and run_where is not None and run_where + run_len == where)
+            if not joined and run_len:
+                yield run_at, run_where, run_len
+                run_at, run_len = position, 0
+            if not run_len:
+                run_at, run_where = position, where
+            run_len += stop - position
+            position = stop
+        if run_len:
+            yield run_at, run_where, run_len
+
+    def readlink(self, ino: int) -> bytes:
+        inode = self.inode(ino)
+        if not inode.is_symlink:
+            raise fail(E.EINVAL, f"inode {ino} is not a symlink")
+        return self.read(ino, 0, inode.i_size)
+
+    def statfs(self) -> dict[str, int]:
+        v = self.volume
+        return {"f_bsize": C.BLOCK_SIZE, "f_frsize": C.BLOCK_SIZE,
+                "f_blocks": v.geometry.addressable_blocks - v.geometry.first_data_block,
+                "f_bfree": v.sb.s_free_blocks, "f_bavail": v.sb.s_free_blocks,
+                "f_files": v.geometry.inodes_count, "f_ffree": v.sb.s_free_inodes,
+                "f_favail": v.sb.s_free_inodes, "f_namemax": C.MAX_NAME_LEN}
+
+    # --- creating ------------------------------------------------------------------------------
+
+    def _check_new(self, parent: int, name: bytes) -> InodeRecord:
+        check_name(name)
+        dir_inode = self.directory(parent)
+        if self.find(parent, name) is not None:
+            raise fail(E.EEXIST, os.fsdecode(name))
+        if not self._has_room(dir_inode, name):
+            raise fail(E.ENOSPC, f"directory inode {parent} is full (one block in the "
+                                 f"{self.volume.layout} layout)")
+        return dir_inode
+
+    def _has_room(self, dir_inode: InodeRecord, name: bytes) -> bool:
+        v = self.volume
+        for _, block in v.dir_blocks(dir_inode):
+            if directory.insert_entry(bytearray(v.read_block(block)), name, 1, 0, chain_end=v.chain_end):
+                return True
+        return v.large_dir and v.sb.s_free_blocks >= 4
+
+    def _need_inode(self) -> None:
+        if self.volume.sb.s_free_inodes <= 0:
+            raise fail(E.ENOSPC, "no free inode left")
+
+    def _touch_dir(self, ino: int, links: int = 0) -> None:
+        inode = self.volume.read_inode(ino)
+        inode.fields.i_links_count += links
+        inode.fields.i_mtime = inode.fields.i_ctime = now()
+        self.volume.write_inode(ino, inode.fields)
+
+    def create(self, parent: int, name: bytes, mode: int = 0o644, *, uid: int = 0, gid: int = 0) -> int:
+        """A new empty regular file (or fifo/socket/device node, by its mode's type bits)."""
+        self._check_new(parent, name)
+        self._need_inode()
+        kind = mode & C.S_IFMT or C.S_IFREG
+        return self._new_file(parent, name, b"", kind | (mode & 0o7777), uid, gid)
+
+    def _new_file(self, parent: int, name: bytes, data: bytes, mode: int, uid: int, gid: int) -> int:
+        """Volume.create_file's steps, with the inode from the kept free list."""
+        v = self.volume
+        ino = self._take_inode()
+        fields = v.new_inode_fields(mode, uid=uid, gid=gid)
+        try:
+            v.write_contents(fields, data)
+            v.add_entry(parent, name, ino, file_type_of(mode))
+        except BaseException:
+            v.free_blocks_of(fields)
+            self._give_inode(ino)
+            raise
+        v.write_inode(ino, fields)
+        self._forget(parent)
+        self._touch_dir(parent)
+        return ino
+
+    def _take_inode(self) -> int:
+        if self._free_inodes is None:
+            g = self.volume.geometry
+            free: list[int] = []
+            for first_ino, records in self.volume.inode_table():
+                slots = np.flatnonzero(records["i_mode"] == 0) + first_ino
+                free += slots[(slots >= g.first_allocatable_ino) & (slots <= g.last_allocatable_ino)].tolist()
+            self._free_inodes = free
+            heapq.heapify(free)
+        while self._free_inodes:
+            ino = heapq.heappop(self._free_inodes)
+            if not self.volume.read_inode(ino).in_use:
+                return ino
+        raise fail(E.ENOSPC, "no free inode left")
+
+    def _give_inode(self, ino: int) -> None:
+        if self._free_inodes is not None:
+            heapq.heappush(self._free_inodes, ino)
+
+    def mkdir(self, parent: int, name: bytes, mode: int = 0o755, *, uid: int = 0, gid: int = 0) -> int:
+        dir_inode = self._check_new(parent, name)
+        self._need_inode()
+        if dir_inode.i_links_count >= MAX_LINKS:
+            raise fail(E.EMLINK, f"directory inode {parent} has {MAX_LINKS} links")
+        if self.volume.sb.s_free_blocks < 1 + (0 if self._fits_in_place(dir_inode, name) else 1):
+            raise fail(E.ENOSPC, "no free block left")
+        v = self.volume
+        ino = self._take_inode()
+        fields = v.new_inode_fields(C.S_IFDIR | (mode & 0o7777), uid=uid, gid=gid, links=2)
+        try:
+            block = v.allocate_block()
+            fields.i_block[0] = block
+            fields.i_blocks = 1
+            fields.i_size = C.BLOCK_SIZE
+            entries = [(b".", ino, C.FT_DIR), (b"..", parent, C.FT_DIR)]
+            v.write_dir_block(block, directory.pack_entries(entries, chain_end=v.chain_end)[0])
+            v.add_entry(parent, name, ino, C.FT_DIR)
+        except BaseException:
+            v.free_blocks_of(fields)
+            self._give_inode(ino)
+            raise
+        v.write_inode(ino, fields)
+        self._forget(parent)
+        self._touch_dir(parent, 1)
+        return ino
+
+    def _fits_in_place(self, dir_inode: InodeRecord, name: bytes) -> bool:
+        v = self.volume
+        return any(directory.insert_entry(bytearray(v.read_block(b)), name, 1, 0, chain_end=v.chain_end)
+                   for _, b in v.dir_blocks(dir_inode))
+
+    def symlink(self, parent: int, name: bytes, target: bytes, *, uid: int = 0, gid: int = 0) -> int:
+        if not target or len(target) >= PATH_MAX:
+            raise fail(E.ENAMETOOLONG if target else E.ENOENT, "symlink target")
+        self._check_new(parent, name)
+        self._need_inode()
+        if self.volume.sb.s_free_blocks < blocks_for(len(target)) + 1:
+            raise fail(E.ENOSPC, "no free block left")
+        return self._new_file(parent, name, target, C.S_IFLNK | 0o777, uid, gid)
+
+    def link(self, ino: int, parent: int, name: bytes) -> None:
+        inode = self.inode(ino)
+        if inode.is_dir:
+            raise fail(E.EPERM, "a hard link to a directory")
+        if inode.i_links_count >= MAX_LINKS:
+            raise fail(E.EMLINK, f"inode {ino} has {MAX_LINKS} links")
+        self._check_new(parent, name)
+        self.volume.add_entry(parent, name, ino, file_type_of(inode.mode))
+        self._forget(parent)
+        inode = self.volume.read_inode(ino)
+        inode.fields.i_links_count += 1
+        inode.fields.i_ctime = now()
+        self.volume.write_inode(ino, inode.fields)
+        self._touch_dir(parent)
+
+    # --- writing file contents -----------------------------------------------------------------
+
+    def write(self, ino: int, offset: int, data: bytes | bytearray | memoryview) -> int:
+        """Write `data` at `offset`, allocating only the blocks it touches (the rest stay
+        holes). EFBIG past what the layout can map; ENOSPC before anything is taken."""
+        data = memoryview(data).cast("B")
+        inode = self.inode(ino)
+        if inode.is_dir:
+            raise fail(E.EISDIR, f"inode {ino}")
+        if offset < 0:
+            raise fail(E.EINVAL, "negative offset")
+        end = offset + len(data)
+        if end > self.volume.max_file_size():
+            raise fail(E.EFBIG, f"a file in the {self.volume.layout} layout holds at most "
+                                f"{self.volume.max_file_size()} bytes")
+        if not data:
+            return 0
+        fields = inode.fields
+        first, last = offset // C.BLOCK_SIZE, (end - 1) // C.BLOCK_SIZE
+        missing = [lb for lb in range(first, last + 1) if not self.mapped(fields, lb)]
+        if missing:
+            if self.volume.sb.s_free_blocks < len(missing) + indirect_bound(len(missing)):
+                raise fail(E.ENOSPC, "no free block left")
+            self._allocate(fields, missing, offset, end, first)
+        fields.i_size = max(fields.i_size, end)
+        fields.i_mtime = fields.i_ctime = now()
+        self.volume.write_inode(ino, fields)
+        for position, where, length in self._pieces(fields, offset, end):
+            piece = data[position - offset:position - offset + length]
+            self._write_at(where, piece)
+        return len(data)
+
+    def _write_at(self, where: int, piece: memoryview) -> None:
+        """Write into mapped blocks from device offset `where`; a start inside a block keeps
+        the block's bytes around the piece."""
+        block, head = divmod(where, C.BLOCK_SIZE)
+        if head:
+            n = min(len(piece), C.BLOCK_SIZE - head)
+            current = bytearray(self.volume.read_block(block))
+            current[head:head + n] = piece[:n]
+            self.volume.write_data(block, bytes(current[:head + n]))
+            piece, block = piece[n:], block + 1
+        if len(piece):
+            self.volume.write_data(block, piece)
+
+    def _allocate(self, fields, missing: list[int], offset: int, end: int, first: int) -> None:
+        """Map the missing logical blocks. Kernel layout: one at a time, the lowest free
+        block first (the kernel's order). Extended: each run of consecutive logical blocks
+        in one contiguous run where one is free, else block by block near the file's
+        previous block; blocks the write covers only in part are zeroed first."""
+        v = self.volume
+        if not v.indirect:
+            for logical in missing:
+                v.set_block(fields, logical, v.allocate_block())
+                fields.i_blocks += 1
+            return
+        before = self.mapped(fields, first - 1) if first else 0
+        goal = before + 1 if before else None
+        for start, count in logical_runs(missing):
+            try:
+                block = v.allocate_run(count)
+            except NoSpaceError:
+                block = None
+            for n in range(count):
+                logical = start + n
+                if block is None:
+                    physical = v.allocate_block(goal)  # zeroed by the allocator
+                else:
+                    physical = block + n
+                    lo, hi = logical * C.BLOCK_SIZE, (logical + 1) * C.BLOCK_SIZE
+                    if lo < offset or hi > end:
+                        v.write_data(physical, bytes(C.BLOCK_SIZE))
+                v.set_block(fields, logical, physical)
+                fields.i_blocks += 1
+                goal = physical + 1
+
+    def mapped(self, fields, logical: int) -> int:
+        """The physical block at `logical` (0: a hole), by one walk down the map."""
+        if logical < C.DIRECT_BLOCKS:
+            return int(fields.i_block[logical])
+        if not self.volume.indirect:
+            return 0
+        level = next(lv for lv in range(3) if logical < LEVEL_START[lv] + LEVEL_SPAN[lv])
+        table = getattr(fields, ("i_indirect", "i_double_indirect", "i_triple_indirect")[level])
+        offset = logical - LEVEL_START[level]
+        for depth in range(level, -1, -1):
+            if not table:
+                return 0
+            index, offset = divmod(offset, P ** depth)
+            table = int(indirect_pointers(self.volume.read_block(table))[index])
+        return table
+
+    def truncate(self, ino: int, size: int) -> None:
+        """Grow (a hole) or shrink: blocks past the new end are freed, the tail of the last
+        block is zeroed so that a later growth reads zeros."""
+        inode = self.inode(ino)
+        if inode.is_dir:
+            raise fail(E.EISDIR, f"inode {ino}")
+        if size < 0:
+            raise fail(E.EINVAL, "negative size")
+        if size > self.volume.max_file_size():
+            raise fail(E.EFBIG, f"a file in the {self.volume.layout} layout holds at most "
+                                f"{self.volume.max_file_size()} bytes")
+        fields = inode.fields
+        if size < fields.i_size:
+            self._cut(inode, size)
+        fields.i_size = size
+        fields.i_mtime = fields.i_ctime = now()
+        self.volume.write_inode(ino, fields)
+
+    def _cut(self, inode: InodeRecord, size: int) -> None:
+        v, fields = self.volume, inode.fields
+        keep = -(-size // C.BLOCK_SIZE)
+        tail = size % C.BLOCK_SIZE
+        if tail:
+            block = self.mapped(fields, size // C.BLOCK_SIZE)
+            if block:
+                v.write_data(block, v.read_block(block)[:tail] + bytes(C.BLOCK_SIZE - tail))
+        block_map = v.block_map(inode)
+        kept = [(lb, pb) for lb, pb in block_map.mapping() if lb < keep]
+        dropped = [pb for lb, pb in block_map.mapping() if lb >= keep]
+        for lb in range(keep, C.DIRECT_BLOCKS):
+            fields.i_block[lb] = 0
+        for pb in dropped:
+            v.free_block(pb)
+        if not v.indirect:
+            fields.i_blocks = len(kept)
+            return
+        indirect = block_map.indirect_blocks()
+        if not dropped and not indirect:
+            fields.i_blocks = len(kept)
+            return
+        # Rebuild the indirect part from what is kept: freed tables never linger.
+        for block in indirect:
+            v.free_block(block)
+        fields.i_indirect = fields.i_double_indirect = fields.i_triple_indirect = 0
+        fields.i_blocks = len(kept)
+        for lb, pb in kept:
+            if lb >= C.DIRECT_BLOCKS:
+                v.set_block(fields, lb, pb)
+
+    # --- removing ------------------------------------------------------------------------------
+
+    def _remove_entry(self, parent: int, name: bytes) -> None:
+        self._forget(parent)
+        v = self.volume
+        for _, block in v.dir_blocks(v.read_inode(parent)):
+            data = bytearray(v.read_block(block))
+            if directory.remove_entry(data, name, chain_end=v.chain_end) is not None:
+                v.write_dir_block(block, data)
+                return
+        raise fail(E.ENOENT, os.fsdecode(name))
+
+    def unlink(self, parent: int, name: bytes) -> None:
+        ino = self.lookup(parent, name)
+        inode = self.inode(ino)
+        if inode.is_dir:
+            raise fail(E.EISDIR, os.fsdecode(name))
+        self._remove_entry(parent, name)
+        self._touch_dir(parent)
+        self._drop_link(ino)
+
+    def _drop_link(self, ino: int) -> None:
+        inode = self.volume.read_inode(ino)
+        inode.fields.i_links_count = max(0, inode.fields.i_links_count - 1)
+        inode.fields.i_ctime = now()
+        if inode.fields.i_links_count == 0 and self.open_counts.get(ino):
+            self.unlinked.add(ino)
+            self.volume.write_inode(ino, inode.fields)
+            return
+        if inode.fields.i_links_count == 0:
+            self._release_inode(ino, inode)
+        else:
+            self.volume.write_inode(ino, inode.fields)
+
+    def _release_inode(self, ino: int, inode: InodeRecord) -> None:
+        self.volume.free_blocks_of(inode.fields)
+        inode.fields.i_mode = 0
+        inode.fields.i_links_count = 0
+        self.volume.write_inode(ino, inode.fields)
+        self.unlinked.discard(ino)
+        self._forget(ino)
+        self._give_inode(ino)
+
+    def opened(self, ino: int) -> None:
+        self.open_counts[ino] = self.open_counts.get(ino, 0) + 1
+
+    def released(self, ino: int) -> None:
+        """The last close of an unlinked file frees it, as POSIX keeps it until then."""
+        count = self.open_counts.get(ino, 0) - 1
+        if count > 0:
+            self.open_counts[ino] = count
+            return
+        self.open_counts.pop(ino, None)
+        if ino in self.unlinked:
+            self._release_inode(ino, self.volume.read_inode(ino))
+
+    def release_all(self) -> None:
+        for ino in list(self.unlinked):
+            self._release_inode(ino, self.volume.read_inode(ino))
+        self.open_counts.clear()
+
+    def _is_empty(self, ino: int) -> bool:
+        return all(e.name in (b".", b"..") for e in self.entries(ino))
+
+    def rmdir(self, parent: int, name: bytes) -> None:
+        if name == b".":
+            raise fail(E.EINVAL, "rmdir .")
+        if name == b"..":
+            raise fail(E.ENOTEMPTY, "rmdir ..")
+        ino = self.lookup(parent, name)
+        inode = self.inode(ino)
+        if not inode.is_dir:
+            raise fail(E.ENOTDIR, os.fsdecode(name))
+        if not self._is_empty(ino):
+            raise fail(E.ENOTEMPTY, os.fsdecode(name))
+        self._remove_entry(parent, name)
+        self._touch_dir(parent, -1)
+        self._release_inode(ino, inode)
+
+    # --- rename ----------------------------------------------------------------------------------
+
+    def parent_of(self, ino: int) -> int:
+        found = self.listing(ino).get(b"..")
+        return found if found else C.ROOT_INO
+
+    def is_under(self, ino: int, ancestor: int) -> bool:
+        """Is directory `ino` the directory `ancestor` or inside it (walking '..')?"""
+        seen: set[int] = set()
+        while ino not in seen:
+            if ino == ancestor:
+                return True
+            if ino == C.ROOT_INO:
+                return False
+            seen.add(ino)
+            ino = self.parent_of(ino)
+        return False
+
+    def rename(self, old_parent: int, old_name: bytes, new_parent: int, new_name: bytes) -> None:
+        """POSIX rename: over an existing target of the same kind (a directory only when
+        empty), across directories; a directory never into itself."""
+        if old_name in (b".", b"..") or new_name in (b".", b".."):
+            raise fail(E.EINVAL if old_name == b"." or new_name == b"." else E.EBUSY, "rename . or ..")
+        ino = self.lookup(old_parent, old_name)
+        check_name(new_name)
+        self.directory(new_parent)
+        inode = self.inode(ino)
+        target = self.find(new_parent, new_name)
+        if target == ino:
+            return
+        if inode.is_dir and self.is_under(new_parent, ino):
+            raise fail(E.EINVAL, f"moving {os.fsdecode(old_name)} into itself")
+        if target is not None:
+            target_inode = self.inode(target)
+            if target_inode.is_dir and not inode.is_dir:
+                raise fail(E.EISDIR, os.fsdecode(new_name))
+            if inode.is_dir and not target_inode.is_dir:
+                raise fail(E.ENOTDIR, os.fsdecode(new_name))
+            if target_inode.is_dir and not self._is_empty(target):
+                raise fail(E.ENOTEMPTY, os.fsdecode(new_name))
+            self._retarget(new_parent, new_name, ino, file_type_of(inode.mode))
+        else:
+            self._check_new(new_parent, new_name)
+            if inode.is_dir and self.volume.read_inode(new_parent).i_links_count >= MAX_LINKS:
+                raise fail(E.EMLINK, f"directory inode {new_parent}")
+            self.volume.add_entry(new_parent, new_name, ino, file_type_of(inode.mode))
+        self._forget(new_parent)
+        self._remove_entry(old_parent, old_name)
+        moved = inode.is_dir and old_parent != new_parent
+        if moved:
+            self._set_dotdot(ino, new_parent)
+        self._touch_dir(old_parent, -1 if moved else 0)
+        replaced_dir = target is not None and self.volume.read_inode(target).is_dir
+        self._touch_dir(new_parent, (1 if moved else 0) - (1 if replaced_dir else 0))
+        inode = self.volume.read_inode(ino)
+        inode.fields.i_ctime = now()
+        self.volume.write_inode(ino, inode.fields)
+        if target is not None:
+            if replaced_dir:
+                self._release_inode(target, self.volume.read_inode(target))
+            else:
+                self._drop_link(target)
+
+    def _retarget(self, parent: int, name: bytes, ino: int, file_type: int) -> None:
+        self._forget(parent)
+        v = self.volume
+        for _, block in v.dir_blocks(v.read_inode(parent)):
+            data = bytearray(v.read_block(block))
+            if directory.retarget_entry(data, name, ino, file_type, chain_end=v.chain_end):
+                v.write_dir_block(block, data)
+                return
+        raise fail(E.ENOENT, os.fsdecode(name))
+
+    def _set_dotdot(self, ino: int, parent: int) -> None:
+        self._retarget(ino, b"..", parent, C.FT_DIR)
+
+    # --- attributes ------------------------------------------------------------------------------
+
+    def chmod(self, ino: int, mode: int) -> None:
+        inode = self.inode(ino)
+        inode.fields.i_mode = (inode.mode & C.S_IFMT) | (mode & 0o7777)
+        inode.fields.i_ctime = now()
+        self.volume.write_inode(ino, inode.fields)
+
+    def chown(self, ino: int, uid: int = -1, gid: int = -1) -> None:
+        inode = self.inode(ino)
+        if uid != -1:
+            inode.fields.i_uid = uid & 0xFFFFFFFF
+        if gid != -1:
+            inode.fields.i_gid = gid & 0xFFFFFFFF
+        inode.fields.i_ctime = now()
+        self.volume.write_inode(ino, inode.fields)
+
+    def utimens(self, ino: int, atime: int | None = None, mtime: int | None = None) -> None:
+        """Set atime/mtime (seconds; None: now); ctime becomes now."""
+        inode = self.inode(ino)
+        t = now()
+        inode.fields.i_atime = int(t if atime is None else atime) & 0xFFFFFFFF
+        inode.fields.i_mtime = int(t if mtime is None else mtime) & 0xFFFFFFFF
+        inode.fields.i_ctime = t
+        self.volume.write_inode(ino, inode.fields)
+
+    def fsync(self) -> None:
+        self.volume.flush()
+
+    # --- paths (the offline commands) ------------------------------------------------------------
+
+    def split(self, path: str | bytes) -> tuple[int, bytes]:
+        """(parent inode, last name) of a path."""
+        raw = os.fsencode(path).rstrip(b"/")
+        head, _, name = raw.rpartition(b"/")
+        if not name:
+            raise fail(E.EINVAL, f"{os.fsdecode(path)!r} names no entry")
+        return self.resolve(head or b"/"), name
+
+    def walk(self, ino: int) -> Iterator[tuple[int, Entry]]:
+        """(directory, entry) of everything below `ino`, children before their directory."""
+        for entry in self.entries(ino):
+            if entry.name in (b".", b".."):
+                continue
+            if entry.file_type == C.FT_DIR:
+                yield from self.walk(entry.ino)
+            yield ino, entry
+
+    def remove_tree(self, parent: int, name: bytes) -> None:
+        """rm -r: the directory's contents, then the directory."""
+        ino = self.lookup(parent, name)
+        if not self.inode(ino).is_dir:
+            self.unlink(parent, name)
+            return
+        for directory_ino, entry in list(self.walk(ino)):
+            if entry.file_type == C.FT_DIR:
+                self.rmdir(directory_ino, entry.name)
+            else:
+                self.unlink(directory_ino, entry.name)
+        self.rmdir(parent, name)
+
+
+def check_name(name: bytes) -> None:
+    if not name:
+        raise fail(E.ENOENT, "empty name")
+    if len(name) > C.MAX_NAME_LEN:
+        raise fail(E.ENAMETOOLONG, f"a name of {len(name)} bytes")
+    if b"/" in name or b"\0" in name:
+        raise fail(E.EINVAL, f"{name!r} is not a file name")
+
+
+def file_type_of(mode: int) -> int:
+    return C.MODE_TO_FILE_TYPE.get(mode & C.S_IFMT, C.FT_UNKNOWN)
+
+
+def logical_runs(blocks: list[int]) -> Iterator[tuple[int, int]]:
+    """(first, count) of each run of consecutive numbers in a sorted list."""
+    start = previous = None
+    for block in blocks:
+        if start is not None and block == previous + 1:
+            previous = block
+            continue
+        if start is not None:
+            yield start, previous - start + 1
+        start = previous = block
+    if start is not None:
+        yield start, previous - start + 1
+
+
+def blocks_for(size: int) -> int:
+    return -(-size // C.BLOCK_SIZE)
+
+
+def indirect_bound(count: int) -> int:
+    """At most how many indirect blocks `count` new data blocks can need."""
+    return 3 + 2 * (count // P + 1)
+
