@@ -1,8 +1,8 @@
 """`vexfs image` (e2image): the metadata of an image, for bug reports.
 
 The raw form is a sparse file of the device's size holding only the metadata blocks, each at
-its own offset: every tool reads it as it reads the original. The compact form (FORMAT.md
-section 12) is a small header and a zlib stream of (first block, count, bytes) records.
+its own offset: every tool reads it as it reads the original. The compact form (FORMAT.md,
+"Metadata images") is a small header and a zlib stream of (first block, count, bytes) records.
 Memory stays bounded: the inode table is walked a chunk at a time, blocks are copied in
 runs, and scrambled directory blocks wait in a temporary file, not in memory.
 """
