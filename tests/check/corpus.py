@@ -795,3 +795,37 @@ def _bitmap_checksum(img: Img) -> None:
     """A bitmap block's checksum flipped."""
     offset = img.geometry.bitmap_start * C.BLOCK_SIZE + 4092
     img.write(offset, flip(img.read(offset, 1)[0]))
+
+
+# Impossible field values (docs/FORMAT.md, "What fsck checks, field by field").
+
+@corruption("size_beyond_layout")
+def _size_beyond_layout(img: Img) -> Expect:
+    """A file's i_size is more than its layout can address (vexfs cat would print less than
+    the inode claims): set to what its blocks hold."""
+    img.set_inode(img.ino("/five_k.bin"), i_size=1 << 50)
+    data = content("five_k.bin", 5000)
+    return Expect(changed={"/five_k.bin": data + bytes(2 * C.BLOCK_SIZE - len(data))})
+
+
+@corruption("field_not_zero")
+def _field_not_zero(img: Img) -> None:
+    """Fields that must be zero are not: i_pad12, and the kernel layout's i_reserved[2]
+    (i_triple_indirect) or the extended layout's reserved i_flags bits: cleared."""
+    extra = {"i_flags": 0x100} if img.layout == EXTENDED else {"i_triple_indirect": 99}
+    img.set_inode(img.ino("/hundred.txt"), i_pad12=7, **extra)
+
+
+@corruption("symlink_size")
+def _symlink_size(img: Img) -> Expect:
+    """A symlink's i_size is 0 (no target): the inode is cleared, its entry too."""
+    img.set_inode(img.ino("/link"), i_size=0)
+    return Expect(changed={"/link": GONE})
+
+
+@corruption("sb_field", EXTENDED)
+def _sb_field(img: Img) -> None:
+    """Superblock fields with one right value hold another (s_inode_size, s_errors), in
+    both copies: set right."""
+    for block in (0, img.backup_block):
+        img.set_superblock(block=block, s_inode_size=128, s_errors=9)

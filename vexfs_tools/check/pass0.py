@@ -29,12 +29,38 @@ def run_pass0(checker: Checker) -> None:
             sb.s_inodes_count = fix
             volume.sb_dirty = True
             g = _set_geometry(volume, inodes_count=fix)
+    if g.layout != KERNEL:
+        _check_fields(checker)
     if g.layout != KERNEL and volume.features.has("backup_super") and g.backup_sb_block \
             and volume.superblock_block == 0:
         raw = volume.device.read(g.backup_sb_block * C.BLOCK_SIZE, C.SUPERBLOCK_SIZE)
         if not _same_superblock(volume, raw):
             if checker.fix("SB_BACKUP_DIFFERS", block=g.backup_sb_block):
                 volume.sb_dirty = True
+
+
+def field_rules(volume) -> list[tuple[str, set[int], int, str]]:
+    """(field, allowed values, value to set, why) of the extended superblock's fields that
+    have one right value (FORMAT.md's field-by-field table); the kernel reads none of them."""
+    csum = C.CHECKSUM_TYPE_CRC32C if volume.features.has("metadata_csum") else 0
+    return [
+        ("s_block_size", {C.BLOCK_SIZE}, C.BLOCK_SIZE, "the block size is fixed"),
+        ("s_log_block_size", {C.LOG_BLOCK_SIZE}, C.LOG_BLOCK_SIZE, "1024 << 2 is the block size"),
+        ("s_inode_size", {C.INODE_SIZE}, C.INODE_SIZE, "the inode record is fixed"),
+        ("s_first_ino", {C.EXTENDED_FIRST_INO}, C.EXTENDED_FIRST_INO, "inodes 2-10 are reserved"),
+        ("s_lpf_ino", {C.LOST_FOUND_INO}, C.LOST_FOUND_INO, "/lost+found is inode 11"),
+        ("s_errors", {1, 2, 3}, C.ERRORS_CONTINUE, "continue, remount-ro or panic"),
+        ("s_checksum_type", {csum}, csum, "crc32c with metadata_csum, else none"),
+    ]
+
+
+def _check_fields(checker: Checker) -> None:
+    volume = checker.volume
+    for name, allowed, fix, why in field_rules(volume):
+        found = getattr(volume.sb, name)
+        if found not in allowed and checker.fix("SB_FIELD", field=name, found=found, expected=fix, why=why):
+            setattr(volume.sb, name, fix)
+            volume.sb_dirty = True
 
 
 def _set_geometry(volume, **changes):

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..format import constants as C
 from ..volume import checksums, directory
+from ..volume.blockmap import TOP_FIELDS
 from ..volume.findings import Code
 from ..volume.geometry import KERNEL
 from ..volume.inodes import parse_inode, select_records
@@ -97,10 +98,51 @@ def needs_attention(volume: Volume, records: np.ndarray, inos: np.ndarray) -> tu
     else:
         attention |= is_dir & (sizes != np.maximum(mapped, 1).astype(np.uint64) * C.BLOCK_SIZE)
         attention |= (inos > C.ROOT_INO) & (inos < g.first_allocatable_ino)
+    attention |= impossible_fields(volume, records)
     if volume.seed is not None:
         raw = records.view(np.uint8).reshape(-1, C.INODE_SIZE)
         attention[checksums.failing_records(volume.seed, inos, raw)] = True
     return attention, single & ~attention
+
+
+def impossible_fields(volume: Volume, records: np.ndarray) -> np.ndarray:
+    """Inodes with a field no writer leaves so (FORMAT.md's field-by-field table): an
+    i_size past what the layout addresses, a symlink of no or too long a target, a field
+    that must be zero and is not. _check_inode reports them."""
+    formats = records["i_mode"] & C.S_IFMT
+    sizes = records["i_size"]
+    sized = (formats == C.S_IFREG) | (formats == C.S_IFLNK)
+    bad = sized & (sizes > np.uint64(volume.max_file_size()))
+    bad |= (formats == C.S_IFLNK) & ((sizes == 0) | (sizes >= C.BLOCK_SIZE))
+    bad |= records["i_pad12"] != 0
+    if not volume.indirect:
+        bad |= (records["i_indirect"] | records["i_double_indirect"] | records["i_triple_indirect"]) != 0
+    if volume.layout != KERNEL:
+        bad |= (records["i_flags"] & ~np.uint32(C.INODE_FLAG_VECTOR)) != 0
+    return bad
+
+
+def _zero_fields(volume: Volume, fields) -> list[tuple[str, int, str]]:
+    """(field, value, why) of the fields of an inode that must be zero and are not."""
+    found = []
+    if fields.i_pad12:
+        found.append(("i_pad12", fields.i_pad12, "an alignment hole"))
+    if not volume.indirect:
+        why = "i_reserved, never written" if volume.layout == KERNEL else "no indirect_blocks feature"
+        found += [(name, getattr(fields, name), why) for name in TOP_FIELDS if getattr(fields, name)]
+    if volume.layout != KERNEL and fields.i_flags & ~C.INODE_FLAG_VECTOR:
+        found.append(("i_flags", fields.i_flags, "reserved flag bits"))
+    return found
+
+
+def _check_zero_fields(checker: Checker, ino: int, fields) -> bool:
+    changed = False
+    for name, value, why in _zero_fields(checker.volume, fields):
+        shown = f"0x{value:x}"
+        if checker.fix("FIELD_NOT_ZERO", ino=ino, field=name, value=shown, why=why):
+            setattr(fields, name, value & C.INODE_FLAG_VECTOR if name == "i_flags" else 0)
+            changed = True
+    return changed
 
 
 def single_indirect_in_bulk(volume: Volume, state: CheckState, records: np.ndarray) -> np.ndarray:
@@ -151,8 +193,13 @@ def _check_inode(checker: Checker, state: CheckState, inode, orphan_dirs: list[i
         if checker.fix("BAD_MODE", ino=ino, mode=fields.i_mode):
             _clear_inode(volume, ino, fields)
         return
+    if fmt == C.S_IFLNK and not 0 < fields.i_size < C.BLOCK_SIZE:
+        if checker.fix("SYMLINK_SIZE", ino=ino, size=fields.i_size):
+            _clear_inode(volume, ino, fields)
+        return
     if not volume.inode_checksum_ok(inode):
         changed |= checker.fix("INODE_CHECKSUM", ino=ino)
+    changed |= _check_zero_fields(checker, ino, fields)
     if fmt in DEVICE_FORMATS:
         _record(state, fields, ino)
         if changed and checker.writing:
@@ -179,6 +226,12 @@ def _check_inode(checker: Checker, state: CheckState, inode, orphan_dirs: list[i
         for block in indirect:
             if not checksums.block_checksum_ok(volume.seed, block, volume.read_block(block)):
                 rebuild |= checker.fix("INDIRECT_CHECKSUM", ino=ino, block=block)
+    if fmt in (C.S_IFREG, C.S_IFLNK) and fields.i_size > volume.max_file_size():
+        fixed = (mapping[-1][0] + 1) * C.BLOCK_SIZE if mapping else 0
+        if checker.fix("SIZE_BEYOND_LAYOUT", ino=ino, size=fields.i_size, layout=volume.layout,
+                       limit=volume.max_file_size(), fixed=fixed):
+            fields.i_size = fixed
+            changed = True
     is_dir = fmt == C.S_IFDIR
     if is_dir and volume.layout == KERNEL:
         needed = 1

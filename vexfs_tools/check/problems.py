@@ -37,6 +37,8 @@ _TABLE = [
             "Fix", PREEN_OK),
     Problem(0x000005, "SB_PRIMARY_DAMAGED", "Primary superblock is damaged ({reason}); using the backup "
             "in block {block}", "Restore the primary"),
+    Problem(0x000006, "SB_FIELD", "Superblock field {field} is {found}, should be {expected} ({why})",
+            "Set it to {expected}"),
     # Pass 1: inodes, blocks and sizes.
     Problem(0x010001, "BAD_MODE", "Inode {inode} has an invalid mode 0{mode:o}", "Clear"),
     Problem(0x010002, "INODE_CHECKSUM", "Inode {inode} checksum does not match inode", "Fix"),
@@ -56,6 +58,12 @@ _TABLE = [
             "Fix"),
     Problem(0x01000B, "SPECIAL_HAS_BLOCKS", "Inode {inode} ({kind}) has block pointers", "Clear them"),
     Problem(0x01000C, "RESERVED_INODE_IN_USE", "Reserved inode {ino} is in use (mode 0{mode:o})", "Clear"),
+    # Impossible field values (docs/FORMAT.md, "What fsck checks, field by field").
+    Problem(0x01000D, "SIZE_BEYOND_LAYOUT", "Inode {inode}, i_size is {size}, more than the {layout} layout "
+            "can address ({limit})", "Set i_size to {fixed}"),
+    Problem(0x01000E, "FIELD_NOT_ZERO", "Inode {inode}, {field} is {value}, should be 0 ({why})", "Clear it"),
+    Problem(0x01000F, "SYMLINK_SIZE", "Symlink inode {inode} has i_size {size} (a target is 1 to 4095 bytes)",
+            "Clear"),
     # Pass 1B: blocks claimed twice.
     Problem(0x110001, "DUP_BLOCKS", "Inode {inode} shares {count} block(s) with inode(s) {others}",
             "Clone the shared blocks"),

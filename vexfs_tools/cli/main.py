@@ -11,6 +11,7 @@ from .dump import dump_command
 from .files import cat_command, ls_command, stat_command
 from .forensic import blkcat_command, extract_command, icheck_command, ncheck_command, timeline_command
 from .fsck import fsck_command
+from .maintenance import image_command, tune_command
 from .mkfs import mkfs_command
 from .mount import mount_command
 from .undo import undo_command
@@ -42,7 +43,8 @@ def cli():
 
 for command in (mkfs_command, fsck_command, dump_command, ls_command, stat_command, cat_command,
                 icheck_command, ncheck_command, blkcat_command, timeline_command, extract_command,
-                undo_command, demo_command, vectors_group, search_command, verify_command):
+                undo_command, demo_command, vectors_group, search_command, verify_command,
+                tune_command, image_command):
     cli.add_command(command)
 for command in (mount_command, *WRITE_COMMANDS):  # the FUSE mount; offline writes
     cli.add_command(command)
