@@ -952,3 +952,9 @@ def field_offset(name: str) -> int:
     from vexfs_tools.format.offsets import field_span
 
     return field_span(V.VectorHeader, name)[0]
+
+
+@corruption("vector_flag_not_regular", EXTENDED)
+def _vector_flag_not_regular(img: Img) -> None:
+    """A directory flagged VECTOR (the flag is cleared)."""
+    img.set_inode(img.ino("/docs/deep/empty_dir"), i_flags=C.INODE_FLAG_VECTOR)

@@ -76,3 +76,49 @@ def test_the_chunk_message_names_path_chunk_and_rows(base, tmp_path):
     _, text, findings = fsck(image, "-n")
     assert [f.name for f in findings] == ["VECTOR_CHUNK_CHECKSUM"]
     assert f"({VECTOR_PATH}): chunk 1 (rows 4096-4199) checksum does not match." in text
+
+
+@pytest.fixture(scope="module")
+def chunk_damaged(base, tmp_path_factory):
+    image = copy(base, tmp_path_factory.mktemp("damaged") / "v.img")
+    VECTOR_DAMAGE["vector_chunk_checksum"].generate(Img(image, EXTENDED))
+    np.save(image.parent / "q.npy", vector_rows()[[5, 4100]])
+    return image
+
+
+MESSAGE = f"{VECTOR_PATH}: chunk 1 (rows 4096-4199): checksum does not match; run fsck.vexfs"
+
+
+def test_search_verify_export_refuse_a_damaged_chunk(chunk_damaged):
+    q = chunk_damaged.parent / "q.npy"
+    result = run("vexfs", "search", chunk_damaged, VECTOR_PATH, "--query", q, "-k", "3")
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == f"vexfs: {MESSAGE} (or --skip-damaged to search the other chunks)\n"
+    answers = chunk_damaged.parent / "a.json"
+    answers.write_text('{"results": [{"ids": [5]}, {"ids": [4100]}]}')
+    result = run("vexfs", "verify", chunk_damaged, VECTOR_PATH, "--queries", q, "--results", answers)
+    assert result.returncode == 2 and result.stderr == f"vexfs: {MESSAGE}\n"
+    out = chunk_damaged.parent / "out.npy"
+    result = run("vexfs", "vectors", "export", chunk_damaged, VECTOR_PATH, "-o", out)
+    assert result.returncode == 1 and result.stderr == f"vexfs: {MESSAGE}\n" and not out.exists()
+    assert list(chunk_damaged.parent.glob("out.npy*")) == []
+
+
+def test_search_skip_damaged_searches_the_good_chunks(chunk_damaged):
+    import json
+
+    q = chunk_damaged.parent / "q.npy"
+    result = run("vexfs", "search", chunk_damaged, VECTOR_PATH, "--query", q, "-k", "2", "--json",
+                 "--skip-damaged", check=True)
+    assert result.stderr == (f"vexfs: warning: {VECTOR_PATH}: rows 4096-4199 left out (damaged chunks: "
+                             "checksum does not match)\n")
+    found = [r["ids"] for r in json.loads(result.stdout)["results"]]
+    assert found[0][0] == 5 and all(i < 4096 for ids in found for i in ids)
+
+
+def test_ls_names_the_damaged_rows(chunk_damaged):
+    import json
+
+    entry, = json.loads(run("vexfs", "vectors", "ls", "--json", chunk_damaged, check=True).stdout)
+    assert entry["checksums"] == "bad" and entry["bad_chunks"] == [1] and entry["bad_rows"] == [[4096, 4199]]
+    assert "BAD (chunk 1)" in run("vexfs", "vectors", "ls", chunk_damaged, check=True).stdout

@@ -1,6 +1,6 @@
 """Pass 6: vector files (docs/FORMAT.md §9). For every inode flagged VECTOR: the flag <->
-feature rule, the header (restored from its copy when damaged), the layout against i_size
-and the block map, each data chunk's crc32c, the ids' checksum and their uniqueness.
+feature rule, the header (every field against the layout, restored from its copy when
+damaged), each data chunk's crc32c, the ids' checksum and their uniqueness.
 
 Repairs lose nothing and bless nothing: a header is only ever replaced by a copy whose own
 checksum proves it good, and no checksum is recomputed over data; a damaged chunk or id
@@ -145,13 +145,10 @@ def _clear_flag(volume, ino: int) -> None:
 
 
 def _check_contents(checker: Checker, vf: VectorFile) -> None:
-    """Holes in the block map, then every chunk's and the ids' checksums, then unique ids."""
+    """Every chunk's and the ids' checksums, then unique ids. (A hole in the block map
+    reads as zeros, as in any file: the checksums say whether that is right.)"""
     info = vf.info
     ino = vf.inode.ino
-    end = info.copy_offset + info.header_bytes if info.copy_offset is not None else info.ids_offset + info.ids_bytes
-    for position, where, length in FileData(vf.volume, vf.inode, -(-end // C.BLOCK_SIZE)).pieces(0, end):
-        if where is None:
-            report(checker, "VECTOR_HOLE", ino=ino, start=position, end=position + length - 1)
     bad = vf.bad_chunks()
     for index in bad:
         if index < 0:

@@ -114,13 +114,11 @@ _TABLE = [
             "good copy", "Leave it"),
     Problem(0x060006, "VECTOR_COPY_DIFFERS", "Vector file {inode}: the header's copy at byte {offset} "
             "differs from the header", "Rewrite the copy", PREEN_OK),
-    Problem(0x060007, "VECTOR_HOLE", "Vector file {inode}: bytes {start}-{end} are a hole in its block map",
-            "Leave it"),
-    Problem(0x060008, "VECTOR_CHUNK_CHECKSUM", "Vector file {inode}: chunk {chunk} (rows {first}-{last}) "
+    Problem(0x060007, "VECTOR_CHUNK_CHECKSUM", "Vector file {inode}: chunk {chunk} (rows {first}-{last}) "
             "checksum does not match", "Leave it"),
-    Problem(0x060009, "VECTOR_IDS_CHECKSUM", "Vector file {inode}: the ids' checksum does not match "
+    Problem(0x060008, "VECTOR_IDS_CHECKSUM", "Vector file {inode}: the ids' checksum does not match "
             "(rows 0-{last})", "Leave it"),
-    Problem(0x06000A, "VECTOR_IDS_DUPLICATE", "Vector file {inode}: {count} id(s) held by more than one "
+    Problem(0x060009, "VECTOR_IDS_DUPLICATE", "Vector file {inode}: {count} id(s) held by more than one "
             "row: {ids}", "Leave it"),
 ]
 

@@ -191,11 +191,14 @@ Examples:
   vexfs search disk.img --vector "0.1,0.2,0.3,0.4" -k 3          every vector file
   vexfs search disk.img /emb/base.vec --query q.npy -k 100 --save-groundtruth gt
   vexfs search disk.img /emb/base.vec --query q.npy -k 10 --json > answers.json
+  vexfs search disk.img /emb/base.vec --query q.npy -k 10 --skip-damaged
 \b
 Exact search (FORMAT.md section 9): l2 is the SQUARED Euclidean distance, cosine 1 - cos,
 dot the inner product (larger is nearer), hamming the differing bits; ties go to the smaller
 id. --save-groundtruth writes PREFIX.ivecs (ids) and PREFIX.fvecs (distances), the TEXMEX /
 ann-benchmarks ground truth, -1 / NaN where fewer than k. The image is opened read-only.
+A file whose chunks do not match their checksums is refused, naming the chunk and its
+rows; --skip-damaged searches its other rows instead (the ids must be intact).
 Exit codes: 0 done, 1 error, 2 bad input.
 """)
 @click.argument("image", type=click.Path(dir_okay=True))
@@ -208,8 +211,10 @@ Exit codes: 0 done, 1 error, 2 bad input.
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--save-groundtruth", "groundtruth", metavar="PREFIX",
               help="Write PREFIX.ivecs and PREFIX.fvecs (one vector file only).")
+@click.option("--skip-damaged", is_flag=True,
+              help="Search a file with damaged chunks over its other rows (default: refuse it).")
 @handle_errors(error_code=1, usage_code=USAGE)
-def search_command(image, paths, query_path, vector, k, metric, as_json, groundtruth):
+def search_command(image, paths, query_path, vector, k, metric, as_json, groundtruth, skip_damaged):
     """Exact k-nearest-neighbour search of vector files of IMAGE.
 
     Searches the vector files PATH..., or all of them when no PATH is given."""
@@ -218,7 +223,12 @@ def search_command(image, paths, query_path, vector, k, metric, as_json, groundt
         files = manage.open_vector_files(volume, paths)
         if groundtruth and len(files) > 1:
             raise UsageError("--save-groundtruth needs exactly one vector file (ids are per file)")
-        result = search_files(queries, files, k, metric)
+        result = search_files(queries, files, k, metric, skip_damaged=skip_damaged)
+        for f in files:
+            if f.skipped:
+                rows = ", ".join(f"{first}-{last}" for first, last in f.skipped)
+                click.echo(f"vexfs: warning: {f.path}: rows {rows} left out (damaged chunks: checksum does "
+                           "not match)", err=True)
     names = [f.path for f in files]
     if groundtruth:
         written = manage.save_groundtruth(groundtruth, result.ids, result.distances)

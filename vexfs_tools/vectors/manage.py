@@ -59,6 +59,7 @@ def describe(volume: Volume) -> list[dict]:
         entry.update(dimensions=info.dimensions, element_type=info.element_name, count=info.count,
                      metric=info.metric_name, checksums="ok" if not bad else "bad",
                      bad_chunks=[b for b in bad if b >= 0], ids_checksum_ok=-1 not in bad,
+                     bad_rows=[list(info.rows_of_chunk(b)) for b in bad if b >= 0],
                      contiguous=file.contiguous_offset() is not None or not info.data_bytes)
         out.append(entry)
     return out
@@ -87,6 +88,7 @@ def export(file: VectorFile, out: str, *, ids_out: str | None = None) -> int:
     `ids_out` (.npy uint64, or .ivecs below 2^31). Returns the number of vectors."""
     info = file.info
     ext = os.path.splitext(out)[1].lower()
+    file.require_intact()
     if ext not in EXPORT_FORMATS:
         raise UsageError(f"{out}: unknown output format (use .npy, .fvecs or .bvecs)")
     binary = info.element_type == V.ELEMENT_BINARY

@@ -88,6 +88,7 @@ def add_vector_file(volume: Volume, path: str, source: VectorSource, *, append: 
         if not append:
             raise UsageError(f"{path} exists; use --append to add vectors to it")
         old = VectorFile.open(volume, volume.read_inode(existing), path)
+        old.require_intact()  # never re-seal damaged rows under new checksums
         if (old.info.dimensions, old.info.element_type) != (source.dimensions, source.element_type):
             raise UsageError(f"{path} holds {old.info.dimensions}-dimensional {old.info.element_name} "
                              "vectors; the new ones differ")

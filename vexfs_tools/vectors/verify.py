@@ -632,6 +632,7 @@ def verify_file(file: VectorFile, queries, answers: Answers, *, k: int | None = 
     """Score `answers` against the exact search of one vector file of an image."""
     info = file.info
     name = file.path or "the vector file"
+    file.require_intact()
     metric = resolve_metric(metric, info.element_type, info.metric, answers)
     k = resolve_k(k, answers, info.count, name)
     prepared = prepare_queries(queries, info.dimensions, info.element_type)
