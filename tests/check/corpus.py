@@ -829,3 +829,164 @@ def _sb_field(img: Img) -> None:
     both copies: set right."""
     for block in (0, img.backup_block):
         img.set_superblock(block=block, s_inode_size=128, s_errors=9)
+# Pass 6: vector files. These classes first put a vector file, /vectors/emb.vec (VECTOR_ROWS
+# rows of 64 float32 in two 1 MiB chunks), into the image through the library, then damage it.
+
+VECTOR_PATH = "/vectors/emb.vec"
+VECTOR_ROWS = 4200  # chunk 0: rows 0-4095, chunk 1: rows 4096-4199
+
+
+def vector_rows():
+    import numpy as np
+
+    return np.random.default_rng(10).standard_normal((VECTOR_ROWS, 64)).astype("<f4")
+
+
+def add_vectors(img: Img) -> tuple[int, object]:
+    """Put /vectors/emb.vec into the image; (its first data block's device offset, its header)."""
+    from vexfs_tools.vectors import store
+    from vexfs_tools.vectors.codec import METRIC_CODES, layout
+    from vexfs_tools.vectors.files import VectorFile
+    from vexfs_tools.format import vector as V
+
+    rows = vector_rows()
+    source = store.VectorSource(rows, None, V.ELEMENT_FLOAT32, 64, METRIC_CODES["l2"],
+                                layout(64, V.ELEMENT_FLOAT32, len(rows))[3])
+    with Volume.open(str(img.path), writable=True) as volume:
+        ino = store.add_vector_file(volume, VECTOR_PATH, source)
+        volume.flush()
+    with Volume.open(str(img.path)) as volume:
+        vf = VectorFile.open(volume, volume.read_inode(ino), VECTOR_PATH)
+        from vexfs_tools.volume.fileio import FileData
+
+        start = FileData(volume, vf.inode).device_offset(0, vf.info.file_size)
+        assert start is not None
+        return start, vf.info
+
+
+@corruption("vector_header_magic", EXTENDED)
+def _vector_header_magic(img: Img) -> None:
+    """A vector file's header magic overwritten (fsck restores the header from its copy)."""
+    start, _ = add_vectors(img)
+    img.write(start, b"XXXXXXXX")
+
+
+@corruption("vector_header_field", EXTENDED)
+def _vector_header_field(img: Img) -> None:
+    """A vector file's dimensions changed, the header checksum resealed over the wrong value."""
+    from crc32c import crc32c
+    from vexfs_tools.format import vector as V
+
+    start, info = add_vectors(img)
+    head = bytearray(img.read(start, info.header_bytes))
+    struct.pack_into("<I", head, 16, 65)  # info.dimensions
+    offset, size = V.HEADER_CHECKSUM_SPAN
+    head[offset:offset + size] = bytes(size)
+    struct.pack_into("<I", head, offset, crc32c(bytes(head)))
+    img.write(start, bytes(head))
+
+
+@corruption("vector_header_checksum", EXTENDED)
+def _vector_header_checksum(img: Img) -> None:
+    """One byte of a vector file's chunk checksum table flipped (the header checksum fails)."""
+    from vexfs_tools.format import vector as V
+
+    start, _ = add_vectors(img)
+    at = start + V.CHUNK_CHECKSUMS_OFFSET + 5
+    img.write(at, flip(img.read(at, 1)[0]))
+
+
+@corruption("vector_copy_differs", EXTENDED, preen=True)
+def _vector_copy_differs(img: Img) -> None:
+    """One byte of the copy of a vector file's header flipped (rewritten from the header)."""
+    start, info = add_vectors(img)
+    at = start + info.copy_offset + 100
+    img.write(at, flip(img.read(at, 1)[0]))
+
+
+@corruption("vector_no_feature", EXTENDED, preen=True)
+def _vector_no_feature(img: Img) -> None:
+    """A vector file on an image without the vector_files feature."""
+    from vexfs_tools.format import features as F
+
+    add_vectors(img)
+    bit = F.BY_NAME["vector_files"].bit
+    for block in (0, img.backup_block):
+        img.set_superblock(block=block, s_feature_ro_compat=img.superblock(block).s_feature_ro_compat & ~bit)
+
+
+@corruption("vector_flag_not_vector", EXTENDED)
+def _vector_flag_not_vector(img: Img) -> None:
+    """A regular file that is no vector file flagged VECTOR (the flag is cleared)."""
+    img.set_inode(img.ino("/five_k.bin"), i_flags=C.INODE_FLAG_VECTOR)
+
+
+# Damage fsck must report and never repair (there is nothing good to repair it from): -n
+# and -y both exit 4, -y changes no byte, a second -n reports the same. Golden transcripts
+# as above (expect.1 after -y, expect.2 of the -n after it).
+
+VECTOR_DAMAGE: dict[str, Corruption] = {}
+
+
+def damage(name: str):
+    def register(generate: Generator) -> Generator:
+        assert name not in VECTOR_DAMAGE and name not in CORRUPTIONS, name
+        VECTOR_DAMAGE[name] = Corruption(name, (EXTENDED,), generate, " ".join((generate.__doc__ or "").split()))
+        return generate
+    return register
+
+
+@damage("vector_chunk_checksum")
+def _vector_chunk_checksum(img: Img) -> None:
+    """One byte of a vector file's chunk 1 (rows 4096-4199) flipped."""
+    start, info = add_vectors(img)
+    at = start + info.data_offset + info.chunk_size + 1000
+    img.write(at, flip(img.read(at, 1)[0]))
+
+
+@damage("vector_ids_checksum")
+def _vector_ids_checksum(img: Img) -> None:
+    """One byte of a vector file's id array flipped."""
+    start, info = add_vectors(img)
+    at = start + info.ids_offset + 8 * 17
+    img.write(at, flip(img.read(at, 1)[0]))
+
+
+@damage("vector_ids_duplicate")
+def _vector_ids_duplicate(img: Img) -> None:
+    """Row 1's id made row 0's, the ids checksum and both headers resealed over it."""
+    from crc32c import crc32c
+    from vexfs_tools.format import vector as V
+
+    start, info = add_vectors(img)
+    ids = bytearray(img.read(start + info.ids_offset, info.ids_bytes))
+    ids[8:16] = ids[0:8]
+    img.write(start + info.ids_offset, bytes(ids))
+    head = bytearray(img.read(start, info.header_bytes))
+    struct.pack_into("<I", head, field_offset("ids_checksum"), crc32c(bytes(ids)))
+    offset, size = V.HEADER_CHECKSUM_SPAN
+    head[offset:offset + size] = bytes(size)
+    struct.pack_into("<I", head, offset, crc32c(bytes(head)))
+    img.write(start, bytes(head))
+    img.write(start + info.copy_offset, bytes(head))
+
+
+@damage("vector_header_lost")
+def _vector_header_lost(img: Img) -> None:
+    """A vector file's header and its copy both damaged (one byte of each)."""
+    start, info = add_vectors(img)
+    for at in (start + 30, start + info.copy_offset + 30):
+        img.write(at, flip(img.read(at, 1)[0]))
+
+
+def field_offset(name: str) -> int:
+    from vexfs_tools.format import vector as V
+    from vexfs_tools.format.offsets import field_span
+
+    return field_span(V.VectorHeader, name)[0]
+
+
+@corruption("vector_flag_not_regular", EXTENDED)
+def _vector_flag_not_regular(img: Img) -> None:
+    """A directory flagged VECTOR (the flag is cleared)."""
+    img.set_inode(img.ino("/docs/deep/empty_dir"), i_flags=C.INODE_FLAG_VECTOR)

@@ -16,7 +16,7 @@ from vexfs_tools.check.context import NO, YES, Checker
 from vexfs_tools.check.problems import _TABLE, BY_CODE, NO_OK, PREEN_OK, PROBLEMS
 
 SOURCES = sorted(Path(check_package.__file__).parent.glob("*.py"))
-PASSES = (0x00, 0x01, 0x11, 0x02, 0x03, 0x04, 0x05)
+PASSES = (0x00, 0x01, 0x11, 0x02, 0x03, 0x04, 0x05, 0x06)
 
 
 def fix_calls() -> list[tuple[str, int, set[str], set[str]]]:
@@ -38,10 +38,14 @@ def fix_calls() -> list[tuple[str, int, set[str], set[str]]]:
                         if isinstance(target, ast.Name):
                             assigned.setdefault(target.id, set()).update(values)
             for node in ast.walk(function):
-                if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                        and node.func.attr == "fix" and node.args):
+                # checker.fix(NAME, ...), or pass_vectors.report(checker, NAME, ...)
+                is_fix = (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                          and node.func.attr == "fix" and node.args)
+                is_report = (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                             and node.func.id == "report" and len(node.args) > 1)
+                if not (is_fix or is_report):
                     continue
-                first = node.args[0]
+                first = node.args[1] if is_report else node.args[0]
                 if isinstance(first, ast.Constant):
                     names = {first.value}
                 elif isinstance(first, ast.Name):

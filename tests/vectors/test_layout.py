@@ -63,7 +63,11 @@ def test_bulk_reads_equal_construct_parses(element_type):
     # The ids and the rows, read by numpy with the derived dtypes.
     ids = V.VectorIds.parse(content[head.ids_offset:], vector_count=head.info.vector_count)
     bulk_ids = np.frombuffer(content, codec.ID_DTYPE, count=info.count, offset=info.ids_offset)
-    assert bulk_ids.tolist() == list(ids) and info.ids_bytes == len(content) - info.ids_offset
+    assert bulk_ids.tolist() == list(ids)
+    # The header's copy ends the file, at the first block boundary after the ids.
+    assert head.flags == V.FLAG_HEADER_COPY and info.copy_offset == codec.align(info.ids_offset + info.ids_bytes)
+    assert len(content) == info.copy_offset + info.header_bytes
+    assert content[info.copy_offset:] == content[:info.header_bytes]
     row = V.ELEMENT_FORMATS[element_type][head.row_bytes // V.ELEMENT_DTYPES[element_type].itemsize]
     first = row.parse(content[info.data_offset:])
     bulk_row = np.frombuffer(content, info.numpy_type, count=len(first), offset=info.data_offset)

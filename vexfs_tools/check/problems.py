@@ -1,7 +1,7 @@
 """The problem table (e2fsck's problem.c): every finding fsck can report.
 
 A code carries its pass in the high byte (0 superblock, 1 inodes, 0x11 duplicate blocks,
-2 directories, 3 connectivity, 4 reference counts, 5 summary). The message is a template;
+2 directories, 3 connectivity, 4 reference counts, 5 summary, 6 vector files). The message is a template;
 the prompt is the question asked before fixing; flags say how -p and -n treat it.
 """
 
@@ -108,6 +108,26 @@ _TABLE = [
             PREEN_OK | NO_OK),
     Problem(0x050005, "FREE_INODES", "Free inodes count wrong ({found}, counted={expected})", "Fix",
             PREEN_OK | NO_OK),
+    # Pass 6: vector files (check/pass_vectors.py); "report only" ones have nothing good to
+    # be repaired from and stay uncorrected.
+    Problem(0x060001, "VECTOR_NO_FEATURE", "Inode {inode} is a vector file, but the vector_files feature "
+            "is not set", "Set the feature", PREEN_OK),
+    Problem(0x060002, "VECTOR_FLAG_NOT_VECTOR", "Inode {inode} is flagged as a vector file but holds no "
+            "vector header (and no copy of one)", "Clear the flag"),
+    Problem(0x060003, "VECTOR_FLAG_NOT_REGULAR", "Inode {inode} is flagged as a vector file but is not a "
+            "regular file", "Clear the flag"),
+    Problem(0x060004, "VECTOR_HEADER_DAMAGED", "Vector file {inode}: header is damaged ({reason}); its "
+            "copy at byte {offset} is good", "Restore the header from its copy"),
+    Problem(0x060005, "VECTOR_HEADER_LOST", "Vector file {inode}: header is damaged ({reason}) and has no "
+            "good copy", "Leave it"),
+    Problem(0x060006, "VECTOR_COPY_DIFFERS", "Vector file {inode}: the header's copy at byte {offset} "
+            "differs from the header", "Rewrite the copy", PREEN_OK),
+    Problem(0x060007, "VECTOR_CHUNK_CHECKSUM", "Vector file {inode}: chunk {chunk} (rows {first}-{last}) "
+            "checksum does not match", "Leave it"),
+    Problem(0x060008, "VECTOR_IDS_CHECKSUM", "Vector file {inode}: the ids' checksum does not match "
+            "(rows 0-{last})", "Leave it"),
+    Problem(0x060009, "VECTOR_IDS_DUPLICATE", "Vector file {inode}: {count} id(s) held by more than one "
+            "row: {ids}", "Leave it"),
 ]
 
 PROBLEMS = {p.name: p for p in _TABLE}

@@ -18,6 +18,7 @@ from .pass2 import run_pass2
 from .pass3 import run_pass3
 from .pass4 import run_pass4
 from .pass5 import run_pass5
+from .pass_vectors import run_pass_vectors
 from .state import CheckState
 
 EXIT_OK, EXIT_CORRECTED, EXIT_UNCORRECTED = 0, 1, 4
@@ -102,3 +103,4 @@ def _run_passes(checker: Checker, volume: Volume) -> None:
     run_pass3(checker, state)
     run_pass4(checker, state)
     run_pass5(checker, state)
+    run_pass_vectors(checker)

@@ -10,7 +10,7 @@ import click
 import numpy as np
 
 from ..errors import UsageError
-from ..vectors import manage
+from ..vectors import manage, sources
 from ..vectors.search import search_files
 from ..vectors.verify import DEFAULT_EPSILON, VerifyReport, load_answers, verify_file
 from ..volume.volume import Volume
@@ -41,22 +41,26 @@ Examples:
   vexfs vectors add disk.img /emb/base.vec --from base.fvecs
   vexfs vectors add disk.img /emb/docs.vec --from docs.npy --ids docs.ids.npy --metric cosine
   vexfs vectors add disk.img /emb/base.vec --from more.npy --append
+  vexfs vectors add disk.img /emb/glove.vec --from glove-100-angular.hdf5
 \b
 A bool .npy becomes binary vectors (metric hamming); float16 and int8 stay as they are; other
 numbers become float32. NaN and infinite components are refused, naming the first such row.
 Without --ids the ids are 0 ... n-1 (appended rows: after the largest id). Exit codes: 0 done,
-1 error (e.g. a mounted device, no space), 2 bad input.
+1 error (e.g. a mounted device, no space), 2 bad input. An ann-benchmarks .hdf5 gives its
+train dataset (or --dataset NAME) and its metric (euclidean: l2, angular: cosine); h5py is
+the optional extra 'vexfs-tools[hdf5]'.
 """)
 @click.argument("image", type=click.Path(dir_okay=False))
 @click.argument("path")
 @click.option("--from", "source", required=True, type=click.Path(dir_okay=False),
-              help="Host vectors: .npy, .fvecs, .bvecs or .ivecs.")
+              help="Host vectors: .npy, .fvecs, .bvecs, .ivecs or .hdf5.")
+@click.option("--dataset", default="train", show_default=True, help="The dataset of an HDF5 --from.")
 @click.option("--ids", "ids_path", type=click.Path(dir_okay=False),
               help="Their ids (.npy or .ivecs, unique, one per vector).")
 @click.option("--metric", type=METRICS, help="The file's default metric (l2; hamming for binary).")
 @click.option("--append", is_flag=True, help="Add the vectors to the existing vector file PATH.")
 @handle_errors(error_code=1, usage_code=USAGE)
-def add_command(image, path, source, ids_path, metric, append):
+def add_command(image, path, source, ids_path, metric, append, dataset):
     """Store the vectors of a host file as the vector file PATH of IMAGE (offline)."""
     with Volume.open(image, writable=True) as volume:
         before = 0
@@ -65,7 +69,8 @@ def add_command(image, path, source, ids_path, metric, append):
                 before = manage.open_vector_file(volume, path).info.count
             except (UsageError, FileNotFoundError):
                 before = 0
-        file = manage.add_from_file(volume, path, source, ids_path=ids_path, metric=metric, append=append)
+        file = manage.add_from_file(volume, path, source, ids_path=ids_path, metric=metric, append=append,
+                                    dataset=dataset)
         info = file.info
     shape = (f"{info.dimensions}-dimensional {info.element_name} vectors, metric {info.metric_name}, "
              f"inode {file.inode.ino}")
@@ -191,11 +196,18 @@ Examples:
   vexfs search disk.img --vector "0.1,0.2,0.3,0.4" -k 3          every vector file
   vexfs search disk.img /emb/base.vec --query q.npy -k 100 --save-groundtruth gt
   vexfs search disk.img /emb/base.vec --query q.npy -k 10 --json > answers.json
+  vexfs search disk.img /emb/base.vec --query q.npy -k 10 --skip-damaged
+  vexfs search disk.img /emb/glove.vec --query glove.hdf5 -k 100 --groundtruth gt.hdf5
 \b
 Exact search (FORMAT.md section 9): l2 is the SQUARED Euclidean distance, cosine 1 - cos,
 dot the inner product (larger is nearer), hamming the differing bits; ties go to the smaller
 id. --save-groundtruth writes PREFIX.ivecs (ids) and PREFIX.fvecs (distances), the TEXMEX /
 ann-benchmarks ground truth, -1 / NaN where fewer than k. The image is opened read-only.
+--groundtruth OUT.hdf5 writes ann-benchmarks' layout (train, test, neighbors, distances,
+attribute distance; l2 distances there are Euclidean, not squared, as ann-benchmarks keeps
+them). An .hdf5 --query gives its test dataset.
+A file whose chunks do not match their checksums is refused, naming the chunk and its
+rows; --skip-damaged searches its other rows instead (the ids must be intact).
 Exit codes: 0 done, 1 error, 2 bad input.
 """)
 @click.argument("image", type=click.Path(dir_okay=True))
@@ -208,8 +220,12 @@ Exit codes: 0 done, 1 error, 2 bad input.
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--save-groundtruth", "groundtruth", metavar="PREFIX",
               help="Write PREFIX.ivecs and PREFIX.fvecs (one vector file only).")
+@click.option("--groundtruth", "hdf5_out", type=click.Path(dir_okay=False),
+              help="Write OUT.hdf5 in ann-benchmarks' layout (one vector file only).")
+@click.option("--skip-damaged", is_flag=True,
+              help="Search a file with damaged chunks over its other rows (default: refuse it).")
 @handle_errors(error_code=1, usage_code=USAGE)
-def search_command(image, paths, query_path, vector, k, metric, as_json, groundtruth):
+def search_command(image, paths, query_path, vector, k, metric, as_json, groundtruth, hdf5_out, skip_damaged):
     """Exact k-nearest-neighbour search of vector files of IMAGE.
 
     Searches the vector files PATH..., or all of them when no PATH is given."""
@@ -218,16 +234,46 @@ def search_command(image, paths, query_path, vector, k, metric, as_json, groundt
         files = manage.open_vector_files(volume, paths)
         if groundtruth and len(files) > 1:
             raise UsageError("--save-groundtruth needs exactly one vector file (ids are per file)")
-        result = search_files(queries, files, k, metric)
+        if hdf5_out and len(files) > 1:
+            raise UsageError("--groundtruth needs exactly one vector file (ids are per file)")
+        if hdf5_out:
+            sources.h5py_module()  # say what to install before searching
+            if k > files[0].info.count:
+                raise UsageError(f"--groundtruth: -k {k} is more than the {files[0].info.count} vectors "
+                                 f"of {files[0].path}")
+        if groundtruth and k >= 1 << 31:
+            raise UsageError(f"-k {k}: .ivecs ground truth rows hold fewer than 2^31 ids")
+        # k past the vectors there are adds only padding: search for as many as there are,
+        # so that memory follows the data, not -k.
+        width = min(k, max(1, sum(f.info.count for f in files)))
+        result = search_files(queries, files, width, metric, skip_damaged=skip_damaged)
+        result.k = k
+        if hdf5_out:
+            write_hdf5(hdf5_out, files[0], queries, result, k)
+        for f in files:
+            if f.skipped:
+                rows = ", ".join(f"{first}-{last}" for first, last in f.skipped)
+                click.echo(f"vexfs: warning: {f.path}: rows {rows} left out (damaged chunks: checksum does "
+                           "not match)", err=True)
     names = [f.path for f in files]
     if groundtruth:
-        written = manage.save_groundtruth(groundtruth, result.ids, result.distances)
+        written = manage.save_groundtruth(groundtruth, result.ids, result.distances, width=k)
     if as_json:
         print_compact_json(search_json(result, names), "results")
     else:
         print_search(result, names)
     if groundtruth:
         click.echo(f"ground truth written to {written[0]} and {written[1]}", err=as_json)
+
+
+def write_hdf5(path: str, file, queries, result, k: int) -> None:
+    """--groundtruth: ann-benchmarks' file (train, test, neighbors, distances)."""
+    ids, distances = result.ids, result.distances
+    info = file.info
+    train = (file.iter_rows(max(1, (32 << 20) // max(info.row_bytes, 1))), info.count,
+             file.shape()[1], info.numpy_type)
+    sources.write_hdf5_groundtruth(path, queries, ids, distances, result.metric, train)
+    click.echo(f"ground truth written to {path}", err=True)
 
 
 # --- vexfs verify ----------------------------------------------------------------------------
@@ -329,9 +375,10 @@ def verify_command(image, path, queries_path, results_path, distances_path, k, m
     The answers are those given for QUERIES on the vector file PATH of IMAGE; the report has
     recall@k, epsilon-recall, distance errors, missing and duplicate ids, short answers."""
     queries = manage.load_queries(queries_path)
-    answers = load_answers(results_path, len(queries), distances_path=distances_path)
     with open_readonly(image) as volume:
         file = manage.open_vector_file(volume, path)
+        answers = load_answers(results_path, len(queries), distances_path=distances_path,
+                               max_width=file.info.count)
         report = verify_file(file, queries, answers, k=k, metric=metric, epsilon=epsilon,
                              min_recall=min_recall)
     if as_json:

@@ -23,6 +23,10 @@ COMPRESSION_NONE, COMPRESSION_LZ4, COMPRESSION_ZSTD = 0, 1, 2
 # Search types: the kernel's EUCLIDEAN 0, COSINE 1, DOT_PRODUCT 2; HAMMING is ours.
 METRIC_L2, METRIC_COSINE, METRIC_DOT, METRIC_HAMMING = 0, 1, 2, 3
 MIN_DIMENSIONS, MAX_DIMENSIONS = 1, 65536
+# Header flags. HEADER_COPY: a byte-for-byte copy of the header blocks ends the file, at the
+# first block boundary after the ids (fsck restores a damaged header from it).
+FLAG_HEADER_COPY = 0x1
+KNOWN_FLAGS = FLAG_HEADER_COPY
 
 # struct vexfs_vector_file_info, 40 bytes (the kernel's ioctl record).
 VectorFileInfo = Struct(
@@ -40,7 +44,7 @@ VectorHeader = Struct(
     "magic" / Const(VECTOR_MAGIC),
     "version" / Int16ul,
     "header_blocks" / Int16ul * "header size in 4096-byte blocks; data starts after it",
-    "flags" / Int32ul * "reserved, 0",
+    "flags" / Int32ul * "FLAG_HEADER_COPY (0x1): a copy of the header ends the file",
     "info" / VectorFileInfo,
     "default_metric" / Int32ul,
     "row_bytes" / Int32ul * "bytes per vector: dims * element size, or ceil(dims / 8) for binary",

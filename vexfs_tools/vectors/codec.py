@@ -56,10 +56,26 @@ class VectorInfo:
     chunk_checksums: tuple[int, ...]
     ids_checksum: int
     file_size: int
+    header_bytes: int = 0
+    flags: int = 0
 
     @property
     def ids_bytes(self) -> int:
         return ID_DTYPE.itemsize * self.count
+
+    @property
+    def copy_offset(self) -> int | None:
+        """Where the header's copy starts (the first block boundary after the ids), or None
+        for a file written without one."""
+        if not self.flags & V.FLAG_HEADER_COPY:
+            return None
+        return align(self.ids_offset + self.ids_bytes)
+
+    def rows_of_chunk(self, index: int) -> tuple[int, int]:
+        """(first row, last row) that data chunk `index` holds bytes of."""
+        start = index * self.chunk_size
+        end = min(start + self.chunk_size, self.data_bytes)
+        return start // self.row_bytes, min((end - 1) // self.row_bytes, self.count - 1)
 
     @property
     def element_name(self) -> str:
@@ -75,12 +91,13 @@ class VectorInfo:
 
 
 def layout(dimensions: int, element_type: int, count: int) -> tuple[int, int, int, int]:
-    """(header bytes, data offset, ids offset, file size) for a new vector file."""
+    """(header bytes, data offset, ids offset, file size) for a new vector file: the file
+    ends with the header's copy (FLAG_HEADER_COPY), at the first block boundary after the ids."""
     chunks = -(-count * row_bytes(dimensions, element_type) // CHUNK_SIZE)
     header = align(V.CHUNK_CHECKSUMS_OFFSET + CHECKSUM_DTYPE.itemsize * chunks)
     data_bytes = count * row_bytes(dimensions, element_type)
     ids_offset = header + align(data_bytes)
-    return header, header, ids_offset, ids_offset + ID_DTYPE.itemsize * count
+    return header, header, ids_offset, align(ids_offset + ID_DTYPE.itemsize * count) + header
 
 
 def check_vectors(vectors: np.ndarray, element_type: int, dimensions: int) -> None:
@@ -118,7 +135,7 @@ def encode(vectors: np.ndarray, ids: np.ndarray | None, *, element_type: int, me
     header_bytes, data_offset, ids_offset, size = layout(dimensions, element_type, count)
     checksums = [crc32c(raw[i:i + CHUNK_SIZE].tobytes()) for i in range(0, raw.size, CHUNK_SIZE)]
     header = Container(
-        version=V.VECTOR_VERSION, header_blocks=header_bytes // C.BLOCK_SIZE, flags=0,
+        version=V.VECTOR_VERSION, header_blocks=header_bytes // C.BLOCK_SIZE, flags=V.FLAG_HEADER_COPY,
         info=Container(dimensions=dimensions, element_type=element_type, vector_count=count,
                        storage_format=V.STORAGE_DENSE, data_offset=data_offset, index_offset=0,
                        compression_type=V.COMPRESSION_NONE, alignment_bytes=C.BLOCK_SIZE),
@@ -136,6 +153,9 @@ def encode(vectors: np.ndarray, ids: np.ndarray | None, *, element_type: int, me
             yield raw[i:i + (8 << 20)].tobytes()
         yield bytes(ids_offset - data_offset - raw.size)
         yield ids.tobytes()
+        ids_end = ids_offset + ids.nbytes
+        yield bytes(align(ids_end) - ids_end)
+        yield bytes(block)  # the header's copy
 
     return size, chunks()
 
@@ -150,6 +170,8 @@ def decode_header(head: bytes, file_size: int) -> VectorInfo:
     info = fixed.info
     if fixed.version != V.VECTOR_VERSION:
         raise CorruptionError(f"vector file version {fixed.version} is not supported")
+    if fixed.flags & ~V.KNOWN_FLAGS:
+        raise CorruptionError(f"unknown header flags 0x{fixed.flags:x}")
     if info.element_type not in ELEMENT_NAMES:
         raise CorruptionError(f"unknown element type {info.element_type}")
     if fixed.default_metric not in METRIC_NAMES:
@@ -165,6 +187,8 @@ def decode_header(head: bytes, file_size: int) -> VectorInfo:
     if info.data_offset != header_bytes or fixed.ids_offset != info.data_offset + align(fixed.data_bytes):
         raise CorruptionError("data or id offsets are not where the layout puts them")
     ids_end = fixed.ids_offset + ID_DTYPE.itemsize * info.vector_count
+    if fixed.flags & V.FLAG_HEADER_COPY:
+        ids_end = align(ids_end) + header_bytes
     if ids_end > file_size:
         raise CorruptionError(f"the header describes {ids_end} bytes; the file has {file_size}")
     chunks = -(-fixed.data_bytes // fixed.chunk_size) if fixed.chunk_size else -1
@@ -180,4 +204,4 @@ def decode_header(head: bytes, file_size: int) -> VectorInfo:
     table = np.frombuffer(head, CHECKSUM_DTYPE, count=chunks, offset=V.CHUNK_CHECKSUMS_OFFSET)
     return VectorInfo(info.dimensions, info.element_type, info.vector_count, fixed.default_metric, rb,
                       info.data_offset, fixed.data_bytes, fixed.ids_offset, fixed.chunk_size,
-                      tuple(int(x) for x in table), fixed.ids_checksum, file_size)
+                      tuple(int(x) for x in table), fixed.ids_checksum, file_size, header_bytes, fixed.flags)

@@ -35,6 +35,7 @@ class VectorFile:
     path: str = ""
     _contents: FileData | None = field(default=None, init=False, repr=False, compare=False)
     _mapped: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    skipped: tuple[tuple[int, int], ...] = field(default=(), init=False, compare=False)  # rows left out
 
     @classmethod
     def open(cls, volume: Volume, inode: InodeRecord, path: str = "") -> "VectorFile":
@@ -99,13 +100,46 @@ class VectorFile:
         info = self.info
         mapped = self._view(info.data_offset, info.data_bytes)
         rows = None if mapped is None else np.frombuffer(mapped, info.numpy_type).reshape(self.shape())
-        for start in range(0, info.count, rows_per_chunk):
-            n = min(rows_per_chunk, info.count - start)
-            if rows is not None:
-                yield start, rows[start:start + n]
-            else:
-                offset = info.data_offset + start * info.row_bytes
-                yield start, self._array(offset, n * info.row_bytes, info.numpy_type, mmap=False).reshape(n, -1)
+        for low, high in self._kept_ranges():
+            for start in range(low, high, rows_per_chunk):
+                n = min(rows_per_chunk, high - start)
+                if rows is not None:
+                    yield start, rows[start:start + n]
+                else:
+                    offset = info.data_offset + start * info.row_bytes
+                    yield start, self._array(offset, n * info.row_bytes, info.numpy_type,
+                                             mmap=False).reshape(n, -1)
+
+    def _kept_ranges(self) -> list[tuple[int, int]]:
+        """[low, high) row ranges iter_rows goes over: all rows but the skipped ones."""
+        out, position = [], 0
+        for first, last in self.skipped:
+            if first > position:
+                out.append((position, first))
+            position = max(position, last + 1)
+        if position < self.info.count:
+            out.append((position, self.info.count))
+        return out
+
+    def require_intact(self, *, skip_damaged: bool = False, offer_skip: bool = False) -> None:
+        """Refuse a file whose chunks or ids do not match their checksums, naming the chunk
+        and its rows; with skip_damaged, leave the rows of damaged chunks out of iter_rows
+        instead (the ids must be intact: they say which row is which)."""
+        bad = self.bad_chunks()
+        if not bad:
+            return
+        name = self.path or str(self.inode.ino)
+        if -1 in bad:
+            raise CorruptionError(f"{name}: the ids' checksum does not match (rows 0-{self.info.count - 1}); "
+                                  "run fsck.vexfs")
+        ranges = [self.info.rows_of_chunk(index) for index in bad]
+        if skip_damaged:
+            self.skipped = tuple(ranges)
+            return
+        shown = ", ".join(f"chunk {index} (rows {first}-{last})" for index, (first, last) in zip(bad[:5], ranges))
+        more = f" and {len(bad) - 5} more chunks" if len(bad) > 5 else ""
+        hint = " (or --skip-damaged to search the other chunks)" if offer_skip else ""
+        raise CorruptionError(f"{name}: {shown}{more}: checksum does not match; run fsck.vexfs{hint}")
 
     def bad_chunks(self) -> list[int]:
         """Indexes of data chunks whose crc32c does not match (and -1 for the ids)."""

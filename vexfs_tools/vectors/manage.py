@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import CorruptionError, UsageError
+from ..errors import CorruptionError, UsageError, VexfsError
 from ..format import constants as C
 from ..format import vector as V
 from ..volume.geometry import KERNEL
@@ -59,16 +59,17 @@ def describe(volume: Volume) -> list[dict]:
         entry.update(dimensions=info.dimensions, element_type=info.element_name, count=info.count,
                      metric=info.metric_name, checksums="ok" if not bad else "bad",
                      bad_chunks=[b for b in bad if b >= 0], ids_checksum_ok=-1 not in bad,
+                     bad_rows=[list(info.rows_of_chunk(b)) for b in bad if b >= 0],
                      contiguous=file.contiguous_offset() is not None or not info.data_bytes)
         out.append(entry)
     return out
 
 
 def add_from_file(volume: Volume, path: str, source_path: str, *, ids_path: str | None = None,
-                  metric: str | None = None, append: bool = False) -> VectorFile:
+                  metric: str | None = None, append: bool = False, dataset: str = "train") -> VectorFile:
     """`vexfs vectors add`: the host file `source_path` becomes (or, with append, is added to)
-    the vector file `path`."""
-    source = store.source_from_file(source_path, ids_path, metric)
+    the vector file `path`; from HDF5, its `dataset`."""
+    source = store.source_from_file(source_path, ids_path, metric, dataset=dataset)
     if append and metric is not None:
         try:
             existing = open_vector_file(volume, path)
@@ -101,46 +102,59 @@ def export(file: VectorFile, out: str, *, ids_out: str | None = None) -> int:
         if ids_ext == ".ivecs" and len(ids) and int(ids.max()) >= 1 << 31:
             raise UsageError(f"{ids_out}: ids of {file.path} reach {int(ids.max())}; .ivecs holds ids "
                              "below 2^31 (use .npy)")
+    file.require_intact()
     rows_per_chunk = max(1, EXPORT_CHUNK_BYTES // max(info.row_bytes, 1))
     temporary = f"{out}.tmp-{os.getpid()}"
+    ids_temporary = f"{ids_out}.tmp-{os.getpid()}" if ids_out else None
     try:
-        if ext == ".npy":
-            dtype = np.dtype(bool) if binary else info.numpy_type
-            shape = (info.count, info.dimensions)
-            if not info.count:
-                with open(temporary, "wb") as f:
-                    np.save(f, np.zeros(shape, dtype))
+        with open(temporary, "wb") as f:
+            if ext == ".npy":
+                _write_npy(file, f, rows_per_chunk)
             else:
-                target = np.lib.format.open_memmap(temporary, mode="w+", dtype=dtype, shape=shape)
-                for first, rows in file.iter_rows(rows_per_chunk):
-                    if binary:
-                        rows = np.unpackbits(rows, axis=1, count=info.dimensions, bitorder="little")
-                    target[first:first + len(rows)] = rows
-                target.flush()
-                del target
-        else:
-            dtype = sources.TEXMEX[ext]
-            with open(temporary, "wb") as f:
-                for first, rows in file.iter_rows(rows_per_chunk):
-                    if ext == ".bvecs":
-                        values = rows.astype(np.float64)
-                        bad = ~((values >= 0) & (values <= 255) & (values == np.round(values))).all(axis=1)
-                        if bad.any():
-                            raise UsageError(f"{file.path}: row {first + int(np.flatnonzero(bad)[0])} has "
-                                             "components that are not integers 0..255; .bvecs can not "
-                                             "hold them (use .npy or .fvecs)")
-                    f.write(sources.texmex_rows(rows, dtype))
+                _write_texmex(file, f, ext, rows_per_chunk)
         if ids is not None:
             if ids_out.lower().endswith(".ivecs"):
-                sources.write_texmex(ids_out, ids.reshape(-1, 1).astype(np.int32))
+                with open(ids_temporary, "wb") as f:
+                    f.write(sources.texmex_rows(ids.reshape(-1, 1), np.dtype("<i4")))
             else:
-                with open(ids_out, "wb") as f:
+                with open(ids_temporary, "wb") as f:
                     np.save(f, ids.astype(np.uint64))
+            os.replace(ids_temporary, ids_out)
         os.replace(temporary, out)
+    except OSError as e:  # ENOSPC and the like: one line, nothing left behind
+        raise VexfsError(f"{out}: {e.strerror or e}; nothing was written") from None
     finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+        for leftover in (temporary, ids_temporary):
+            if leftover and os.path.exists(leftover):
+                os.unlink(leftover)
     return info.count
+
+
+def _write_npy(file: VectorFile, f, rows_per_chunk: int) -> None:
+    """The .npy header, then the rows through ordinary writes (no memory-mapped output: a
+    full disk is an OSError here, not a bus error). Binary vectors as bool rows."""
+    info = file.info
+    binary = info.element_type == V.ELEMENT_BINARY
+    dtype = np.dtype(bool) if binary else info.numpy_type
+    np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(dtype),
+                                             "fortran_order": False, "shape": (info.count, info.dimensions)})
+    for _, rows in file.iter_rows(rows_per_chunk):
+        if binary:
+            rows = np.unpackbits(rows, axis=1, count=info.dimensions, bitorder="little").astype(bool)
+        f.write(np.ascontiguousarray(rows, dtype).tobytes())
+
+
+def _write_texmex(file: VectorFile, f, ext: str, rows_per_chunk: int) -> None:
+    dtype = sources.TEXMEX[ext]
+    for first, rows in file.iter_rows(rows_per_chunk):
+        if ext == ".bvecs":
+            values = rows.astype(np.float64)
+            bad = ~((values >= 0) & (values <= 255) & (values == np.round(values))).all(axis=1)
+            if bad.any():
+                raise UsageError(f"{file.path}: row {first + int(np.flatnonzero(bad)[0])} has "
+                                 "components that are not integers 0..255; .bvecs can not "
+                                 "hold them (use .npy or .fvecs)")
+        f.write(sources.texmex_rows(rows, dtype))
 
 
 def parse_vector(text: str) -> np.ndarray:
@@ -158,23 +172,29 @@ def parse_vector(text: str) -> np.ndarray:
 
 
 def load_queries(path: str | None = None, vector: str | None = None) -> np.ndarray:
-    """Queries from a file (.npy, .fvecs, .bvecs) or one --vector."""
+    """Queries from a file (.npy, .fvecs, .bvecs, or an HDF5 file's test) or one --vector."""
     if (path is None) == (vector is None):
         raise UsageError("give the queries with exactly one of --query FILE and --vector LIST")
     if vector is not None:
         return parse_vector(vector)
     if path.lower().endswith(".ivecs"):
         return sources.load_array(path).astype(np.float64)
-    return sources.load_array(path)
+    return sources.load_array(path, "test")  # HDF5: ann-benchmarks' test queries
 
 
-def save_groundtruth(prefix: str, ids: np.ndarray, distances: np.ndarray) -> tuple[str, str]:
+def save_groundtruth(prefix: str, ids: np.ndarray, distances: np.ndarray, *,
+                     width: int | None = None) -> tuple[str, str]:
     """PREFIX.ivecs (ids, -1 where fewer than k) and PREFIX.fvecs (float32 distances, NaN
-    there): the TEXMEX / ann-benchmarks ground truth files."""
+    there): the TEXMEX / ann-benchmarks ground truth files. `width` (k, when the search
+    found fewer per query): rows padded to it as they are written, never in memory."""
     ids = np.asarray(ids)
     if ids.size and (int(ids.max()) >= 1 << 31 or int(ids.min()) < -1):
         raise UsageError(f"ids reach {int(ids.max())}; .ivecs ground truth holds ids below 2^31")
     paths = (prefix + ".ivecs", prefix + ".fvecs")
-    sources.write_texmex(paths[0], ids.astype(np.int32))
-    sources.write_texmex(paths[1], np.asarray(distances, np.float64).astype(np.float32))
+    if width is None or width <= ids.shape[1]:
+        sources.write_texmex(paths[0], ids.astype(np.int32))
+        sources.write_texmex(paths[1], np.asarray(distances, np.float64).astype(np.float32))
+        return paths
+    sources.write_texmex_padded(paths[0], ids.astype(np.int32), width, -1)
+    sources.write_texmex_padded(paths[1], np.asarray(distances, np.float64).astype(np.float32), width, np.nan)
     return paths

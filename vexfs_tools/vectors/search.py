@@ -670,14 +670,17 @@ def search_arrays(queries: np.ndarray, vectors: np.ndarray, ids: np.ndarray | No
 
 
 def search_files(queries: np.ndarray, files: Sequence, k: int, metric: str | None = None, *,
-                 batch_rows: int | None = None) -> SearchResult:
+                 batch_rows: int | None = None, skip_damaged: bool = False) -> SearchResult:
     """Exact global top k over several vector files (VectorFile) of the same dimensions and
     element type; ties by the smaller id, then the smaller file index. metric None: the
-    first file's default metric."""
+    first file's default metric. A file with a damaged chunk is refused (CorruptionError),
+    or with skip_damaged searched without that chunk's rows."""
     k = check_k(k)
     files = list(files)
     if not files:
         raise UsageError("no vector files to search")
+    for f in files:
+        f.require_intact(skip_damaged=skip_damaged, offer_skip=True)
     if batch_rows is not None and (isinstance(batch_rows, bool) or int(batch_rows) < 1):
         raise UsageError(f"batch_rows must be >= 1, not {batch_rows!r}")
     first = files[0].info

@@ -39,9 +39,13 @@ class VectorSource:
                       dimensions=self.dimensions)[1]
 
 
-def source_from_file(path: str, ids_path: str | None = None, metric: str | None = None) -> VectorSource:
-    """Read (memory-mapped) and check a host vector file; ids from `ids_path` or 0..n-1."""
-    array = sources.load_array(path)
+def source_from_file(path: str, ids_path: str | None = None, metric: str | None = None, *,
+                     dataset: str = "train") -> VectorSource:
+    """Read (memory-mapped) and check a host vector file; ids from `ids_path` or 0..n-1.
+    HDF5 (ann-benchmarks): the `dataset` (train), its metric from the "distance" attribute."""
+    if sources.is_hdf5(path) and metric is None:
+        metric = sources.hdf5_metric(path)
+    array = sources.load_array(path, dataset)
     array, element_type, dims = sources.as_element_type(array, path)
     if metric is None:
         metric = "hamming" if element_type == V.ELEMENT_BINARY else "l2"
@@ -89,6 +93,7 @@ def add_vector_file(volume: Volume, path: str, source: VectorSource, *, append: 
         if not append:
             raise UsageError(f"{path} exists; use --append to add vectors to it")
         old = VectorFile.open(volume, volume.read_inode(existing), path)
+        old.require_intact()  # never re-seal damaged rows under new checksums
         if (old.info.dimensions, old.info.element_type) != (source.dimensions, source.element_type):
             raise UsageError(f"{path} holds {old.info.dimensions}-dimensional {old.info.element_name} "
                              "vectors; the new ones differ")

@@ -53,6 +53,7 @@ import csv
 import json
 import math
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -104,8 +105,10 @@ def _distance_value(value, where: str) -> float:
 
 
 def _pack(rows: list[tuple[list[int], list[float] | None]], nq: int, has_distances: bool,
-          metric: str | None) -> Answers:
+          metric: str | None, max_width: int | None = None, where: str = "results") -> Answers:
     width = max((len(ids) for ids, _ in rows), default=0)
+    if max_width is not None and width > max_width:
+        raise UsageError(f"{where}: a query has {width} answers; the vector file holds {max_width} vectors")
     ids = np.full((nq, width), -1, np.int64)
     distances = np.full((nq, width), np.nan) if has_distances else None
     for q, (row_ids, row_distances) in enumerate(rows):
@@ -115,7 +118,7 @@ def _pack(rows: list[tuple[list[int], list[float] | None]], nq: int, has_distanc
     return Answers(ids, distances, metric)
 
 
-def answers_from_json(data, nq: int, where: str = "results") -> Answers:
+def answers_from_json(data, nq: int, where: str = "results", max_width: int | None = None) -> Answers:
     """The JSON layout (docs/FORMAT.md, "Scoring answers"): {"metric": ..., "results":
     [{"query": i, "ids": [...], "distances": [...]}, ...]} or the bare list of results."""
     metric = None
@@ -154,13 +157,13 @@ def answers_from_json(data, nq: int, where: str = "results") -> Answers:
             distances = [_distance_value(v, f"{here}.distances[{j}]") for j, v in enumerate(distances)]
             has_distances = True
         rows[q] = (ids, distances)
-    return _pack(rows, nq, has_distances, metric)
+    return _pack(rows, nq, has_distances, metric, max_width, where)
 
 
 CSV_COLUMNS = ("query", "id", "distance", "rank")
 
 
-def answers_from_csv(path: str, nq: int) -> Answers:
+def answers_from_csv(path: str, nq: int, max_width: int | None = None) -> Answers:
     """The CSV layout: one line per answer, columns query,id[,distance] — or any order and
     extra columns when a header line names them (query, id, distance, rank)."""
     try:
@@ -208,7 +211,7 @@ def answers_from_csv(path: str, nq: int) -> Answers:
     for answers in per_query:
         answers.sort()
         rows.append(([a[2] for a in answers], [a[3] for a in answers]))
-    return _pack(rows, nq, has_distances, None)
+    return _pack(rows, nq, has_distances, None, max_width, path)
 
 
 def _is_int(text: str) -> bool:
@@ -245,24 +248,69 @@ def answers_from_arrays(ids, distances=None, nq: int | None = None, where: str =
     return out
 
 
-def load_answers(path: str, nq: int, *, distances_path: str | None = None) -> Answers:
+MAX_JSON_DEPTH = 32  # our layout needs 3 levels; deeper is refused before parsing
+ANSWER_TEXT_BYTES = 96  # generous bytes of JSON or CSV text per answer
+TEXT_SLACK_BYTES = 1 << 16
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def _check_size(path: str, limit: int | None, what: str) -> None:
+    """Refuse a results file larger than `limit` answers can take, before reading it."""
+    if limit is None:
+        return
+    try:
+        size = os.path.getsize(path)
+    except OSError as e:
+        raise UsageError(f"{path}: {e.strerror}") from None
+    if size > limit * ANSWER_TEXT_BYTES + TEXT_SLACK_BYTES:
+        raise UsageError(f"{path}: {size} bytes of {what} is more than {limit} answers "
+                         "(queries x the file's vector count) can take")
+
+
+def _json_depth(raw: bytes) -> int:
+    """The deepest nesting of arrays and objects (strings left out), without recursion."""
+    text = np.frombuffer(_JSON_STRING.sub(b'""', raw), np.uint8)
+    steps = np.zeros(len(text), np.int64)
+    steps[(text == ord("[")) | (text == ord("{"))] = 1
+    steps[(text == ord("]")) | (text == ord("}"))] = -1
+    return int(np.cumsum(steps).max()) if len(steps) else 0
+
+
+def load_answers(path: str, nq: int, *, distances_path: str | None = None,
+                 max_width: int | None = None) -> Answers:
     """Read the kernel's answers: .json, .csv, or ids in .ivecs/.npy with, optionally,
-    distances in .fvecs/.npy (distances_path)."""
+    distances in .fvecs/.npy (distances_path). max_width (the file's vector count): a
+    query with more answers is refused, and a file with more than queries x max_width
+    answers before it is parsed, so that what is read stays proportional to what can be
+    scored."""
+    max_answers = None if max_width is None else nq * max(max_width, 1)
     ext = os.path.splitext(path)[1].lower()
     if distances_path and ext in (".json", ".csv"):
         raise UsageError(f"{path}: distances come with the ids in a {ext} file; "
                          "--distances goes with .ivecs or .npy ids")
     if ext == ".json":
+        _check_size(path, max_answers, "JSON")
         try:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
-        except (ValueError, UnicodeDecodeError) as e:
+            with open(path, "rb") as f:
+                raw = f.read()
+            if _json_depth(raw) > MAX_JSON_DEPTH:
+                raise UsageError(f"{path}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+            data = json.loads(raw.decode("utf-8"))
+        except OSError as e:
+            raise UsageError(f"{path}: {e.strerror}") from None
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
             raise UsageError(f"{path}: not valid JSON ({e})") from None
-        return answers_from_json(data, nq, path)
+        return _within(answers_from_json(data, nq, path, max_width), max_answers, path)
     if ext == ".csv":
-        return answers_from_csv(path, nq)
+        _check_size(path, max_answers, "CSV")
+        return _within(answers_from_csv(path, nq, max_width), max_answers, path)
+    if ext in sources.HDF5_EXTENSIONS:
+        return _answers_from_hdf5(path, nq, max_answers)
     if ext in (".ivecs", ".npy"):
         ids = sources.load_array(path)
+        if max_answers is not None and ids.size > max_answers:
+            raise UsageError(f"{path}: {ids.size} answers is more than {max_answers} "
+                             "(queries x the file's vector count)")
         distances = None
         if distances_path:
             if os.path.splitext(distances_path)[1].lower() not in (".fvecs", ".npy"):
@@ -271,6 +319,33 @@ def load_answers(path: str, nq: int, *, distances_path: str | None = None) -> An
         return answers_from_arrays(ids, distances, nq, path, distances_path or "distances")
     raise UsageError(f"{path}: unknown answer format {ext or '(no extension)'!r} "
                      "(use .json, .csv, or .ivecs/.npy ids with --distances .fvecs/.npy)")
+
+
+def _answers_from_hdf5(path: str, nq: int, limit: int | None) -> Answers:
+    """ann-benchmarks' neighbors, and distances when there are (Euclidean ones squared,
+    as this section's l2 is); the metric from its "distance" attribute."""
+    h5py = sources.h5py_module()
+    with h5py.File(path, "r") as f:
+        has_distances = "distances" in f
+    ids = sources.load_hdf5(path, "neighbors")
+    if limit is not None and ids.size > limit:
+        raise UsageError(f"{path}: {ids.size} answers is more than {limit} (queries x the file's vector count)")
+    metric = sources.hdf5_metric(path)
+    distances = None
+    if has_distances:
+        distances = np.asarray(sources.load_hdf5(path, "distances"), np.float64)
+        if metric == "l2":
+            distances = distances * distances
+    answers = answers_from_arrays(np.asarray(ids), distances, nq, path, f"{path} distances")
+    answers.metric = metric
+    return answers
+
+
+def _within(answers: Answers, limit: int | None, path: str) -> Answers:
+    if limit is not None and answers.ids.size > limit:
+        raise UsageError(f"{path}: answer lists {answers.ids.shape[1]} long for {answers.ids.shape[0]} "
+                         f"queries are more than {limit} answers (queries x the file's vector count)")
+    return answers
 
 
 # --- the file's ids ------------------------------------------------------------------------
@@ -632,6 +707,7 @@ def verify_file(file: VectorFile, queries, answers: Answers, *, k: int | None = 
     """Score `answers` against the exact search of one vector file of an image."""
     info = file.info
     name = file.path or "the vector file"
+    file.require_intact()
     metric = resolve_metric(metric, info.element_type, info.metric, answers)
     k = resolve_k(k, answers, info.count, name)
     prepared = prepare_queries(queries, info.dimensions, info.element_type)

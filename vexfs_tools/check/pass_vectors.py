@@ -1,0 +1,169 @@
+"""Pass 6: vector files (docs/FORMAT.md §9). For every inode flagged VECTOR: the flag <->
+feature rule, the header (every field against the layout, restored from its copy when
+damaged), each data chunk's crc32c, the ids' checksum and their uniqueness.
+
+Repairs lose nothing and bless nothing: a header is only ever replaced by a copy whose own
+checksum proves it good, and no checksum is recomputed over data; a damaged chunk or id
+array stays reported (the check exits 4, under -n as after -y).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import CorruptionError, VexfsError
+from ..format import constants as C
+from ..format import features as F
+from ..format import vector as V
+from ..vectors.codec import VectorInfo, decode_header
+from ..vectors.files import MAX_HEADER_BYTES, VectorFile
+from ..volume.fileio import FileData
+from ..volume.geometry import KERNEL
+from ..volume.inodes import InodeRecord
+from .context import Checker, Finding
+from .problems import PROBLEMS
+
+SHOWN_DUPLICATES = 10  # duplicate ids named in a message
+
+
+def run_pass_vectors(checker: Checker) -> None:
+    volume = checker.volume
+    if volume.layout == KERNEL:
+        return  # the kernel layout's i_flags is a size snapshot: no vector files
+    flagged = _flagged_inodes(checker)
+    feature = F.BY_NAME["vector_files"].bit
+    if not flagged:
+        return
+    checker.emit("Pass 6: Checking vector files")
+    for ino in flagged:
+        inode = volume.read_inode(ino)
+        info = _check_header(checker, inode)
+        if info is None:
+            continue
+        if not volume.sb.s_feature_ro_compat & feature and checker.fix("VECTOR_NO_FEATURE", ino=ino):
+            volume.sb.s_feature_ro_compat |= feature
+            volume.features = type(volume.features).of(volume.sb)
+            volume.sb_dirty = True
+        _check_contents(checker, VectorFile(volume, volume.read_inode(ino), info, checker.path_of(ino) or ""))
+
+
+def _flagged_inodes(checker: Checker) -> list[int]:
+    out: list[int] = []
+    for first_ino, records in checker.volume.inode_table(skip_holes=True):
+        hit = (records["i_mode"] != 0) & ((records["i_flags"] & C.INODE_FLAG_VECTOR) != 0)
+        out.extend((np.flatnonzero(hit) + first_ino).tolist())
+    return out
+
+
+def report(checker: Checker, problem_name: str, /, **fields) -> None:
+    """A problem no repair may touch (there is nothing good to repair it from): said, kept
+    uncorrected (exit 4) whatever the answer policy."""
+    problem = PROBLEMS[problem_name]
+    ino = fields.get("ino")
+    if ino is not None:
+        path = checker.path_of(ino)
+        if path is not None:
+            fields.setdefault("path", path)
+        fields.setdefault("inode", f"{ino} ({path})" if path else str(ino))
+    message = problem.message.format(**fields)
+    checker.emit(f"{message}.")
+    checker.uncorrected = True
+    checker.findings.append(Finding(problem.code, problem_name, problem.pass_number, message, False, fields))
+
+
+def _read(volume, inode: InodeRecord, offset: int, length: int) -> bytes:
+    return FileData(volume, inode, -(-(offset + length) // C.BLOCK_SIZE)).read(offset, length)
+
+
+def _decode_at(volume, inode: InodeRecord, offset: int, size: int) -> VectorInfo:
+    """The header whose blocks start at file offset `offset`, checked (CorruptionError)."""
+    first = _read(volume, inode, offset, min(C.BLOCK_SIZE, max(size - offset, 0)))
+    if len(first) < V.VECTOR_HEADER_FIXED or first[:8] != V.VECTOR_MAGIC:
+        raise CorruptionError("no VXVECTOR magic")
+    header_bytes = V.parse_field(V.VectorHeader, "header_blocks", first) * C.BLOCK_SIZE
+    head = _read(volume, inode, offset, min(max(header_bytes, C.BLOCK_SIZE), MAX_HEADER_BYTES))
+    return decode_header(head, size)
+
+
+def find_copy(volume, inode: InodeRecord) -> tuple[int, VectorInfo] | None:
+    """(offset, header) of a good copy of the header at the end of the file: the copy of
+    h blocks starts h blocks before i_size, and is good only if its own checksum holds and
+    it puts itself exactly there."""
+    size = inode.i_size
+    for blocks in range(1, min(size // C.BLOCK_SIZE, MAX_HEADER_BYTES // C.BLOCK_SIZE) + 1):
+        offset = size - blocks * C.BLOCK_SIZE
+        if _read(volume, inode, offset, 8) != V.VECTOR_MAGIC:
+            continue
+        try:
+            info = _decode_at(volume, inode, offset, size)
+        except CorruptionError:
+            continue
+        if info.header_bytes == blocks * C.BLOCK_SIZE and info.copy_offset == offset:
+            return offset, info
+    return None
+
+
+def _check_header(checker: Checker, inode: InodeRecord) -> VectorInfo | None:
+    """The file's good header, after restoring it from its copy if need be; None when the
+    file can not be read as a vector file (reported)."""
+    volume = checker.volume
+    ino = inode.ino
+    if not inode.is_reg:
+        if checker.fix("VECTOR_FLAG_NOT_REGULAR", ino=ino):
+            _clear_flag(volume, ino)
+        return None
+    try:
+        info = _decode_at(volume, inode, 0, inode.i_size)
+    except (CorruptionError, VexfsError) as damage:
+        copy = find_copy(volume, inode)
+        if copy is None:
+            if _read(volume, inode, 0, 8) != V.VECTOR_MAGIC:
+                if checker.fix("VECTOR_FLAG_NOT_VECTOR", ino=ino):
+                    _clear_flag(volume, ino)
+            else:
+                report(checker, "VECTOR_HEADER_LOST", ino=ino, reason=str(damage))
+            return None
+        offset, info = copy
+        if not checker.fix("VECTOR_HEADER_DAMAGED", ino=ino, reason=str(damage), offset=offset):
+            return info  # the rest is checked against the copy
+        contents = FileData(volume, inode, -(-inode.i_size // C.BLOCK_SIZE))
+        contents.write(0, contents.read(offset, info.header_bytes))
+        return info
+    offset = info.copy_offset
+    if offset is not None:
+        primary = _read(volume, inode, 0, info.header_bytes)
+        if _read(volume, inode, offset, info.header_bytes) != primary and \
+                checker.fix("VECTOR_COPY_DIFFERS", ino=ino, offset=offset):
+            FileData(volume, inode, -(-inode.i_size // C.BLOCK_SIZE)).write(offset, primary)
+    return info
+
+
+def _clear_flag(volume, ino: int) -> None:
+    inode = volume.read_inode(ino)
+    inode.fields.i_flags &= ~C.INODE_FLAG_VECTOR
+    volume.write_inode(ino, inode.fields)
+
+
+def _check_contents(checker: Checker, vf: VectorFile) -> None:
+    """Every chunk's and the ids' checksums, then unique ids. (A hole in the block map
+    reads as zeros, as in any file: the checksums say whether that is right.)"""
+    info = vf.info
+    ino = vf.inode.ino
+    bad = vf.bad_chunks()
+    for index in bad:
+        if index < 0:
+            report(checker, "VECTOR_IDS_CHECKSUM", ino=ino, last=max(info.count - 1, 0))
+        else:
+            first, last = info.rows_of_chunk(index)
+            report(checker, "VECTOR_CHUNK_CHECKSUM", ino=ino, chunk=index, first=first, last=last)
+    if -1 not in bad:
+        _check_unique(checker, vf)
+
+
+def _check_unique(checker: Checker, vf: VectorFile) -> None:
+    ids = np.sort(np.asarray(vf.ids()))
+    repeated = np.unique(ids[1:][ids[1:] == ids[:-1]]) if len(ids) > 1 else ids[:0]
+    if len(repeated):
+        shown = ", ".join(str(int(x)) for x in repeated[:SHOWN_DUPLICATES])
+        more = f" and {len(repeated) - SHOWN_DUPLICATES} more" if len(repeated) > SHOWN_DUPLICATES else ""
+        report(checker, "VECTOR_IDS_DUPLICATE", ino=vf.inode.ino, count=len(repeated), ids=shown + more)
