@@ -16,6 +16,7 @@ from ..errors import UsageError
 from ..format import constants as C
 from ..inspect.blockmap import icheck
 from ..inspect.dfxml import write_dfxml
+from ..inspect.diff import compare, human_lines, write_differential
 from ..inspect.extract import extract
 from ..inspect.names import display
 from ..inspect.recovery import Recovery, ownership_with_recovery
@@ -274,7 +275,53 @@ def dfxml_command(image, no_hash, quiet, backup, superblock_block):
     stdout.flush()
 
 
-COMMANDS = (icheck_command, ncheck_command, blkcat_command, timeline_command, extract_command, dfxml_command)
+# --- diff --------------------------------------------------------------------------------
+
+DIFF_EPILOG = """\b
+Examples:
+  vexfs diff before.img after.img              what a kernel session changed, by path
+  vexfs diff --json before.img after.img | jq .names.added
+  vexfs diff --dfxml before.img after.img > delta.xml
+
+\b
+Exit status (as diff's): 0 the images hold the same file system, 1 they differ, 2 trouble.
+"""
+
+
+@click.command("diff", context_settings=SETTINGS, epilog=DIFF_EPILOG)
+@click.argument("image_a", type=click.Path(dir_okay=True))
+@click.argument("image_b", type=click.Path(dir_okay=True))
+@json_option
+@click.option("--dfxml", "as_dfxml", is_flag=True,
+              help="A differential DFXML document (fileobjects with delta markers, as idifference writes).")
+@quiet_option("No progress display.")
+@handle_errors(error_code=2)
+def diff_command(image_a, image_b, as_json, as_dfxml, quiet):
+    """What changed from IMAGE_A to IMAGE_B (two images of one file system, e.g. before and
+    after a kernel session or fsck -y): superblock fields; inodes allocated, freed, changed
+    (which fields); blocks allocated, freed, changed in content or owner; names added,
+    removed, renamed; files whose content changed (md5). Directories whose inode maps no
+    block are flagged, with the orphaned block they were read from."""
+    if as_json and as_dfxml:
+        raise UsageError("--json and --dfxml exclude each other")
+    progress = Progress("diff (blocks)", quiet=quiet)
+    with open_readonly(image_a) as a, open_readonly(image_b) as b:
+        result = compare(a, b, progress=progress)
+        progress.done()
+        if as_dfxml:
+            stdout = click.get_binary_stream("stdout")
+            write_differential(lambda piece: stdout.write(piece.encode("utf-8")), result, a, b,
+                               images=(image_a, image_b), command_line=" ".join(sys.argv), version=__version__)
+            stdout.flush()
+        elif as_json:
+            click.echo(json.dumps(result.as_dict(), indent=2))
+        else:
+            for line in human_lines(result):
+                click.echo(line)
+    sys.exit(1 if result.differs else 0)
+
+
+COMMANDS = (icheck_command, ncheck_command, blkcat_command, timeline_command, extract_command, dfxml_command, diff_command)
 
 
 @click.group(context_settings=SETTINGS)

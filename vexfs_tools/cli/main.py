@@ -11,6 +11,7 @@ from .dump import dump_command
 from .files import cat_command, ls_command, stat_command
 from .forensic import blkcat_command, extract_command, icheck_command, ncheck_command, timeline_command
 from .forensic import dfxml_command
+from .forensic import diff_command
 from .fsck import fsck_command
 from .mkfs import mkfs_command
 from .undo import undo_command
@@ -42,6 +43,7 @@ for command in (mkfs_command, fsck_command, dump_command, ls_command, stat_comma
                 undo_command, demo_command, vectors_group, search_command, verify_command):
     cli.add_command(command)
 cli.add_command(dfxml_command)
+cli.add_command(diff_command)
 
 
 def main() -> None:

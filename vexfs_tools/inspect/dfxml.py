@@ -158,11 +158,13 @@ def file_objects(recovery: Recovery, *, hashes: bool = True, orphans: bool = Tru
             yield obj
 
 
-def fileobject_xml(obj: FileObject, ident: int, fs_offset: int, indent: str = "    ") -> str:
+def fileobject_xml(obj: FileObject, ident: int, fs_offset: int, indent: str = "    ", *, attrs: str = "",
+                   extra: str = "") -> str:
     """One <fileobject>, fiwalk's element order; `fs_offset` is where the file system
-    starts in the image (img_offset = fs_offset + that)."""
+    starts in the image (img_offset = fs_offset + that). `attrs` and `extra` (whole
+    lines) are for differential DFXML's delta markers."""
     i2 = indent + "  "
-    lines = [f"{indent}<fileobject>"]
+    lines = [f"{indent}<fileobject{attrs}>"]
     if obj.parent_ino:
         lines.append(f"{i2}<parent_object><inode>{obj.parent_ino}</inode></parent_object>")
     lines.append(f"{i2}<filename>{text(display(obj.path.lstrip(b'/')))}</filename>")
@@ -204,14 +206,16 @@ def fileobject_xml(obj: FileObject, ident: int, fs_offset: int, indent: str = " 
             lines.append(f"{i2}<vexfs:vector><vexfs:dimensions>{obj.vector['dimensions']}</vexfs:dimensions>"
                          f"<vexfs:element_type>{obj.vector['element_type']}</vexfs:element_type>"
                          f"<vexfs:count>{obj.vector['count']}</vexfs:count></vexfs:vector>")
+    if extra:
+        lines.append(extra.rstrip("\n"))
     lines.append(f"{indent}</fileobject>")
     return "\n".join(lines) + "\n"
 
 
-def header_xml(image: str, command_line: str, version: str) -> str:
+def header_xml(image: str, command_line: str, version: str, *, namespaces: str = "") -> str:
     return (f"<?xml version='1.0' encoding='UTF-8'?>\n"
             f"<dfxml xmloutputversion='1.0' xmlns={quoteattr(DFXML_NS)} xmlns:dc={quoteattr(DC_NS)} "
-            f"xmlns:vexfs={quoteattr(VEXFS_NS)}>\n"
+            f"xmlns:vexfs={quoteattr(VEXFS_NS)}{namespaces}>\n"
             f"  <metadata>\n    <dc:type>Disk Image</dc:type>\n  </metadata>\n"
             f"  <creator version='1.0'>\n    <program>vexfs dfxml</program>\n    <version>{escape(version)}</version>\n"
             f"    <execution_environment>\n      <command_line>{escape(command_line)}</command_line>\n"
