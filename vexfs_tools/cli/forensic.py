@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
+import time
 
 import click
 
@@ -20,7 +22,8 @@ from ..inspect.diff import compare, human_lines, write_differential
 from ..inspect.extract import extract
 from ..inspect.names import display
 from ..inspect.recovery import Recovery, ownership_with_recovery
-from ..inspect.timeline import body_records
+from ..inspect.lost import lost_inodes, slack_pieces, unallocated_runs
+from ..inspect.timeline import body_records, escape, mode_string
 from ..inspect.walk import ncheck
 from .common import SETTINGS, handle_errors, json_option, note, open_readonly, quiet_option, run_standalone, \
     superblock_options
@@ -193,6 +196,7 @@ Examples:
   vexfs extract disk.img / out/                 the whole tree into out/
   vexfs extract disk.img /docs/a.txt out/       one file: out/a.txt
   vexfs extract --deleted evidence.img / out/   and deleted files into out/.deleted/
+  vexfs extract --unallocated evidence.img / out/   and what ils lists, into out/.unallocated/
 
 \b
 Exit status (as GNU tar's):
@@ -209,11 +213,14 @@ Exit status (as GNU tar's):
 @click.argument("dest", type=click.Path())
 @click.option("--deleted", is_flag=True,
               help="Also recover deleted entries whose inode still holds data, into DEST/.deleted.")
+@click.option("--unallocated", is_flag=True,
+              help="Also recover the inodes `vexfs ils` lists (no live name reaches them), into "
+                   "DEST/.unallocated/inode-N (tsk_recover -e).")
 @json_option
 @quiet_option(QUIET_HELP)
 @superblock_options
 @handle_errors(error_code=2)
-def extract_command(image, path, dest, deleted, as_json, quiet, backup, superblock_block):
+def extract_command(image, path, dest, deleted, unallocated, as_json, quiet, backup, superblock_block):
     """Copy PATH (a file, a directory, or an inode number) of IMAGE into DEST, restoring
     mode and times (as debugfs's rdump): the root's contents go straight into DEST,
     anything else as DEST/NAME. Safe on hostile images: nothing is written outside DEST,
@@ -226,7 +233,7 @@ def extract_command(image, path, dest, deleted, as_json, quiet, backup, superblo
             note(message)
 
     with open_readonly(image, backup, superblock_block) as volume:
-        report = extract(volume, path, dest, deleted=deleted, on_problem=on_problem,
+        report = extract(volume, path, dest, deleted=deleted, unallocated=unallocated, on_problem=on_problem,
                          progress=(lambda nbytes, files: progress(nbytes >> 20, None)) if progress.enabled else None)
     progress.done()
     if as_json:
@@ -236,7 +243,8 @@ def extract_command(image, path, dest, deleted, as_json, quiet, backup, superblo
             if report.deleted_folder else ""
         click.echo(f"Extracted {report.files} files, {report.directories} directories, {report.symlinks} "
                    f"symlinks, {report.hard_links} hard links ({report.bytes} bytes) into {dest}{recovered}; "
-                   f"{report.problem_count} oddities reported")
+                   f"{report.problem_count} oddities reported"
+                   + (f"; unallocated inodes in {report.unallocated_folder}" if report.unallocated_folder else ""))
     sys.exit(1 if report.problem_count else 0)
 
 
@@ -321,7 +329,90 @@ def diff_command(image_a, image_b, as_json, as_dfxml, quiet):
     sys.exit(1 if result.differs else 0)
 
 
-COMMANDS = (icheck_command, ncheck_command, blkcat_command, timeline_command, extract_command, dfxml_command, diff_command)
+# --- blkls / ils ---------------------------------------------------------------------------
+
+@click.command("blkls", context_settings=SETTINGS, epilog="""\b
+Examples:
+  vexfs blkls disk.img > free.bin               the bytes of every unallocated block
+  vexfs blkls -s disk.img | strings             slack: past EOF, directory slack
+  vexfs blkls --map disk.img                    where each piece of the output lies in the image
+""")
+@click.argument("image", type=click.Path(dir_okay=True))
+@click.option("-s", "--slack", is_flag=True,
+              help="The slack instead: past EOF in files' last blocks, blocks mapped past the size, directory slack.")
+@click.option("--map", "as_map", is_flag=True,
+              help="Print where each piece of the output comes from (blkcalc), not the bytes.")
+@superblock_options
+@handle_errors(error_code=1)
+def blkls_command(image, slack, as_map, backup, superblock_block):
+    """Write IMAGE's unallocated blocks (TSK's blkls), or with -s its slack, to standard
+    output, in order. --map prints one line per piece: its offset in the output, its offset
+    in the image, its length, the inode holding it (0: none) and what it is."""
+    with open_readonly(image, backup, superblock_block) as volume:
+        pieces = slack_pieces(Recovery(volume)) if slack else unallocated_runs(volume)
+        if as_map:
+            click.echo("Output\tImage\tLength\tInode\tWhat")
+            position = 0
+            for piece in pieces:
+                click.echo(f"{position}\t{piece.offset}\t{piece.length}\t{piece.inode}\t{piece.what}")
+                position += piece.length
+            return
+        stdout = click.get_binary_stream("stdout")
+        for piece in pieces:
+            for start in range(piece.offset, piece.offset + piece.length, BLKLS_CHUNK):
+                n = min(BLKLS_CHUNK, piece.offset + piece.length - start)
+                stdout.write(volume.device.read_or_zeros(start, n))
+        stdout.flush()
+
+
+BLKLS_CHUNK = 8 << 20
+
+
+@click.command("ils", context_settings=SETTINGS, epilog="""\b
+Examples:
+  vexfs ils disk.img                            removed and orphaned inodes (TSK's ils)
+  vexfs ils -m disk.img | mactime -b - -d       as a body file, for a timeline
+  vexfs ils --json disk.img
+""")
+@click.argument("image", type=click.Path(dir_okay=True))
+@click.option("-m", "--body", "as_body", is_flag=True, help="A body file (ils -m), for mactime -b.")
+@json_option
+@superblock_options
+@handle_errors(error_code=1)
+def ils_command(image, as_body, as_json, backup, superblock_block):
+    """The inodes of IMAGE no live name reaches (TSK's ils): kernel-deleted ones (still in
+    use, a deleted entry names them), unlinked ones (no link left), orphans (nothing names
+    them), and freed slots that still hold block pointers. Columns as ils writes them;
+    st_alloc is a (in use) or f (freed)."""
+    if as_body and as_json:
+        raise UsageError("-m and --json exclude each other")
+    with open_readonly(image, backup, superblock_block) as volume:
+        out = JsonArray() if as_json else None
+        if not as_json and not as_body:
+            click.echo("class|host|device|start_time")
+            click.echo(f"ils|{socket.gethostname()}||{int(time.time())}")
+            click.echo("st_ino|st_alloc|st_uid|st_gid|st_mtime|st_atime|st_ctime|st_crtime|st_mode|st_nlink|st_size")
+        tag = os.path.basename(image)
+        for lost in lost_inodes(Recovery(volume)):
+            i = lost.inode
+            if out is not None:
+                out.add({"inode": lost.ino, "status": lost.status, "mode": i.i_mode, "nlink": i.i_links_count,
+                         "uid": i.i_uid, "gid": i.i_gid, "size": i.i_size, "atime": i.i_atime,
+                         "mtime": i.i_mtime, "ctime": i.i_ctime})
+            elif as_body:
+                file_type = C.MODE_TO_FILE_TYPE.get(i.file_format, C.FT_UNKNOWN)
+                alive = "alive" if lost.allocated else "dead"
+                click.echo(f"0|<{escape(os.fsencode(tag))}-{alive}-{lost.ino}>|{lost.ino}|"
+                           f"{mode_string(file_type, i)}|{i.i_uid}|{i.i_gid}|{i.i_size}|{i.i_atime}|"
+                           f"{i.i_mtime}|{i.i_ctime}|0")
+            else:
+                click.echo(f"{lost.ino}|{'a' if lost.allocated else 'f'}|{i.i_uid}|{i.i_gid}|{i.i_mtime}|"
+                           f"{i.i_atime}|{i.i_ctime}|0|{i.i_mode:o}|{i.i_links_count}|{i.i_size}")
+        if out is not None:
+            out.close()
+
+
+COMMANDS = (icheck_command, ncheck_command, blkcat_command, timeline_command, extract_command, dfxml_command, diff_command, blkls_command, ils_command)
 
 
 @click.group(context_settings=SETTINGS)
