@@ -13,8 +13,9 @@ import time
 import click
 
 from .. import __version__
+from ..window import image_offset
 from ..device import Device
-from ..errors import UsageError
+from ..errors import UsageError, VexfsError
 from ..format import constants as C
 from ..inspect.blockmap import icheck
 from ..inspect.dfxml import write_dfxml
@@ -22,11 +23,12 @@ from ..inspect.diff import compare, human_lines, write_differential
 from ..inspect.extract import extract
 from ..inspect.names import display
 from ..inspect.recovery import Recovery, ownership_with_recovery
+from ..inspect.partitions import holds_vexfs, read_table
 from ..inspect.lost import lost_inodes, slack_pieces, unallocated_runs
 from ..inspect.timeline import body_records, escape, mode_string
 from ..inspect.walk import ncheck
-from .common import SETTINGS, handle_errors, json_option, note, open_readonly, quiet_option, run_standalone, \
-    superblock_options
+from .common import SETTINGS, handle_errors, json_option, note, offset_options, open_device_readonly, open_readonly, \
+    quiet_option, run_standalone, superblock_options
 from .output import JsonArray, Progress
 
 QUIET_HELP = "No progress display, no summary."
@@ -44,6 +46,7 @@ Examples:
 @json_option
 @quiet_option(QUIET_HELP)
 @superblock_options
+@offset_options
 @handle_errors(error_code=1)
 def icheck_command(image, blocks, as_json, quiet, backup, superblock_block):
     """Which inode owns each BLOCK of IMAGE (debugfs's icheck), and what the block is."""
@@ -75,6 +78,7 @@ Examples:
 @json_option
 @quiet_option(QUIET_HELP)
 @superblock_options
+@offset_options
 @handle_errors(error_code=1)
 def ncheck_command(image, inodes, deleted, as_json, quiet, backup, superblock_block):
     """The paths that name each INODE of IMAGE (debugfs's ncheck), through directories
@@ -128,11 +132,12 @@ Examples:
 @click.argument("count", type=int, default=1)
 @click.option("--hex", "as_hex", is_flag=True, help="A hex dump instead of raw bytes.")
 @json_option
+@offset_options
 @handle_errors(error_code=1)
 def blkcat_command(image, block, count, as_hex, as_json):
     """Write COUNT blocks (default 1) of IMAGE from BLOCK to standard output (TSK's blkcat).
     Any block of the device may be read, inside the file system or not."""
-    with Device(image) as device:
+    with open_device_readonly(image) as device:
         total = device.size // C.BLOCK_SIZE
         if not 0 <= block < total:
             raise UsageError(f"block {block} is outside the device (0..{total - 1})")
@@ -168,6 +173,7 @@ Examples:
 @json_option
 @quiet_option(QUIET_HELP)
 @superblock_options
+@offset_options
 @handle_errors(error_code=1)
 def timeline_command(image, mount_point, no_orphans, as_json, quiet, backup, superblock_block):
     """The Sleuth Kit's body file for every live and deleted name of IMAGE (what
@@ -219,6 +225,7 @@ Exit status (as GNU tar's):
 @json_option
 @quiet_option(QUIET_HELP)
 @superblock_options
+@offset_options
 @handle_errors(error_code=2)
 def extract_command(image, path, dest, deleted, unallocated, as_json, quiet, backup, superblock_block):
     """Copy PATH (a file, a directory, or an inode number) of IMAGE into DEST, restoring
@@ -259,6 +266,7 @@ Examples:
 @click.option("--no-hash", is_flag=True, help="Do not read the files' data for md5 and sha1.")
 @quiet_option("No progress display.")
 @superblock_options
+@offset_options
 @handle_errors(error_code=1)
 def dfxml_command(image, no_hash, quiet, backup, superblock_block):
     """Write IMAGE's inventory as DFXML (what fiwalk writes): the volume's facts and one
@@ -277,7 +285,7 @@ def dfxml_command(image, no_hash, quiet, backup, superblock_block):
 
     with open_readonly(image, backup, superblock_block) as volume:
         write_dfxml(write, volume, image=image, command_line=" ".join(sys.argv), version=__version__,
-                    hashes=not no_hash, progress=progress)
+                    hashes=not no_hash, fs_offset=image_offset(volume.device), progress=progress)
     progress.done()
     stdout.write("".join(pending).encode("utf-8"))
     stdout.flush()
@@ -343,6 +351,7 @@ Examples:
 @click.option("--map", "as_map", is_flag=True,
               help="Print where each piece of the output comes from (blkcalc), not the bytes.")
 @superblock_options
+@offset_options
 @handle_errors(error_code=1)
 def blkls_command(image, slack, as_map, backup, superblock_block):
     """Write IMAGE's unallocated blocks (TSK's blkls), or with -s its slack, to standard
@@ -353,8 +362,9 @@ def blkls_command(image, slack, as_map, backup, superblock_block):
         if as_map:
             click.echo("Output\tImage\tLength\tInode\tWhat")
             position = 0
+            base = image_offset(volume.device)
             for piece in pieces:
-                click.echo(f"{position}\t{piece.offset}\t{piece.length}\t{piece.inode}\t{piece.what}")
+                click.echo(f"{position}\t{base + piece.offset}\t{piece.length}\t{piece.inode}\t{piece.what}")
                 position += piece.length
             return
         stdout = click.get_binary_stream("stdout")
@@ -378,6 +388,7 @@ Examples:
 @click.option("-m", "--body", "as_body", is_flag=True, help="A body file (ils -m), for mactime -b.")
 @json_option
 @superblock_options
+@offset_options
 @handle_errors(error_code=1)
 def ils_command(image, as_body, as_json, backup, superblock_block):
     """The inodes of IMAGE no live name reaches (TSK's ils): kernel-deleted ones (still in
@@ -412,7 +423,44 @@ def ils_command(image, as_body, as_json, backup, superblock_block):
             out.close()
 
 
-COMMANDS = (icheck_command, ncheck_command, blkcat_command, timeline_command, extract_command, dfxml_command, diff_command, blkls_command, ils_command)
+# --- partitions ---------------------------------------------------------------------------
+
+TABLE_NAMES = {"dos": "DOS Partition Table", "gpt": "GUID Partition Table (EFI)"}
+
+
+@click.command("partitions", context_settings=SETTINGS, epilog="""\b
+Examples:
+  vexfs partitions disk.img                    the table, VexFS partitions marked
+  vexfs ls --partition 2 disk.img /            then look inside partition 2
+  vexfs ls -o 2048 disk.img /                  or give its start in sectors (TSK's -o)
+""")
+@click.argument("disk", type=click.Path(dir_okay=True))
+@json_option
+@handle_errors(error_code=1)
+def partitions_command(disk, as_json):
+    """List the partitions of a whole disk image (MBR with logical partitions, or GPT), as
+    mmls does, in 512-byte sectors; those a VexFS superblock starts are marked [VexFS].
+    Their numbers are what --partition takes."""
+    with Device(disk) as device:
+        table = read_table(device)
+        if table.kind == "none":
+            kind = " (it holds a VexFS file system itself)" if holds_vexfs(device, 0) else ""
+            raise VexfsError(f"{disk}: no partition table (MBR or GPT){kind}")
+    if as_json:
+        click.echo(json.dumps(table.as_dict(), indent=2))
+        return
+    click.echo(TABLE_NAMES[table.kind])
+    click.echo("Units are in 512-byte sectors")
+    click.echo("")
+    click.echo(f"      {'Slot':<7}{'Start':<13}{'End':<13}{'Length':<13}Description")
+    for row, p in enumerate(table.partitions):
+        mark = "  [VexFS]" if p.vexfs else ""
+        name = f" \"{p.name}\"" if p.name else ""
+        click.echo(f"{row:03d}:  {p.number:<7}{p.start:010d}   {p.start + p.sectors - 1:010d}   "
+                   f"{p.sectors:010d}   {p.type}{name}{mark}")
+
+
+COMMANDS = (icheck_command, ncheck_command, blkcat_command, timeline_command, extract_command, dfxml_command, diff_command, blkls_command, ils_command, partitions_command)
 
 
 @click.group(context_settings=SETTINGS)

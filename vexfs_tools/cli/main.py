@@ -12,7 +12,7 @@ from .files import cat_command, ls_command, stat_command
 from .forensic import blkcat_command, extract_command, icheck_command, ncheck_command, timeline_command
 from .forensic import dfxml_command
 from .forensic import diff_command
-from .forensic import blkls_command, ils_command
+from .forensic import blkls_command, ils_command, partitions_command
 from .fsck import fsck_command
 from .mkfs import mkfs_command
 from .undo import undo_command
@@ -47,6 +47,7 @@ cli.add_command(dfxml_command)
 cli.add_command(diff_command)
 cli.add_command(blkls_command)
 cli.add_command(ils_command)
+cli.add_command(partitions_command)
 
 
 def main() -> None:
