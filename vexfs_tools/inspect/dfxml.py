@@ -11,6 +11,7 @@ at the end of a fileobject, where DFXML readers skip it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +37,8 @@ SECTOR_SIZE = 512
 META_TYPE = {C.S_IFREG: 1, C.S_IFDIR: 2, C.S_IFIFO: 3, C.S_IFCHR: 4, C.S_IFBLK: 5, C.S_IFLNK: 6, C.S_IFSOCK: 8}
 HASHED_FORMATS = (C.S_IFREG,)
 MAPPED_FORMATS = (C.S_IFREG, C.S_IFDIR, C.S_IFLNK)
+READ_CHUNK = 8 << 20
+HEAD_BYTES = 1 << 20
 
 
 @dataclass
@@ -56,6 +59,7 @@ class FileObject:
     recovered_block: int | None = None  # a directory whose only block is an orphaned one
 
 
+@functools.lru_cache(maxsize=8192)
 def iso(seconds: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
@@ -95,6 +99,34 @@ def vector_shape(volume: Volume, inode: InodeRecord, head: bytes | None = None) 
     return {"dimensions": info.dimensions, "element_type": info.element_name, "count": info.count}
 
 
+def digests(volume: Volume, runs: list[tuple[int, int, int]], size: int) -> tuple[str, str, bytes]:
+    """md5 and sha1 of a file's bytes read once through its runs (holes as zeros), and its
+    first bytes (a vector file's header)."""
+    md5, sha1 = hashlib.md5(), hashlib.sha1()
+    read = volume.device.read
+    head = b""
+    position = 0
+
+    def zeros(n: int) -> None:
+        while n > 0:
+            piece = bytes(min(n, READ_CHUNK))
+            md5.update(piece)
+            sha1.update(piece)
+            n -= len(piece)
+
+    for file_offset, where, length in runs:
+        zeros(file_offset - position)
+        for start in range(0, length, READ_CHUNK):
+            piece = read(where + start, min(READ_CHUNK, length - start))
+            if not head:
+                head = piece[:HEAD_BYTES]
+            md5.update(piece)
+            sha1.update(piece)
+        position = file_offset + length
+    zeros(size - position)
+    return md5.hexdigest(), sha1.hexdigest(), head
+
+
 def fill(volume: Volume, recovery: Recovery, obj: FileObject, *, hashes: bool) -> None:
     """Byte runs, digests and vector shape of the object's inode, the data read once."""
     inode = obj.inode
@@ -106,16 +138,11 @@ def fill(volume: Volume, recovery: Recovery, obj: FileObject, *, hashes: bool) -
             obj.recovered_block = recovery.dir_blocks(inode)[1]
     except VexfsError:
         obj.runs = []
+        return
     head = None
     if hashes and inode.file_format in HASHED_FORMATS:
-        md5, sha1 = hashlib.md5(), hashlib.sha1()
         try:
-            for piece in volume.read_file(inode):
-                if head is None:
-                    head = piece[:1 << 20]
-                md5.update(piece)
-                sha1.update(piece)
-            obj.md5, obj.sha1 = md5.hexdigest(), sha1.hexdigest()
+            obj.md5, obj.sha1, head = digests(volume, obj.runs, min(inode.i_size, volume.max_file_size()))
         except VexfsError:
             pass
     if inode.is_reg and inode.i_flags & C.INODE_FLAG_VECTOR and volume.layout == EXTENDED:
@@ -171,18 +198,17 @@ def fileobject_xml(obj: FileObject, ident: int, fs_offset: int, indent: str = " 
     lines.append(f"{i2}<id>{ident}</id>")
     lines.append(f"{i2}<name_type>{NAME_TYPE.get(obj.file_type, '-')}</name_type>")
     inode = obj.inode
-    if inode is not None:
-        lines.append(f"{i2}<filesize>{inode.i_size}</filesize>")
-    lines.append(f"{i2}<alloc>{int(obj.alloc)}</alloc>")
-    if inode is not None:
-        lines.append(f"{i2}<used>1</used>")
-        lines.append(f"{i2}<meta_type>{META_TYPE.get(inode.file_format, 0)}</meta_type>")
-        lines.append(f"{i2}<mode>{inode.i_mode & 0o7777}</mode>")
-        lines.append(f"{i2}<nlink>{inode.i_links_count}</nlink>")
-        lines.append(f"{i2}<uid>{inode.i_uid}</uid>")
-        lines.append(f"{i2}<gid>{inode.i_gid}</gid>")
-        for name in ("mtime", "ctime", "atime"):
-            seconds = getattr(inode, f"i_{name}")
+    if inode is None:
+        lines.append(f"{i2}<alloc>{int(obj.alloc)}</alloc>")
+    else:
+        f = inode.fields
+        mode = f["i_mode"]
+        lines.append(f"{i2}<filesize>{f['i_size']}</filesize>\n{i2}<alloc>{int(obj.alloc)}</alloc>\n"
+                     f"{i2}<used>1</used>\n{i2}<meta_type>{META_TYPE.get(mode & C.S_IFMT, 0)}</meta_type>\n"
+                     f"{i2}<mode>{mode & 0o7777}</mode>\n{i2}<nlink>{f['i_links_count']}</nlink>\n"
+                     f"{i2}<uid>{f['i_uid']}</uid>\n{i2}<gid>{f['i_gid']}</gid>")
+        for name, key in (("mtime", "i_mtime"), ("ctime", "i_ctime"), ("atime", "i_atime")):
+            seconds = f[key]
             if seconds:
                 lines.append(f"{i2}<{name}>{iso(seconds)}</{name}>")
     lines.append(f"{i2}<inode>{obj.ino}</inode>")
