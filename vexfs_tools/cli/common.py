@@ -4,17 +4,22 @@ findings a view meets become warning lines on standard error."""
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import os
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import NoReturn
 
 import click
 
+from ..device import Device
 from ..errors import UsageError, VexfsError
+from ..inspect.partitions import window
 from ..volume.findings import Code, Finding, describe
 from ..volume.volume import Volume
+from ..window import OffsetDevice, open_volume_in
 
 SETTINGS = {"help_option_names": ["-h", "--help"]}
 
@@ -115,10 +120,70 @@ def quiet_option(help_text: str = "No progress display."):
 def open_readonly(image: str, backup: bool = False, superblock_block: int | None = None) -> Volume:
     """Open an image for a read-only view: checksum failures do not stop it (a damaged
     image stays readable, as with debugfs), but each problem the open found is a warning
-    on stderr. Standard output and the exit code are the view's alone."""
-    volume = Volume.open(image, backup=backup, superblock_block=superblock_block, ignore_checksums=True)
+    on stderr. Standard output and the exit code are the view's alone. Under
+    offset_options, the file system is looked for where -o/--offset/--partition say."""
+    placement = PLACEMENT.get()
+    if placement is None:
+        volume = Volume.open(image, backup=backup, superblock_block=superblock_block, ignore_checksums=True)
+    else:
+        offset, length = placement_window(image, placement)
+        volume = open_volume_in(image, offset, length, backup=backup, superblock_block=superblock_block)
     warn_findings(prog_name(), volume.problems)
     return volume
+
+
+# --- whole disks: where the file system starts ----------------------------------------------
+
+@dataclass(frozen=True)
+class Placement:
+    sectors: int | None = None
+    offset: int | None = None
+    partition: int | None = None
+
+
+PLACEMENT: contextvars.ContextVar[Placement | None] = contextvars.ContextVar("placement", default=None)
+
+
+def placement_window(image: str, placement: Placement) -> tuple[int, int | None]:
+    """(byte offset, length or None) of the file system in `image`."""
+    with Device(image) as device:
+        return window(device, sectors=placement.sectors, offset=placement.offset, partition=placement.partition)
+
+
+def open_device_readonly(image: str):
+    """The device a raw read (blkcat) reads: the whole image, or the window the offset
+    options point at."""
+    placement = PLACEMENT.get()
+    device = Device(image)
+    if placement is None:
+        return device
+    offset, length = window(device, sectors=placement.sectors, offset=placement.offset,
+                            partition=placement.partition)
+    return OffsetDevice(device, offset, length)
+
+
+def offset_options(func):
+    """-o SECTORS / --offset BYTES / --partition N (The Sleuth Kit's -o, mmls's numbers):
+    the command's open_readonly looks for the file system there."""
+
+    @functools.wraps(func)
+    def inner(*args, sector_offset=None, byte_offset=None, partition=None, **kwargs):
+        given = (sector_offset, byte_offset, partition)
+        placement = None if given == (None, None, None) else Placement(*given)
+        token = PLACEMENT.set(placement)
+        try:
+            return func(*args, **kwargs)
+        finally:
+            PLACEMENT.reset(token)
+
+    inner = click.option("--partition", type=click.IntRange(min=1), metavar="N",
+                         help="The file system in partition N of a disk image's MBR or GPT "
+                              "(numbers as `vexfs partitions` lists them).")(inner)
+    inner = click.option("--offset", "byte_offset", type=click.IntRange(min=0), metavar="BYTES",
+                         help="The file system starts BYTES into the image.")(inner)
+    inner = click.option("-o", "--sector-offset", "sector_offset", type=click.IntRange(min=0), metavar="SECTORS",
+                         help="The file system starts SECTORS 512-byte sectors into the image (TSK's -o).")(inner)
+    return inner
 
 
 # --- findings as warnings -------------------------------------------------------------------

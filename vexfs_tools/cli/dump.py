@@ -14,7 +14,7 @@ from ..inspect.recovery import Recovery, ownership_with_recovery
 from ..inspect.summary import summary
 from ..inspect.superblocks import compare_superblocks
 from .common import SETTINGS, handle_errors, json_option, open_readonly, quiet_option, run_standalone, \
-    superblock_options
+    offset_options, superblock_options
 from .output import Progress, format_time, print_fields, print_json
 
 EPILOG = """\b
@@ -131,6 +131,7 @@ def _range(start: int, count: int) -> str:
               help="With --blocks: do not read free blocks to tell 'free' from 'free, not zero'.")
 @quiet_option()
 @superblock_options
+@offset_options
 @handle_errors(error_code=1)
 def dump_command(image, as_json, blocks, inodes, no_free_scan, quiet, backup, superblock_block):
     """Print the superblock of IMAGE and what its bitmap and inode table hold; the backup

@@ -15,7 +15,7 @@ from ..inspect.files import Listing, inode_details, inode_findings
 from ..inspect.names import display
 from ..inspect.recovery import Recovery, walk
 from .common import SETTINGS, handle_errors, json_option, note, open_readonly, prog_name, quiet_option, \
-    superblock_options, warn_findings
+    offset_options, superblock_options, warn_findings
 from .output import JsonArray, Progress, format_time, print_json
 
 
@@ -36,6 +36,7 @@ Examples:
 @json_option
 @quiet_option()
 @superblock_options
+@offset_options
 @handle_errors(error_code=1)
 def ls_command(image, path, long, deleted, recursive, as_json, quiet, backup, superblock_block):
     """List the directory PATH (or inode number) of IMAGE. A directory whose block the
@@ -143,6 +144,7 @@ Examples:
 @click.argument("target")
 @json_option
 @superblock_options
+@offset_options
 @handle_errors(error_code=1)
 def stat_command(image, target, as_json, backup, superblock_block):
     """Every field of the inode named by TARGET (a path or an inode number)."""
@@ -191,6 +193,7 @@ Example:
 @click.argument("image", type=click.Path(dir_okay=True))
 @click.argument("path")
 @superblock_options
+@offset_options
 @handle_errors(error_code=1)
 def cat_command(image, path, backup, superblock_block):
     """Write the contents of the file PATH (or inode number) of IMAGE to standard output."""

@@ -6,21 +6,29 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
+import time
 
 import click
 
+from .. import __version__
+from ..window import image_offset
 from ..device import Device
-from ..errors import UsageError
+from ..errors import UsageError, VexfsError
 from ..format import constants as C
 from ..inspect.blockmap import icheck
+from ..inspect.dfxml import write_dfxml
+from ..inspect.diff import compare, human_lines, write_differential
 from ..inspect.extract import extract
 from ..inspect.names import display
 from ..inspect.recovery import Recovery, ownership_with_recovery
-from ..inspect.timeline import body_records
+from ..inspect.partitions import holds_vexfs, read_table
+from ..inspect.lost import lost_inodes, slack_pieces, unallocated_runs
+from ..inspect.timeline import body_records, escape, mode_string
 from ..inspect.walk import ncheck
-from .common import SETTINGS, handle_errors, json_option, note, open_readonly, quiet_option, run_standalone, \
-    superblock_options
+from .common import SETTINGS, handle_errors, json_option, note, offset_options, open_device_readonly, open_readonly, \
+    quiet_option, run_standalone, superblock_options
 from .output import JsonArray, Progress
 
 QUIET_HELP = "No progress display, no summary."
@@ -38,6 +46,7 @@ Examples:
 @json_option
 @quiet_option(QUIET_HELP)
 @superblock_options
+@offset_options
 @handle_errors(error_code=1)
 def icheck_command(image, blocks, as_json, quiet, backup, superblock_block):
     """Which inode owns each BLOCK of IMAGE (debugfs's icheck), and what the block is."""
@@ -69,6 +78,7 @@ Examples:
 @json_option
 @quiet_option(QUIET_HELP)
 @superblock_options
+@offset_options
 @handle_errors(error_code=1)
 def ncheck_command(image, inodes, deleted, as_json, quiet, backup, superblock_block):
     """The paths that name each INODE of IMAGE (debugfs's ncheck), through directories
@@ -122,11 +132,12 @@ Examples:
 @click.argument("count", type=int, default=1)
 @click.option("--hex", "as_hex", is_flag=True, help="A hex dump instead of raw bytes.")
 @json_option
+@offset_options
 @handle_errors(error_code=1)
 def blkcat_command(image, block, count, as_hex, as_json):
     """Write COUNT blocks (default 1) of IMAGE from BLOCK to standard output (TSK's blkcat).
     Any block of the device may be read, inside the file system or not."""
-    with Device(image) as device:
+    with open_device_readonly(image) as device:
         total = device.size // C.BLOCK_SIZE
         if not 0 <= block < total:
             raise UsageError(f"block {block} is outside the device (0..{total - 1})")
@@ -162,6 +173,7 @@ Examples:
 @json_option
 @quiet_option(QUIET_HELP)
 @superblock_options
+@offset_options
 @handle_errors(error_code=1)
 def timeline_command(image, mount_point, no_orphans, as_json, quiet, backup, superblock_block):
     """The Sleuth Kit's body file for every live and deleted name of IMAGE (what
@@ -190,6 +202,7 @@ Examples:
   vexfs extract disk.img / out/                 the whole tree into out/
   vexfs extract disk.img /docs/a.txt out/       one file: out/a.txt
   vexfs extract --deleted evidence.img / out/   and deleted files into out/.deleted/
+  vexfs extract --unallocated evidence.img / out/   and what ils lists, into out/.unallocated/
 
 \b
 Exit status (as GNU tar's):
@@ -206,11 +219,15 @@ Exit status (as GNU tar's):
 @click.argument("dest", type=click.Path())
 @click.option("--deleted", is_flag=True,
               help="Also recover deleted entries whose inode still holds data, into DEST/.deleted.")
+@click.option("--unallocated", is_flag=True,
+              help="Also recover the inodes `vexfs ils` lists (no live name reaches them), into "
+                   "DEST/.unallocated/inode-N (tsk_recover -e).")
 @json_option
 @quiet_option(QUIET_HELP)
 @superblock_options
+@offset_options
 @handle_errors(error_code=2)
-def extract_command(image, path, dest, deleted, as_json, quiet, backup, superblock_block):
+def extract_command(image, path, dest, deleted, unallocated, as_json, quiet, backup, superblock_block):
     """Copy PATH (a file, a directory, or an inode number) of IMAGE into DEST, restoring
     mode and times (as debugfs's rdump): the root's contents go straight into DEST,
     anything else as DEST/NAME. Safe on hostile images: nothing is written outside DEST,
@@ -223,7 +240,7 @@ def extract_command(image, path, dest, deleted, as_json, quiet, backup, superblo
             note(message)
 
     with open_readonly(image, backup, superblock_block) as volume:
-        report = extract(volume, path, dest, deleted=deleted, on_problem=on_problem,
+        report = extract(volume, path, dest, deleted=deleted, unallocated=unallocated, on_problem=on_problem,
                          progress=(lambda nbytes, files: progress(nbytes >> 20, None)) if progress.enabled else None)
     progress.done()
     if as_json:
@@ -233,11 +250,217 @@ def extract_command(image, path, dest, deleted, as_json, quiet, backup, superblo
             if report.deleted_folder else ""
         click.echo(f"Extracted {report.files} files, {report.directories} directories, {report.symlinks} "
                    f"symlinks, {report.hard_links} hard links ({report.bytes} bytes) into {dest}{recovered}; "
-                   f"{report.problem_count} oddities reported")
+                   f"{report.problem_count} oddities reported"
+                   + (f"; unallocated inodes in {report.unallocated_folder}" if report.unallocated_folder else ""))
     sys.exit(1 if report.problem_count else 0)
 
 
-COMMANDS = (icheck_command, ncheck_command, blkcat_command, timeline_command, extract_command)
+# --- dfxml -------------------------------------------------------------------------------
+
+@click.command("dfxml", context_settings=SETTINGS, epilog="""\b
+Examples:
+  vexfs dfxml disk.img > disk.xml              the inventory, md5 and sha1 of every file
+  vexfs dfxml --no-hash /dev/loop0 | less      names, inodes and byte runs only (fast)
+""")
+@click.argument("image", type=click.Path(dir_okay=True))
+@click.option("--no-hash", is_flag=True, help="Do not read the files' data for md5 and sha1.")
+@quiet_option("No progress display.")
+@superblock_options
+@offset_options
+@handle_errors(error_code=1)
+def dfxml_command(image, no_hash, quiet, backup, superblock_block):
+    """Write IMAGE's inventory as DFXML (what fiwalk writes): the volume's facts and one
+    fileobject per live, deleted (alloc 0) and recovered name, and per inode in use that no
+    name reaches, with times, byte runs and md5/sha1 digests. Streamed: memory stays
+    bounded on any image."""
+    progress = Progress("dfxml (names)", quiet=quiet)
+    stdout = click.get_binary_stream("stdout")
+    pending: list[str] = []
+
+    def write(piece: str) -> None:
+        pending.append(piece)
+        if len(pending) >= 256:
+            stdout.write("".join(pending).encode("utf-8"))
+            pending.clear()
+
+    with open_readonly(image, backup, superblock_block) as volume:
+        write_dfxml(write, volume, image=image, command_line=" ".join(sys.argv), version=__version__,
+                    hashes=not no_hash, fs_offset=image_offset(volume.device), progress=progress)
+    progress.done()
+    stdout.write("".join(pending).encode("utf-8"))
+    stdout.flush()
+
+
+# --- diff --------------------------------------------------------------------------------
+
+DIFF_EPILOG = """\b
+Examples:
+  vexfs diff before.img after.img              what a kernel session changed, by path
+  vexfs diff --json before.img after.img | jq .names.added
+  vexfs diff --dfxml before.img after.img > delta.xml
+
+\b
+Exit status (as diff's): 0 the images hold the same file system, 1 they differ, 2 trouble.
+"""
+
+
+@click.command("diff", context_settings=SETTINGS, epilog=DIFF_EPILOG)
+@click.argument("image_a", type=click.Path(dir_okay=True))
+@click.argument("image_b", type=click.Path(dir_okay=True))
+@json_option
+@click.option("--dfxml", "as_dfxml", is_flag=True,
+              help="A differential DFXML document (fileobjects with delta markers, as idifference writes).")
+@quiet_option("No progress display.")
+@handle_errors(error_code=2)
+def diff_command(image_a, image_b, as_json, as_dfxml, quiet):
+    """What changed from IMAGE_A to IMAGE_B (two images of one file system, e.g. before and
+    after a kernel session or fsck -y): superblock fields; inodes allocated, freed, changed
+    (which fields); blocks allocated, freed, changed in content or owner; names added,
+    removed, renamed; files whose content changed (md5). Directories whose inode maps no
+    block are flagged, with the orphaned block they were read from."""
+    if as_json and as_dfxml:
+        raise UsageError("--json and --dfxml exclude each other")
+    progress = Progress("diff (blocks)", quiet=quiet)
+    with open_readonly(image_a) as a, open_readonly(image_b) as b:
+        result = compare(a, b, progress=progress)
+        progress.done()
+        if as_dfxml:
+            stdout = click.get_binary_stream("stdout")
+            write_differential(lambda piece: stdout.write(piece.encode("utf-8")), result, a, b,
+                               images=(image_a, image_b), command_line=" ".join(sys.argv), version=__version__)
+            stdout.flush()
+        elif as_json:
+            click.echo(json.dumps(result.as_dict(), indent=2))
+        else:
+            for line in human_lines(result):
+                click.echo(line)
+    sys.exit(1 if result.differs else 0)
+
+
+# --- blkls / ils ---------------------------------------------------------------------------
+
+@click.command("blkls", context_settings=SETTINGS, epilog="""\b
+Examples:
+  vexfs blkls disk.img > free.bin               the bytes of every unallocated block
+  vexfs blkls -s disk.img | strings             slack: past EOF, directory slack
+  vexfs blkls --map disk.img                    where each piece of the output lies in the image
+""")
+@click.argument("image", type=click.Path(dir_okay=True))
+@click.option("-s", "--slack", is_flag=True,
+              help="The slack instead: past EOF in files' last blocks, blocks mapped past the size, directory slack.")
+@click.option("--map", "as_map", is_flag=True,
+              help="Print where each piece of the output comes from (blkcalc), not the bytes.")
+@superblock_options
+@offset_options
+@handle_errors(error_code=1)
+def blkls_command(image, slack, as_map, backup, superblock_block):
+    """Write IMAGE's unallocated blocks (TSK's blkls), or with -s its slack, to standard
+    output, in order. --map prints one line per piece: its offset in the output, its offset
+    in the image, its length, the inode holding it (0: none) and what it is."""
+    with open_readonly(image, backup, superblock_block) as volume:
+        pieces = slack_pieces(Recovery(volume)) if slack else unallocated_runs(volume)
+        if as_map:
+            click.echo("Output\tImage\tLength\tInode\tWhat")
+            position = 0
+            base = image_offset(volume.device)
+            for piece in pieces:
+                click.echo(f"{position}\t{base + piece.offset}\t{piece.length}\t{piece.inode}\t{piece.what}")
+                position += piece.length
+            return
+        stdout = click.get_binary_stream("stdout")
+        for piece in pieces:
+            for start in range(piece.offset, piece.offset + piece.length, BLKLS_CHUNK):
+                n = min(BLKLS_CHUNK, piece.offset + piece.length - start)
+                stdout.write(volume.device.read_or_zeros(start, n))
+        stdout.flush()
+
+
+BLKLS_CHUNK = 8 << 20
+
+
+@click.command("ils", context_settings=SETTINGS, epilog="""\b
+Examples:
+  vexfs ils disk.img                            removed and orphaned inodes (TSK's ils)
+  vexfs ils -m disk.img | mactime -b - -d       as a body file, for a timeline
+  vexfs ils --json disk.img
+""")
+@click.argument("image", type=click.Path(dir_okay=True))
+@click.option("-m", "--body", "as_body", is_flag=True, help="A body file (ils -m), for mactime -b.")
+@json_option
+@superblock_options
+@offset_options
+@handle_errors(error_code=1)
+def ils_command(image, as_body, as_json, backup, superblock_block):
+    """The inodes of IMAGE no live name reaches (TSK's ils): kernel-deleted ones (still in
+    use, a deleted entry names them), unlinked ones (no link left), orphans (nothing names
+    them), and freed slots that still hold block pointers. Columns as ils writes them;
+    st_alloc is a (in use) or f (freed)."""
+    if as_body and as_json:
+        raise UsageError("-m and --json exclude each other")
+    with open_readonly(image, backup, superblock_block) as volume:
+        out = JsonArray() if as_json else None
+        if not as_json and not as_body:
+            click.echo("class|host|device|start_time")
+            click.echo(f"ils|{socket.gethostname()}||{int(time.time())}")
+            click.echo("st_ino|st_alloc|st_uid|st_gid|st_mtime|st_atime|st_ctime|st_crtime|st_mode|st_nlink|st_size")
+        tag = os.path.basename(image)
+        for lost in lost_inodes(Recovery(volume)):
+            i = lost.inode
+            if out is not None:
+                out.add({"inode": lost.ino, "status": lost.status, "mode": i.i_mode, "nlink": i.i_links_count,
+                         "uid": i.i_uid, "gid": i.i_gid, "size": i.i_size, "atime": i.i_atime,
+                         "mtime": i.i_mtime, "ctime": i.i_ctime})
+            elif as_body:
+                file_type = C.MODE_TO_FILE_TYPE.get(i.file_format, C.FT_UNKNOWN)
+                alive = "alive" if lost.allocated else "dead"
+                click.echo(f"0|<{escape(os.fsencode(tag))}-{alive}-{lost.ino}>|{lost.ino}|"
+                           f"{mode_string(file_type, i)}|{i.i_uid}|{i.i_gid}|{i.i_size}|{i.i_atime}|"
+                           f"{i.i_mtime}|{i.i_ctime}|0")
+            else:
+                click.echo(f"{lost.ino}|{'a' if lost.allocated else 'f'}|{i.i_uid}|{i.i_gid}|{i.i_mtime}|"
+                           f"{i.i_atime}|{i.i_ctime}|0|{i.i_mode:o}|{i.i_links_count}|{i.i_size}")
+        if out is not None:
+            out.close()
+
+
+# --- partitions ---------------------------------------------------------------------------
+
+TABLE_NAMES = {"dos": "DOS Partition Table", "gpt": "GUID Partition Table (EFI)"}
+
+
+@click.command("partitions", context_settings=SETTINGS, epilog="""\b
+Examples:
+  vexfs partitions disk.img                    the table, VexFS partitions marked
+  vexfs ls --partition 2 disk.img /            then look inside partition 2
+  vexfs ls -o 2048 disk.img /                  or give its start in sectors (TSK's -o)
+""")
+@click.argument("disk", type=click.Path(dir_okay=True))
+@json_option
+@handle_errors(error_code=1)
+def partitions_command(disk, as_json):
+    """List the partitions of a whole disk image (MBR with logical partitions, or GPT), as
+    mmls does, in 512-byte sectors; those a VexFS superblock starts are marked [VexFS].
+    Their numbers are what --partition takes."""
+    with Device(disk) as device:
+        table = read_table(device)
+        if table.kind == "none":
+            kind = " (it holds a VexFS file system itself)" if holds_vexfs(device, 0) else ""
+            raise VexfsError(f"{disk}: no partition table (MBR or GPT){kind}")
+    if as_json:
+        click.echo(json.dumps(table.as_dict(), indent=2))
+        return
+    click.echo(TABLE_NAMES[table.kind])
+    click.echo("Units are in 512-byte sectors")
+    click.echo("")
+    click.echo(f"      {'Slot':<7}{'Start':<13}{'End':<13}{'Length':<13}Description")
+    for row, p in enumerate(table.partitions):
+        mark = "  [VexFS]" if p.vexfs else ""
+        name = f" \"{p.name}\"" if p.name else ""
+        click.echo(f"{row:03d}:  {p.number:<7}{p.start:010d}   {p.start + p.sectors - 1:010d}   "
+                   f"{p.sectors:010d}   {p.type}{name}{mark}")
+
+
+COMMANDS = (icheck_command, ncheck_command, blkcat_command, timeline_command, extract_command, dfxml_command, diff_command, blkls_command, ils_command, partitions_command)
 
 
 @click.group(context_settings=SETTINGS)

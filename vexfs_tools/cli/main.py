@@ -10,6 +10,9 @@ from .demo import demo_command
 from .dump import dump_command
 from .files import cat_command, ls_command, stat_command
 from .forensic import blkcat_command, extract_command, icheck_command, ncheck_command, timeline_command
+from .forensic import dfxml_command
+from .forensic import diff_command
+from .forensic import blkls_command, ils_command, partitions_command
 from .fsck import fsck_command
 from .maintenance import image_command, tune_command
 from .mkfs import mkfs_command
@@ -48,6 +51,11 @@ for command in (mkfs_command, fsck_command, dump_command, ls_command, stat_comma
     cli.add_command(command)
 for command in (mount_command, *WRITE_COMMANDS):  # the FUSE mount; offline writes
     cli.add_command(command)
+cli.add_command(dfxml_command)
+cli.add_command(diff_command)
+cli.add_command(blkls_command)
+cli.add_command(ils_command)
+cli.add_command(partitions_command)
 
 
 def main() -> None:

@@ -40,6 +40,7 @@ from ..format import constants as C
 from ..volume.inodes import InodeRecord
 from ..volume.volume import Volume
 from .deleted import LINKED
+from .lost import lost_inodes
 from .names import display
 from .recovery import Listing, Recovery, join, walk
 
@@ -47,6 +48,7 @@ CHUNK = 8 << 20
 MAX_STORED_PROBLEMS = 10000
 SYMLINK_MAX = 4095
 DELETED_FOLDER = b".deleted"
+UNALLOCATED_FOLDER = b".unallocated"
 _UNSAFE = re.compile(rb"[\x00-\x1f/\x7f]")
 O_DIR = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -62,12 +64,14 @@ class ExtractReport:
     skipped: int = 0
     recovered: int = 0  # deleted entries recovered
     deleted_folder: str | None = None
+    unallocated_folder: str | None = None
     problems: list[str] = field(default_factory=list)
     problem_count: int = 0
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in ("files", "directories", "symlinks", "hard_links", "bytes", "skipped",
-                                              "recovered", "deleted_folder", "problem_count", "problems")}
+                                              "recovered", "deleted_folder", "problem_count", "problems")} | \
+            ({"unallocated_folder": self.unallocated_folder} if self.unallocated_folder else {})
 
 
 def sanitize(name: bytes) -> bytes:
@@ -524,6 +528,32 @@ class Extractor:
                 directory.finish = (mode, atime, mtime)
                 directory.close()
 
+    def extract_unallocated(self) -> None:
+        """Pass 3 (tsk_recover -e): every inode `vexfs ils` lists that still holds a file,
+        a symlink or a directory, into DEST/.unallocated/inode-N (a directory with what it
+        still names below it)."""
+        folder = None
+        for lost in lost_inodes(self.recovery):
+            if not lost.recoverable:
+                continue
+            if folder is None:
+                folder = self.make_directory(_Directory(self.dest_fd, b""), UNALLOCATED_FOLDER,
+                                             b"/" + UNALLOCATED_FOLDER)
+                if folder is None:
+                    return
+                self.report.directories -= 1
+                self.report.unallocated_folder = os.fsdecode(folder.host)
+            path = b"<%d>" % lost.ino
+            made = self.extract_inode(folder, b"inode-%d" % lost.ino, path, lost.inode)
+            self.report.recovered += 1
+            if made is not None:
+                try:
+                    self.extract_tree(lost.inode, path, made)
+                finally:
+                    made.close()
+        if folder is not None:
+            folder.close()
+
     def _mirror(self, ino: int, top: InodeRecord, mirrors: dict[int, bytes],
                 names: dict[int, tuple[int, bytes, bytes]]) -> _Directory | None:
         """The copy, in the deleted folder, of directory `ino`: made on first use (the
@@ -575,7 +605,8 @@ def _ascii(name: bytes) -> bytes:
     return b"".join(bytes([b]) if 0x20 <= b < 0x7F else b"%%%02X" % b for b in name)
 
 
-def extract(volume: Volume, path: str, dest: str, *, deleted: bool = False, recovery: Recovery | None = None,
+def extract(volume: Volume, path: str, dest: str, *, deleted: bool = False, unallocated: bool = False,
+            recovery: Recovery | None = None,
             progress: Callable[[int, int], None] | None = None,
             on_problem: Callable[[str], None] | None = None) -> ExtractReport:
     """Copy PATH (a path or an inode number) of the image into DEST (made if missing):
@@ -609,6 +640,8 @@ def extract(volume: Volume, path: str, dest: str, *, deleted: bool = False, reco
                 top_dir.close()
         if deleted:
             extractor.extract_deleted(inode, image_path if inode.ino != C.ROOT_INO else b"/", live)
+        if unallocated:
+            extractor.extract_unallocated()
         return extractor.report
     finally:
         os.close(extractor.dest_fd)

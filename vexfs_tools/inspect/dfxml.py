@@ -1,0 +1,288 @@
+"""The file system's inventory as DFXML, the format fiwalk writes: one <volume> with the file
+system's facts and one <fileobject> per name — live, deleted (directory slack, alloc 0),
+read from directories recovered from the kernel's orphaned blocks, and inodes in use that no
+name reaches ($OrphanFiles, as The Sleuth Kit names them).
+
+The document is streamed: one fileobject is built, written and forgotten at a time, and a
+file's data is read once, in chunks, for both digests. Element names and their order are
+fiwalk's; what VexFS adds (vector files' shape, recovered names) is in our own namespace,
+at the end of a fileobject, where DFXML readers skip it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from xml.sax.saxutils import escape, quoteattr
+
+from ..errors import VexfsError
+from ..format import constants as C
+from ..format import vector as V
+from ..vectors.codec import decode_header
+from ..volume.geometry import EXTENDED
+from ..volume.inodes import InodeRecord
+from ..volume.volume import Volume
+from .names import display
+from .recovery import Recovery, join, live_inodes, walk
+from .timeline import NAME_TYPE, ORPHANS, orphan_records
+
+DFXML_NS = "http://www.forensicswiki.org/wiki/Category:Digital_Forensics_XML"
+DC_NS = "http://purl.org/dc/elements/1.1/"
+VEXFS_NS = "https://github.com/vexfs/vexfs-tools/dfxml"
+SECTOR_SIZE = 512
+# TSK_FS_META_TYPE_ENUM, what fiwalk writes in <meta_type>.
+META_TYPE = {C.S_IFREG: 1, C.S_IFDIR: 2, C.S_IFIFO: 3, C.S_IFCHR: 4, C.S_IFBLK: 5, C.S_IFLNK: 6, C.S_IFSOCK: 8}
+HASHED_FORMATS = (C.S_IFREG,)
+MAPPED_FORMATS = (C.S_IFREG, C.S_IFDIR, C.S_IFLNK)
+READ_CHUNK = 8 << 20
+HEAD_BYTES = 1 << 20
+
+
+@dataclass
+class FileObject:
+    """One name and what its inode holds, as a fileobject says it."""
+
+    path: bytes  # b"/a/b"; fiwalk writes it without the leading "/"
+    ino: int
+    file_type: int  # the directory entry's type
+    inode: InodeRecord | None
+    parent_ino: int
+    alloc: bool
+    recovered: bool = False  # read from a directory recovered from an orphaned block
+    runs: list[tuple[int, int, int]] = field(default_factory=list)  # (file offset, fs offset, length)
+    md5: str | None = None
+    sha1: str | None = None
+    vector: dict | None = None  # dimensions, element_type, count
+    recovered_block: int | None = None  # a directory whose only block is an orphaned one
+
+
+@functools.lru_cache(maxsize=8192)
+def iso(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def text(value: str) -> str:
+    """A name for XML: shown as the other views show it (\\xNN for what is not printable
+    UTF-8, so no control character reaches the document), then XML-escaped."""
+    return escape(value)
+
+
+def byte_runs(volume: Volume, recovery: Recovery, inode: InodeRecord) -> list[tuple[int, int, int]]:
+    """(file offset, fs offset, length) of the file's data, cut at i_size; a directory's
+    blocks (its recovered block too)."""
+    if inode.is_dir:
+        blocks, _ = recovery.dir_blocks(inode)
+        return [(n * C.BLOCK_SIZE, block * C.BLOCK_SIZE, C.BLOCK_SIZE) for n, block in enumerate(blocks)]
+    size = min(inode.i_size, volume.max_file_size())
+    runs = []
+    for logical, physical, count in volume.block_map(inode).runs(-(-size // C.BLOCK_SIZE)):
+        start = logical * C.BLOCK_SIZE
+        length = min(count * C.BLOCK_SIZE, size - start)
+        if length > 0:
+            runs.append((start, physical * C.BLOCK_SIZE, length))
+    return runs
+
+
+def vector_shape(volume: Volume, inode: InodeRecord, head: bytes | None = None) -> dict | None:
+    """dims, element type and count of a vector file (None: not one, or a bad header)."""
+    if volume.layout != EXTENDED or not inode.i_flags & C.INODE_FLAG_VECTOR or not inode.is_reg:
+        return None
+    try:
+        if head is None or len(head) < V.VECTOR_HEADER_FIXED:
+            head = volume.read_bytes(inode, 1 << 20)
+        info = decode_header(head, inode.i_size)
+    except VexfsError:
+        return {"error": "unreadable vector header"}
+    return {"dimensions": info.dimensions, "element_type": info.element_name, "count": info.count}
+
+
+def digests(volume: Volume, runs: list[tuple[int, int, int]], size: int) -> tuple[str, str, bytes]:
+    """md5 and sha1 of a file's bytes read once through its runs (holes as zeros), and its
+    first bytes (a vector file's header)."""
+    md5, sha1 = hashlib.md5(), hashlib.sha1()
+    read = volume.device.read
+    head = b""
+    position = 0
+
+    def zeros(n: int) -> None:
+        while n > 0:
+            piece = bytes(min(n, READ_CHUNK))
+            md5.update(piece)
+            sha1.update(piece)
+            n -= len(piece)
+
+    for file_offset, where, length in runs:
+        zeros(file_offset - position)
+        for start in range(0, length, READ_CHUNK):
+            piece = read(where + start, min(READ_CHUNK, length - start))
+            if not head:
+                head = piece[:HEAD_BYTES]
+            md5.update(piece)
+            sha1.update(piece)
+        position = file_offset + length
+    zeros(size - position)
+    return md5.hexdigest(), sha1.hexdigest(), head
+
+
+def fill(volume: Volume, recovery: Recovery, obj: FileObject, *, hashes: bool) -> None:
+    """Byte runs, digests and vector shape of the object's inode, the data read once."""
+    inode = obj.inode
+    if inode is None or inode.file_format not in MAPPED_FORMATS:
+        return
+    try:
+        obj.runs = byte_runs(volume, recovery, inode)
+        if inode.is_dir:
+            obj.recovered_block = recovery.dir_blocks(inode)[1]
+    except VexfsError:
+        obj.runs = []
+        return
+    head = None
+    if hashes and inode.file_format in HASHED_FORMATS:
+        try:
+            obj.md5, obj.sha1, head = digests(volume, obj.runs, min(inode.i_size, volume.max_file_size()))
+        except VexfsError:
+            pass
+    if inode.is_reg and inode.i_flags & C.INODE_FLAG_VECTOR and volume.layout == EXTENDED:
+        obj.vector = vector_shape(volume, inode, head)
+
+
+def file_objects(recovery: Recovery, *, hashes: bool = True, orphans: bool = True,
+                 progress: Callable[[int], None] | None = None) -> Iterator[FileObject]:
+    """Every live name, every deleted one (deleted directories that still hold data are
+    walked too) and, with `orphans`, every inode in use that no name reaches."""
+    volume = recovery.volume
+    live = live_inodes(recovery)
+    named = live.copy()
+    count = 0
+    for listing in walk(recovery, deleted=True, into_deleted=True, live=live):
+        for entry, inode in listing.entries:
+            obj = FileObject(join(listing.path, entry.name), entry.ino, entry.file_type, inode, listing.inode.ino,
+                             alloc=not listing.inside_deleted, recovered=listing.recovered)
+            fill(volume, recovery, obj, hashes=hashes)
+            yield obj
+            count += 1
+        for item in listing.deleted:
+            if item.ino and item.ino < named.size:
+                named[item.ino] = True
+            inode = item.inode if item.inode is not None and item.inode.in_use else None
+            obj = FileObject(join(listing.path, item.name), item.ino, item.file_type, inode, listing.inode.ino,
+                             alloc=False, recovered=listing.recovered)
+            if item.holds_data:
+                fill(volume, recovery, obj, hashes=hashes)
+            yield obj
+            count += 1
+        if progress is not None:
+            progress(count)
+    if orphans:
+        for record in orphan_records(volume, named):
+            inode = volume.read_inode(record.inode)
+            obj = FileObject(record.path, record.inode, C.MODE_TO_FILE_TYPE.get(inode.file_format, C.FT_UNKNOWN),
+                             inode, 0, alloc=False)
+            fill(volume, recovery, obj, hashes=hashes)
+            yield obj
+
+
+def fileobject_xml(obj: FileObject, ident: int, fs_offset: int, indent: str = "    ", *, attrs: str = "",
+                   extra: str = "") -> str:
+    """One <fileobject>, fiwalk's element order; `fs_offset` is where the file system
+    starts in the image (img_offset = fs_offset + that). `attrs` and `extra` (whole
+    lines) are for differential DFXML's delta markers."""
+    i2 = indent + "  "
+    lines = [f"{indent}<fileobject{attrs}>"]
+    if obj.parent_ino:
+        lines.append(f"{i2}<parent_object><inode>{obj.parent_ino}</inode></parent_object>")
+    lines.append(f"{i2}<filename>{text(display(obj.path.lstrip(b'/')))}</filename>")
+    lines.append(f"{i2}<id>{ident}</id>")
+    lines.append(f"{i2}<name_type>{NAME_TYPE.get(obj.file_type, '-')}</name_type>")
+    inode = obj.inode
+    if inode is None:
+        lines.append(f"{i2}<alloc>{int(obj.alloc)}</alloc>")
+    else:
+        f = inode.fields
+        mode = f["i_mode"]
+        lines.append(f"{i2}<filesize>{f['i_size']}</filesize>\n{i2}<alloc>{int(obj.alloc)}</alloc>\n"
+                     f"{i2}<used>1</used>\n{i2}<meta_type>{META_TYPE.get(mode & C.S_IFMT, 0)}</meta_type>\n"
+                     f"{i2}<mode>{mode & 0o7777}</mode>\n{i2}<nlink>{f['i_links_count']}</nlink>\n"
+                     f"{i2}<uid>{f['i_uid']}</uid>\n{i2}<gid>{f['i_gid']}</gid>")
+        for name, key in (("mtime", "i_mtime"), ("ctime", "i_ctime"), ("atime", "i_atime")):
+            seconds = f[key]
+            if seconds:
+                lines.append(f"{i2}<{name}>{iso(seconds)}</{name}>")
+    lines.append(f"{i2}<inode>{obj.ino}</inode>")
+    if obj.runs:
+        lines.append(f"{i2}<byte_runs>")
+        for file_offset, where, length in obj.runs:
+            lines.append(f"{i2}  <byte_run file_offset='{file_offset}' fs_offset='{where}' "
+                         f"img_offset='{where + fs_offset}' len='{length}'/>")
+        lines.append(f"{i2}</byte_runs>")
+    if obj.md5 is not None:
+        lines.append(f"{i2}<hashdigest type='md5'>{obj.md5}</hashdigest>")
+        lines.append(f"{i2}<hashdigest type='sha1'>{obj.sha1}</hashdigest>")
+    if obj.recovered:
+        lines.append(f"{i2}<vexfs:recovered>1</vexfs:recovered>")
+    if obj.recovered_block is not None:
+        lines.append(f"{i2}<vexfs:recovered_block>{obj.recovered_block}</vexfs:recovered_block>")
+    if obj.vector is not None:
+        if "error" in obj.vector:
+            lines.append(f"{i2}<vexfs:vector><vexfs:error>{text(obj.vector['error'])}</vexfs:error></vexfs:vector>")
+        else:
+            lines.append(f"{i2}<vexfs:vector><vexfs:dimensions>{obj.vector['dimensions']}</vexfs:dimensions>"
+                         f"<vexfs:element_type>{obj.vector['element_type']}</vexfs:element_type>"
+                         f"<vexfs:count>{obj.vector['count']}</vexfs:count></vexfs:vector>")
+    if extra:
+        lines.append(extra.rstrip("\n"))
+    lines.append(f"{indent}</fileobject>")
+    return "\n".join(lines) + "\n"
+
+
+def header_xml(image: str, command_line: str, version: str, *, namespaces: str = "") -> str:
+    return (f"<?xml version='1.0' encoding='UTF-8'?>\n"
+            f"<dfxml xmloutputversion='1.0' xmlns={quoteattr(DFXML_NS)} xmlns:dc={quoteattr(DC_NS)} "
+            f"xmlns:vexfs={quoteattr(VEXFS_NS)}{namespaces}>\n"
+            f"  <metadata>\n    <dc:type>Disk Image</dc:type>\n  </metadata>\n"
+            f"  <creator version='1.0'>\n    <program>vexfs dfxml</program>\n    <version>{escape(version)}</version>\n"
+            f"    <execution_environment>\n      <command_line>{escape(command_line)}</command_line>\n"
+            f"      <start_time>{iso(int(time.time()))}</start_time>\n    </execution_environment>\n"
+            f"  </creator>\n"
+            f"  <source>\n    <image_filename>{escape(image)}</image_filename>\n  </source>\n")
+
+
+def volume_open_xml(volume: Volume, fs_offset: int) -> str:
+    """<volume> and the file system's facts, fiwalk's elements first, ours after."""
+    g = volume.geometry
+    sb = volume.sb
+    uuid = bytes(sb.s_uuid).hex()
+    label = bytes(sb.s_volume_name).rstrip(b"\0")
+    return (f"  <volume offset='{fs_offset}'>\n"
+            f"    <partition_offset>{fs_offset}</partition_offset>\n"
+            f"    <sector_size>{SECTOR_SIZE}</sector_size>\n"
+            f"    <block_size>{C.BLOCK_SIZE}</block_size>\n"
+            f"    <ftype_str>vexfs</ftype_str>\n"
+            f"    <block_count>{g.blocks_count}</block_count>\n"
+            f"    <first_block>0</first_block>\n"
+            f"    <last_block>{g.blocks_count - 1}</last_block>\n"
+            f"    <allocated_only>0</allocated_only>\n"
+            f"    <vexfs:layout>{volume.layout}</vexfs:layout>\n"
+            f"    <vexfs:inode_count>{g.inode_slots}</vexfs:inode_count>\n"
+            f"    <vexfs:label>{text(display(label))}</vexfs:label>\n"
+            f"    <vexfs:uuid>{uuid[:8]}-{uuid[8:12]}-{uuid[12:16]}-{uuid[16:20]}-{uuid[20:]}</vexfs:uuid>\n")
+
+
+def write_dfxml(write: Callable[[str], None], volume: Volume, *, image: str, command_line: str = "",
+                version: str = "", hashes: bool = True, fs_offset: int = 0,
+                progress: Callable[[int], None] | None = None) -> int:
+    """Stream the whole document through `write`; returns the number of fileobjects."""
+    write(header_xml(image, command_line, version))
+    write(volume_open_xml(volume, fs_offset))
+    recovery = Recovery(volume)
+    count = 0
+    for count, obj in enumerate(file_objects(recovery, hashes=hashes, progress=progress), 1):
+        write(fileobject_xml(obj, count, fs_offset))
+    write("  </volume>\n</dfxml>\n")
+    return count
+
+
+__all__ = ["FileObject", "file_objects", "fileobject_xml", "write_dfxml", "ORPHANS", "VEXFS_NS", "DFXML_NS"]
