@@ -87,7 +87,7 @@ def open_volume_in(path: str, offset: int, length: int | None, *, backup: bool =
     """A read-only Volume on [offset, offset + length) of the image `path`."""
     window = OffsetDevice(Device(path), offset, length)
     try:
-        return Volume._open_on(window, writable=False, backup=backup, superblock_block=superblock_block,
+        return Volume.open_on(window, writable=False, backup=backup, superblock_block=superblock_block,
                                ignore_checksums=ignore_checksums)
     except BaseException:
         window.close()

@@ -149,6 +149,8 @@ def _check_contents(checker: Checker, vf: VectorFile) -> None:
     reads as zeros, as in any file: the checksums say whether that is right.)"""
     info = vf.info
     ino = vf.inode.ino
+    if _data_not_stored(checker.volume, vf):
+        return
     bad = vf.bad_chunks()
     for index in bad:
         if index < 0:
@@ -158,6 +160,18 @@ def _check_contents(checker: Checker, vf: VectorFile) -> None:
             report(checker, "VECTOR_CHUNK_CHECKSUM", ino=ino, chunk=index, first=first, last=last)
     if -1 not in bad:
         _check_unique(checker, vf)
+
+
+def _data_not_stored(volume, vf: VectorFile) -> bool:
+    """True when none of the file's vector data and ids is stored: every byte of them lies in
+    holes of an image file (a metadata image, `vexfs image`, leaves file data out). Such a
+    file has no contents to check; on a block device, or with any byte stored, it does."""
+    info = vf.info
+    length = info.ids_offset + info.ids_bytes - info.data_offset
+    if length <= 0 or volume.device.is_block_device:
+        return False
+    return all(device_offset is None or volume.device.is_hole(device_offset, size)
+               for _, device_offset, size in vf.contents.pieces(info.data_offset, length))
 
 
 def _check_unique(checker: Checker, vf: VectorFile) -> None:

@@ -28,6 +28,7 @@ from ..volume import checksums, directory
 from ..volume.geometry import KERNEL
 from ..volume.orphans import find_orphan_directory_blocks
 from ..volume.volume import Volume
+from ..check.pass_vectors import find_copy
 from .walk import data_blocks, directory_blocks, indirect_blocks, used_inodes
 
 COMPACT_MAGIC = b"VEXFSQI1"
@@ -83,15 +84,23 @@ def metadata_blocks(volume: Volume, *, all_data: bool = False) -> np.ndarray:
 
 
 def vector_header_blocks(volume: Volume, inode) -> list[int]:
-    """The blocks of a vector file's header (header_blocks of them, as its first block says)."""
+    """The blocks of a vector file's header (header_blocks of them, as its first block says)
+    and of the header's copy at the end of the file, when a good one is there: fsck restores
+    a damaged header from it, and must find the same on the metadata image."""
     first = data_blocks(volume, inode, 1)
     if not first:
         return []
     head = volume.read_block(first[0])
-    if head[:len(V.VECTOR_MAGIC)] != V.VECTOR_MAGIC:
-        return first
-    count = int.from_bytes(V.HEADER_BLOCKS_SPAN.of(head), "little")
-    return data_blocks(volume, inode, max(1, count))
+    blocks = first
+    if head[:len(V.VECTOR_MAGIC)] == V.VECTOR_MAGIC:
+        count = int.from_bytes(V.HEADER_BLOCKS_SPAN.of(head), "little")
+        blocks = data_blocks(volume, inode, max(1, count))
+    copy = find_copy(volume, inode)
+    if copy is not None:
+        offset, info = copy
+        start, end = offset // C.BLOCK_SIZE, (offset + info.header_bytes) // C.BLOCK_SIZE
+        blocks += [block for logical, block in volume.block_map(inode).mapping(end) if logical >= start]
+    return blocks
 
 
 def used_bitmap_blocks(volume: Volume) -> np.ndarray:

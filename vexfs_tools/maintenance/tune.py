@@ -209,15 +209,20 @@ def _check_feature_change(volume: Volume, name: str, on: bool, usage: Usage) -> 
 def tune(path: str, request: TuneRequest, *, undo_path: str | None = None,
          preflight: Callable[[str], None] | None = None) -> list[str]:
     """Apply `request` to the image at `path`; the messages say what was done. `preflight`,
-    when given, is run on the path once the feature changes are planned, before any write
-    (the CLI runs fsck there: metadata is rewritten only on an image that passes)."""
+    when given, is run on the path when the plan changes features, before the image is opened
+    for writing (the CLI runs fsck there: metadata is rewritten only on an image that passes)."""
     if request.empty():
         raise UsageError("nothing to change (give -L, -U, -e, -c, -i or -O)")
+    if preflight is not None:
+        # The check opens the image itself, and an image has one writer at a time: plan on a
+        # read-only open, check with nothing held, then plan again under the writer's lock.
+        with Volume.open(path, ignore_checksums=True) as reader:
+            planned = plan_tune(reader, request)
+        if planned.feature_changes:
+            preflight(path)
     volume = Volume.open(path, writable=True)
     try:
         plan = plan_tune(volume, request)
-        if plan.feature_changes and preflight is not None:
-            preflight(path)
         if undo_path:
             volume.device.undo = UndoRecorder(volume.device, undo_path)
         apply_plan(volume, plan)

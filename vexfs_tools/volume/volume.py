@@ -102,7 +102,7 @@ class Volume:
         (fsck); allocating on one that can not is refused."""
         device = Device(path, writable=writable)
         try:
-            volume = cls._open_on(device, writable=writable, backup=backup,
+            volume = cls.open_on(device, writable=writable, backup=backup,
                                   superblock_block=superblock_block, ignore_checksums=ignore_checksums)
             if writable and check_trust:
                 try:
@@ -115,7 +115,10 @@ class Volume:
             raise
 
     @classmethod
-    def _open_on(cls, device: Device, *, writable, backup, superblock_block, ignore_checksums):
+    def open_on(cls, device, *, writable: bool, backup: bool, superblock_block: int | None,
+                ignore_checksums: bool) -> "Volume":
+        """The file system on a device already open: open() uses it, and so do the views of a
+        file system inside a partition (window.OffsetDevice)."""
         device_blocks = device.size // C.BLOCK_SIZE
         if device.size < C.SUPERBLOCK_SIZE:
             raise FormatError(f"{device.path}: {device.size} bytes is too small to hold a VexFS superblock")
