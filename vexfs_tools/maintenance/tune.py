@@ -23,11 +23,12 @@ from ..format import constants as C
 from ..format import features as F
 from ..format.offsets import BLOCK_TAIL_OFFSET, INODE_CHECKSUM_OFFSET
 from ..mkfs.plan import parse_label
+from ..mkfs.plan import parse_uuid as mkfs_uuid
 from ..undo import UndoRecorder
 from ..volume import checksums, directory
 from ..volume import superblock as sbio
 from ..volume.bitmap import BlockBitmap
-from ..volume.geometry import KERNEL
+from ..volume.geometry import EXTENDED, KERNEL
 from ..volume.volume import Volume
 from .walk import directory_blocks, indirect_blocks, used_inodes
 
@@ -66,16 +67,8 @@ class Plan:
 # --- parsing the options ------------------------------------------------------------------
 
 def parse_uuid(text: str) -> bytes:
-    if text in ("clear", "null"):
-        return bytes(16)
-    if text == "random":
-        return uuidlib.uuid4().bytes
-    if text == "time":
-        return uuidlib.uuid1().bytes
-    try:
-        return uuidlib.UUID(text).bytes
-    except ValueError:
-        raise UsageError(f"invalid UUID {text!r} (give clear, random, time or a UUID)") from None
+    """tune2fs's -U words: mkfs's, with `clear` for the null UUID."""
+    return mkfs_uuid("null" if text == "clear" else text, EXTENDED)
 
 
 def parse_errors(text: str) -> int:
