@@ -16,11 +16,14 @@ from tests.conftest import run
 TIB = 1 << 40
 LIMIT_MB = 300  # Python, numpy and click alone take about 60
 
+# Peak RSS from VmHWM (kB), which exec resets: ru_maxrss carries over across fork and exec,
+# so under a large pytest process it would report the parent's size.
 MEASURE = """
-import resource, sys
+import sys
 from vexfs_tools.cli.vectors import vectors_group
 vectors_group.main(["add", sys.argv[1], "/one.vec", "--from", sys.argv[2]], standalone_mode=False)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+with open("/proc/self/status") as status:
+    print(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
 """
 
 
