@@ -71,31 +71,33 @@ def report(checker: Checker, problem_name: str, /, **fields) -> None:
     checker.findings.append(Finding(problem.code, problem_name, problem.pass_number, message, False, fields))
 
 
-def _read(volume, inode: InodeRecord, offset: int, length: int) -> bytes:
-    return FileData(volume, inode, -(-(offset + length) // C.BLOCK_SIZE)).read(offset, length)
+def _contents(volume, inode: InodeRecord) -> FileData:
+    """The file's bytes through its runs (found once), up to i_size."""
+    return FileData(volume, inode, -(-min(inode.i_size, volume.max_file_size()) // C.BLOCK_SIZE))
 
 
-def _decode_at(volume, inode: InodeRecord, offset: int, size: int) -> VectorInfo:
+def _decode_at(contents: FileData, offset: int, size: int) -> VectorInfo:
     """The header whose blocks start at file offset `offset`, checked (CorruptionError)."""
-    first = _read(volume, inode, offset, min(C.BLOCK_SIZE, max(size - offset, 0)))
+    first = contents.read(offset, min(C.BLOCK_SIZE, max(size - offset, 0)))
     if len(first) < V.VECTOR_HEADER_FIXED or first[:8] != V.VECTOR_MAGIC:
         raise CorruptionError("no VXVECTOR magic")
     header_bytes = V.parse_field(V.VectorHeader, "header_blocks", first) * C.BLOCK_SIZE
-    head = _read(volume, inode, offset, min(max(header_bytes, C.BLOCK_SIZE), MAX_HEADER_BYTES))
+    head = contents.read(offset, min(max(header_bytes, C.BLOCK_SIZE), MAX_HEADER_BYTES, max(size - offset, 0)))
     return decode_header(head, size)
 
 
-def find_copy(volume, inode: InodeRecord) -> tuple[int, VectorInfo] | None:
+def find_copy(volume, inode: InodeRecord, contents: FileData | None = None) -> tuple[int, VectorInfo] | None:
     """(offset, header) of a good copy of the header at the end of the file: the copy of
     h blocks starts h blocks before i_size, and is good only if its own checksum holds and
     it puts itself exactly there."""
     size = inode.i_size
+    contents = contents or _contents(volume, inode)
     for blocks in range(1, min(size // C.BLOCK_SIZE, MAX_HEADER_BYTES // C.BLOCK_SIZE) + 1):
         offset = size - blocks * C.BLOCK_SIZE
-        if _read(volume, inode, offset, 8) != V.VECTOR_MAGIC:
+        if contents.read(offset, 8) != V.VECTOR_MAGIC:
             continue
         try:
-            info = _decode_at(volume, inode, offset, size)
+            info = _decode_at(contents, offset, size)
         except CorruptionError:
             continue
         if info.header_bytes == blocks * C.BLOCK_SIZE and info.copy_offset == offset:
@@ -112,12 +114,13 @@ def _check_header(checker: Checker, inode: InodeRecord) -> VectorInfo | None:
         if checker.fix("VECTOR_FLAG_NOT_REGULAR", ino=ino):
             _clear_flag(volume, ino)
         return None
+    contents = _contents(volume, inode)
     try:
-        info = _decode_at(volume, inode, 0, inode.i_size)
+        info = _decode_at(contents, 0, inode.i_size)
     except (CorruptionError, VexfsError) as damage:
-        copy = find_copy(volume, inode)
+        copy = find_copy(volume, inode, contents)
         if copy is None:
-            if _read(volume, inode, 0, 8) != V.VECTOR_MAGIC:
+            if contents.read(0, 8) != V.VECTOR_MAGIC:
                 if checker.fix("VECTOR_FLAG_NOT_VECTOR", ino=ino):
                     _clear_flag(volume, ino)
             else:
@@ -126,15 +129,14 @@ def _check_header(checker: Checker, inode: InodeRecord) -> VectorInfo | None:
         offset, info = copy
         if not checker.fix("VECTOR_HEADER_DAMAGED", ino=ino, reason=str(damage), offset=offset):
             return info  # the rest is checked against the copy
-        contents = FileData(volume, inode, -(-inode.i_size // C.BLOCK_SIZE))
         contents.write(0, contents.read(offset, info.header_bytes))
         return info
     offset = info.copy_offset
     if offset is not None:
-        primary = _read(volume, inode, 0, info.header_bytes)
-        if _read(volume, inode, offset, info.header_bytes) != primary and \
+        primary = contents.read(0, info.header_bytes)
+        if contents.read(offset, info.header_bytes) != primary and \
                 checker.fix("VECTOR_COPY_DIFFERS", ino=ino, offset=offset):
-            FileData(volume, inode, -(-inode.i_size // C.BLOCK_SIZE)).write(offset, primary)
+            contents.write(offset, primary)
     return info
 
 

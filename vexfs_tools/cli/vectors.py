@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 
 import click
@@ -11,6 +12,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..vectors import manage, sources
+from ..vectors.distributed import search_dask
 from ..vectors.search import search_files
 from ..vectors.verify import DEFAULT_EPSILON, VerifyReport, load_answers, verify_file
 from ..volume.volume import Volume
@@ -197,6 +199,7 @@ Examples:
   vexfs search disk.img /emb/base.vec --query q.npy -k 100 --save-groundtruth gt
   vexfs search disk.img /emb/base.vec --query q.npy -k 10 --json > answers.json
   vexfs search disk.img /emb/base.vec --query q.npy -k 10 --skip-damaged
+  vexfs search /shared/disk.img /emb/base.vec --query q.npy -k 10 --dask tcp://10.0.0.5:8786
   vexfs search disk.img /emb/glove.vec --query glove.hdf5 -k 100 --groundtruth gt.hdf5
 \b
 Exact search (FORMAT.md section 9): l2 is the SQUARED Euclidean distance, cosine 1 - cos,
@@ -206,6 +209,9 @@ ann-benchmarks ground truth, -1 / NaN where fewer than k. The image is opened re
 --groundtruth OUT.hdf5 writes ann-benchmarks' layout (train, test, neighbors, distances,
 attribute distance; l2 distances there are Euclidean, not squared, as ann-benchmarks keeps
 them). An .hdf5 --query gives its test dataset.
+--dask ADDRESS splits the files into chunk-aligned row ranges searched by the workers of a
+dask.distributed scheduler (which open IMAGE read-only: its path must be visible to them);
+the answers are the local ones exactly. Dask is the optional extra 'vexfs-tools[dask]'.
 A file whose chunks do not match their checksums is refused, naming the chunk and its
 rows; --skip-damaged searches its other rows instead (the ids must be intact).
 Exit codes: 0 done, 1 error, 2 bad input.
@@ -222,10 +228,13 @@ Exit codes: 0 done, 1 error, 2 bad input.
               help="Write PREFIX.ivecs and PREFIX.fvecs (one vector file only).")
 @click.option("--groundtruth", "hdf5_out", type=click.Path(dir_okay=False),
               help="Write OUT.hdf5 in ann-benchmarks' layout (one vector file only).")
+@click.option("--dask", "dask_address", metavar="ADDRESS",
+              help="Run on the Dask scheduler ADDRESS (tcp://HOST:8786); workers must see IMAGE.")
 @click.option("--skip-damaged", is_flag=True,
               help="Search a file with damaged chunks over its other rows (default: refuse it).")
 @handle_errors(error_code=1, usage_code=USAGE)
-def search_command(image, paths, query_path, vector, k, metric, as_json, groundtruth, hdf5_out, skip_damaged):
+def search_command(image, paths, query_path, vector, k, metric, as_json, groundtruth, hdf5_out, dask_address,
+                   skip_damaged):
     """Exact k-nearest-neighbour search of vector files of IMAGE.
 
     Searches the vector files PATH..., or all of them when no PATH is given."""
@@ -246,7 +255,11 @@ def search_command(image, paths, query_path, vector, k, metric, as_json, groundt
         # k past the vectors there are adds only padding: search for as many as there are,
         # so that memory follows the data, not -k.
         width = min(k, max(1, sum(f.info.count for f in files)))
-        result = search_files(queries, files, width, metric, skip_damaged=skip_damaged)
+        if dask_address:
+            result = search_dask(dask_address, os.path.abspath(image), files, queries, width, metric,
+                                 skip_damaged=skip_damaged)
+        else:
+            result = search_files(queries, files, width, metric, skip_damaged=skip_damaged)
         result.k = k
         if hdf5_out:
             write_hdf5(hdf5_out, files[0], queries, result, k)
@@ -343,10 +356,14 @@ Examples:
   vexfs verify disk.img /emb/base.vec --queries q.fvecs --results kernel.json
   vexfs verify disk.img /emb/base.vec --queries q.npy --results ids.ivecs --distances d.fvecs -k 10
   vexfs verify disk.img /emb/base.vec --queries q.npy --results answers.csv --min-recall 0.95 --json
+  vexfs verify disk.img /emb/glove.vec --queries glove.hdf5 --results glove.hdf5
+  vexfs verify /shared/disk.img /emb/base.vec --queries q.npy --results r.json --dask tcp://10.0.0.5:8786
 \b
 RESULTS: .json ({"results": [{"query": 0, "ids": [...], "distances": [...]}, ...]}, what
 vexfs search --json prints), .csv (query,id[,distance] a line), or .ivecs/.npy ids (a row per
-query, -1 for no answer) with --distances .fvecs/.npy. Every definition (recall@k as
+query, -1 for no answer) with --distances .fvecs/.npy, or an ann-benchmarks .hdf5 (neighbors,
+distances; --queries .hdf5 gives its test). --dask ADDRESS runs the exact search on a Dask
+scheduler, as vexfs search --dask. Every definition (recall@k as
 ann-benchmarks, epsilon-recall, relative distance error, wrong distances) is in
 docs/FORMAT.md, "Scoring answers: vexfs verify". The image is opened read-only.
 Exit codes: 0 recall >= --min-recall, 1 below it, 2 bad input or an unreadable image.
@@ -367,9 +384,10 @@ Exit codes: 0 recall >= --min-recall, 1 below it, 2 bad input or an unreadable i
               help="Exit 1 when the overall recall is below this.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("-v", "verbose", is_flag=True, help="List every query, not only those with problems.")
+@click.option("--dask", "dask_address", metavar="ADDRESS", help="Run the exact search on a Dask scheduler.")
 @handle_errors(error_code=USAGE, usage_code=USAGE)
 def verify_command(image, path, queries_path, results_path, distances_path, k, metric, epsilon,
-                   min_recall, as_json, verbose):
+                   min_recall, as_json, verbose, dask_address):
     """Score a kernel's search answers against an exact search.
 
     The answers are those given for QUERIES on the vector file PATH of IMAGE; the report has
@@ -379,8 +397,12 @@ def verify_command(image, path, queries_path, results_path, distances_path, k, m
         file = manage.open_vector_file(volume, path)
         answers = load_answers(results_path, len(queries), distances_path=distances_path,
                                max_width=file.info.count)
+        search = None
+        if dask_address:
+            def search(q, files, k, metric):
+                return search_dask(dask_address, os.path.abspath(image), files, q, k, metric)
         report = verify_file(file, queries, answers, k=k, metric=metric, epsilon=epsilon,
-                             min_recall=min_recall)
+                             min_recall=min_recall, search=search)
     if as_json:
         print_compact_json(report.as_json(), "per_query")
     else:

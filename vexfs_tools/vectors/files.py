@@ -36,6 +36,7 @@ class VectorFile:
     _contents: FileData | None = field(default=None, init=False, repr=False, compare=False)
     _mapped: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     skipped: tuple[tuple[int, int], ...] = field(default=(), init=False, compare=False)  # rows left out
+    window: tuple[int, int] | None = field(default=None, init=False, compare=False)  # [low, high) rows only
 
     @classmethod
     def open(cls, volume: Volume, inode: InodeRecord, path: str = "") -> "VectorFile":
@@ -112,14 +113,15 @@ class VectorFile:
 
     def _kept_ranges(self) -> list[tuple[int, int]]:
         """[low, high) row ranges iter_rows goes over: all rows but the skipped ones."""
-        out, position = [], 0
+        low, high = self.window or (0, self.info.count)
+        out, position = [], low
         for first, last in self.skipped:
             if first > position:
-                out.append((position, first))
+                out.append((position, min(first, high)))
             position = max(position, last + 1)
-        if position < self.info.count:
-            out.append((position, self.info.count))
-        return out
+        if position < high:
+            out.append((position, high))
+        return [(a, b) for a, b in out if a < b]
 
     def require_intact(self, *, skip_damaged: bool = False, offer_skip: bool = False) -> None:
         """Refuse a file whose chunks or ids do not match their checksums, naming the chunk
@@ -141,12 +143,18 @@ class VectorFile:
         hint = " (or --skip-damaged to search the other chunks)" if offer_skip else ""
         raise CorruptionError(f"{name}: {shown}{more}: checksum does not match; run fsck.vexfs{hint}")
 
+    def _in_window(self, index: int) -> bool:
+        first, last = self.info.rows_of_chunk(index)
+        return first < self.window[1] and last >= self.window[0]
+
     def bad_chunks(self) -> list[int]:
         """Indexes of data chunks whose crc32c does not match (and -1 for the ids)."""
         info = self.info
         mapped = self._view(info.data_offset, info.data_bytes)
         bad = []
         for index, expected in enumerate(info.chunk_checksums):
+            if self.window is not None and not self._in_window(index):
+                continue
             start = index * info.chunk_size
             length = min(info.chunk_size, info.data_bytes - start)
             chunk = mapped[start:start + length] if mapped is not None else \

@@ -703,8 +703,9 @@ def verify_arrays(queries, vectors, ids, answers: Answers, *, k: int | None = No
 
 def verify_file(file: VectorFile, queries, answers: Answers, *, k: int | None = None,
                 metric: str | None = None, epsilon: float = DEFAULT_EPSILON,
-                min_recall: float = 1.0) -> VerifyReport:
-    """Score `answers` against the exact search of one vector file of an image."""
+                min_recall: float = 1.0, search: Callable | None = None) -> VerifyReport:
+    """Score `answers` against the exact search of one vector file of an image; `search`
+    (queries, files, k, metric) -> SearchResult stands in for search_files (--dask)."""
     info = file.info
     name = file.path or "the vector file"
     file.require_intact()
@@ -713,7 +714,7 @@ def verify_file(file: VectorFile, queries, answers: Answers, *, k: int | None = 
     prepared = prepare_queries(queries, info.dimensions, info.element_type)
     if len(prepared) != answers.ids.shape[0]:
         raise UsageError(f"answers for {answers.ids.shape[0]} queries; there are {len(prepared)} queries")
-    exact = search_files(prepared, [file], k, metric)
+    exact = (search or search_files)(prepared, [file], k, metric)
     vectors = file.vectors()
     report = score(prepared, answers, k=k, metric=metric, epsilon=epsilon,
                    exact_distances=exact.distances, index=IdIndex(file.ids()),
