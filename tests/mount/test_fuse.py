@@ -323,7 +323,7 @@ def test_fio_verify_crc32c(tmp_path, fresh_image):
         result = subprocess.run([fio, "--name=verify", f"--directory={mnt}", "--rw=randwrite", "--bs=4k",
                                  "--size=8m", "--verify=crc32c", "--do_verify=1", "--ioengine=psync",
                                  "--randrepeat=1", "--numjobs=1"],
-                                capture_output=True, text=True, timeout=300)
+                                capture_output=True, text=True, timeout=300, cwd=tmp_path)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "verify" in result.stdout and "err= 0" in result.stdout
     fsck_clean(image)

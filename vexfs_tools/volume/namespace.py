@@ -145,10 +145,11 @@ class Namespace:
         consecutive blocks joined."""
         run_at, run_where, run_len = offset, None, 0
         position = offset
+        tables: dict = {}
         while position < end:
             logical = position // C.BLOCK_SIZE
             stop = min(end, (logical + 1) * C.BLOCK_SIZE)
-            block = self.mapped(fields, logical)
+            block = self.mapped(fields, logical, tables)
             where = block * C.BLOCK_SIZE + position % C.BLOCK_SIZE if block else None
             joined = (where is None and run_where is None and run_len) or \
                      (where is not None and run_where is not None and run_where + run_len == where)
@@ -190,10 +191,12 @@ class Namespace:
 
     def _has_room(self, dir_inode: InodeRecord, name: bytes) -> bool:
         v = self.volume
+        if v.large_dir and v.sb.s_free_blocks >= 4:  # a new block can always be added
+            return True
         for _, block in v.dir_blocks(dir_inode):
             if directory.insert_entry(bytearray(v.read_block(block)), name, 1, 0, chain_end=v.chain_end):
                 return True
-        return v.large_dir and v.sb.s_free_blocks >= 4
+        return False
 
     def _need_inode(self) -> None:
         if self.volume.sb.s_free_inodes <= 0:
@@ -253,7 +256,8 @@ class Namespace:
         self._need_inode()
         if dir_inode.i_links_count >= MAX_LINKS:
             raise fail(E.EMLINK, f"directory inode {parent} has {MAX_LINKS} links")
-        if self.volume.sb.s_free_blocks < 1 + (0 if self._fits_in_place(dir_inode, name) else 1):
+        spare = self.volume.sb.s_free_blocks
+        if spare < 2 and spare < 1 + (0 if self._fits_in_place(dir_inode, name) else 1):
             raise fail(E.ENOSPC, "no free block left")
         v = self.volume
         ino = self._take_inode()
@@ -323,7 +327,8 @@ class Namespace:
             return 0
         fields = inode.fields
         first, last = offset // C.BLOCK_SIZE, (end - 1) // C.BLOCK_SIZE
-        missing = [lb for lb in range(first, last + 1) if not self.mapped(fields, lb)]
+        tables: dict = {}
+        missing = [lb for lb in range(first, last + 1) if not self.mapped(fields, lb, tables)]
         if missing:
             if self.volume.sb.s_free_blocks < len(missing) + indirect_bound(len(missing)):
                 raise fail(E.ENOSPC, "no free block left")
@@ -380,8 +385,9 @@ class Namespace:
                 fields.i_blocks += 1
                 goal = physical + 1
 
-    def mapped(self, fields, logical: int) -> int:
-        """The physical block at `logical` (0: a hole), by one walk down the map."""
+    def mapped(self, fields, logical: int, tables: dict | None = None) -> int:
+        """The physical block at `logical` (0: a hole), by one walk down the map; `tables`
+        keeps the indirect blocks read, for a caller that walks many neighbours."""
         if logical < C.DIRECT_BLOCKS:
             return int(fields.i_block[logical])
         if not self.volume.indirect:
@@ -393,7 +399,12 @@ class Namespace:
             if not table:
                 return 0
             index, offset = divmod(offset, P ** depth)
-            table = int(indirect_pointers(self.volume.read_block(table))[index])
+            pointers = tables.get(table) if tables is not None else None
+            if pointers is None:
+                pointers = indirect_pointers(self.volume.read_block(table))
+                if tables is not None:
+                    tables[table] = pointers
+            table = int(pointers[index])
         return table
 
     def truncate(self, ino: int, size: int) -> None:
