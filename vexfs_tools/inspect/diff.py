@@ -121,11 +121,9 @@ def superblock_changes(a: Volume, b: Volume) -> dict[str, tuple]:
 
 def inode_changes(a: Volume, b: Volume, diff: Diff) -> None:
     """Slots allocated (mode 0 -> not), freed, and every field changed of the others."""
-    tables_b = dict(b.inode_table())
-    for first, ra in a.inode_table():
-        rb = tables_b.get(first)
-        if rb is None:
-            continue
+    for (first, ra), (first_b, rb) in zip(a.inode_table(), b.inode_table()):
+        if first != first_b:  # another geometry: the slots no longer line up
+            break
         n = min(len(ra), len(rb))
         ra, rb = ra[:n], rb[:n]
         used_a, used_b = ra["i_mode"] != 0, rb["i_mode"] != 0
@@ -248,9 +246,10 @@ def name_changes(ra: Recovery, rb: Recovery, diff: Diff) -> None:
     for n in new:
         new_by_ino.setdefault(n.ino, []).append(n)
     renamed_new: set[bytes] = set()
+    allocated = set(diff.inodes_allocated)
     for old in gone:
         candidates = new_by_ino.get(old.ino, [])
-        if candidates and old.ino not in diff.inodes_allocated:
+        if candidates and old.ino not in allocated:
             target = candidates.pop(0)
             renamed_new.add(target.path)
             diff.renamed.append((old, target))
