@@ -19,6 +19,10 @@ from vexfs_tools.inspect.walk import walk_tree
 from vexfs_tools.vectors.files import VectorFile, find_vector_files
 from vexfs_tools.volume import Volume
 
+RNG = np.random.default_rng(14)
+OLD = RNG.standard_normal((700, 8)).astype(np.float32)  # /emb.vec: 2 chunks' worth, 6 blocks
+NEW = RNG.standard_normal((3000, 8)).astype(np.float32)  # 24 blocks: through an indirect block
+
 
 def in_child(work: Callable[[], None], crash_after: int | None) -> tuple[bool, int]:
     """Run `work` in a forked child; (killed by the fault injection, writes it made)."""
@@ -109,3 +113,35 @@ def copy(source: Path, target: Path) -> None:
 def fresh_copy(source: Path) -> Callable[[Path], None]:
     return lambda target: copy(source, target)
 
+
+def click_run(command, args: list[str]):
+    def work():
+        command.main([str(a) for a in args], standalone_mode=False)
+    return work
+
+
+def sweep(image: Path, fresh, work, judge, limit: int = 40) -> int:
+    """Crash the writer at every sampled point; judge each repaired image. Returns the
+    number of crash points tried (the last one lets the writer finish)."""
+    total = count_writes(image, fresh, work)
+    assert total > 0
+    points = sample(total, limit)
+    for after in points:
+        fresh(image)
+        killed, _ = in_child(work(image), after)
+        assert killed == (after < total), (after, total)
+        judge(image, after)
+    return len(points)
+
+
+def old_files_kept(before: dict[str, bytes], image: Path, *, except_paths=()) -> dict[str, bytes]:
+    """Every file there before is there after with the same bytes; returns the new view."""
+    after = file_bytes(image)
+    for path, data in before.items():
+        if path not in except_paths:
+            assert after.get(path) == data, f"{path} changed by a crash"
+    return after
+
+
+def found_in_lost_found(files: dict[str, bytes]) -> list[str]:
+    return [p for p in files if p.startswith("/lost+found/")]

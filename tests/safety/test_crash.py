@@ -21,64 +21,8 @@ from vexfs_tools.errors import BadMagicError
 from vexfs_tools.format import constants as C
 from vexfs_tools.volume import Volume
 
-from .crash import copy, count_writes, file_bytes, in_child, repair_then_clean, sample, vector_files
-
-RNG = np.random.default_rng(14)
-OLD = RNG.standard_normal((700, 8)).astype(np.float32)  # /emb.vec: 2 chunks' worth, 6 blocks
-NEW = RNG.standard_normal((3000, 8)).astype(np.float32)  # 24 blocks: through an indirect block
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    """An extended image holding the corpus tree and the vector file /emb.vec; the host
-    arrays for the writers."""
-    where = tmp_path_factory.mktemp("crash-base")
-    make_tree(where / "tree", EXTENDED)
-    image = where / "base.img"
-    run("mkfs.vexfs", *mkfs_args(EXTENDED, where / "tree", image), env=MKFS_ENV, check=True)
-    np.save(where / "old.npy", OLD)
-    np.save(where / "new.npy", NEW)
-    run("vexfs", "vectors", "add", image, "/emb.vec", "--from", where / "old.npy", check=True)
-    return where, image
-
-
-@pytest.fixture(autouse=True)
-def fixed_time(monkeypatch):
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
-
-
-def click_run(command, args: list[str]):
-    def work():
-        command.main([str(a) for a in args], standalone_mode=False)
-    return work
-
-
-def sweep(image: Path, fresh, work, judge, limit: int = 40) -> int:
-    """Crash the writer at every sampled point; judge each repaired image. Returns the
-    number of crash points tried (the last one lets the writer finish)."""
-    total = count_writes(image, fresh, work)
-    assert total > 0
-    points = sample(total, limit)
-    for after in points:
-        fresh(image)
-        killed, _ = in_child(work(image), after)
-        assert killed == (after < total), (after, total)
-        judge(image, after)
-    return len(points)
-
-
-def old_files_kept(before: dict[str, bytes], image: Path, *, except_paths=()) -> dict[str, bytes]:
-    """Every file there before is there after with the same bytes; returns the new view."""
-    after = file_bytes(image)
-    for path, data in before.items():
-        if path not in except_paths:
-            assert after.get(path) == data, f"{path} changed by a crash"
-    return after
-
-
-def found_in_lost_found(files: dict[str, bytes]) -> list[str]:
-    return [p for p in files if p.startswith("/lost+found/")]
-
+from .crash import (NEW, OLD, click_run, copy, file_bytes, found_in_lost_found, old_files_kept,
+                    repair_then_clean, sweep, vector_files)
 
 def test_vectors_add_new_file(base, tmp_path):
     where, source = base

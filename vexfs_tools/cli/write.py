@@ -97,6 +97,39 @@ def copy_in(ns: Namespace, source: str, parent: int, name: bytes) -> int:
     return ino
 
 
+def replace_in(ns: Namespace, source: str, parent: int, name: bytes) -> int:
+    """Copy in so that a crash leaves the old file or the new one, never a mix: over a file
+    with one link the new copy is written whole under a temporary name first (as rsync does)
+    and then renamed over it. A file with more links is overwritten in place, as cp does."""
+    old = ns.find(parent, name)
+    if old is None or not ns.inode(old).is_reg or ns.inode(old).i_links_count > 1:
+        return copy_in(ns, source, parent, name)
+    keep = ns.inode(old)
+    temporary = temporary_name(ns, parent, name)
+    try:
+        ino = copy_in(ns, source, parent, temporary)
+    except NamespaceError as e:
+        if e.errno != E.ENOSPC:
+            raise
+        raise NamespaceError(E.ENOSPC, f"{os.fsdecode(name)}: no room for the new copy beside the old one "
+                                       "(a file is replaced whole, so both must fit until the switch)") from None
+    ns.chmod(ino, keep.mode & 0o7777)
+    ns.chown(ino, keep.fields.i_uid, keep.fields.i_gid)
+    ns.volume.flush_metadata()  # the new copy is on disk, whole, before the name moves to it
+    ns.rename(parent, temporary, parent, name)
+    return ino
+
+
+def temporary_name(ns: Namespace, parent: int, name: bytes) -> bytes:
+    """`.NAME.vexfs-new` (shortened to fit a name), numbered when taken."""
+    for n in range(1000):
+        suffix = b".vexfs-new" + (b"%d" % n if n else b"")
+        candidate = b"." + name[:C.MAX_NAME_LEN - 1 - len(suffix)] + suffix
+        if ns.find(parent, candidate) is None:
+            return candidate
+    raise NamespaceError(E.EEXIST, f"{os.fsdecode(name)}: no free temporary name beside it")
+
+
 @contextmanager
 def about(path: str) -> Iterator[None]:
     """Name the path the user gave in a refusal: `PATH: File exists`."""
@@ -125,7 +158,7 @@ Examples:
 def write_command(image, source, dest, undo_file):
     """Copy the host file SOURCE to DEST in IMAGE (into DEST when it is a directory)."""
     with writing(image, undo_file) as ns, about(dest):
-        copy_in(ns, source, *into(ns, dest, source))
+        replace_in(ns, source, *into(ns, dest, source))
 
 
 @click.command("mkdir", context_settings=SETTINGS, epilog="""\b

@@ -581,6 +581,9 @@ class Namespace:
             if inode.is_dir and self.volume.read_inode(new_parent).i_links_count >= MAX_LINKS:
                 raise fail(E.EMLINK, f"directory inode {new_parent}")
             self.volume.add_entry(new_parent, new_name, ino, file_type_of(inode.mode))
+        # The new name is on disk before the old one goes (ext4's order): a crash in between
+        # leaves two names that fsck counts, never a file without a name that it reclaims.
+        self.volume.flush_metadata()
         self._forget(new_parent)
         self._remove_entry(old_parent, old_name)
         moved = inode.is_dir and old_parent != new_parent
