@@ -43,3 +43,16 @@ def test_too_long_a_name_refused_before_any_write(fresh_image, tmp_path):
     error_line(run("vexfs", "vectors", "add", image, "/" + "n" * 300 + ".vec", "--from", tmp_path / "v.npy"),
                "vexfs", "name")
     assert digest(image) == before
+
+
+def test_append_says_it_needs_room_for_a_full_copy(fresh_image, tmp_path):
+    image = fresh_image("16M")
+    rng = np.random.default_rng(7)
+    np.save(tmp_path / "big.npy", rng.standard_normal((40000, 64)).astype(np.float32))  # 10 MB
+    np.save(tmp_path / "more.npy", rng.standard_normal((100, 64)).astype(np.float32))
+    run("vexfs", "vectors", "add", image, "/e.vec", "--from", tmp_path / "big.npy", check=True)
+    before = digest(image)
+    line = error_line(run("vexfs", "vectors", "add", image, "/e.vec", "--from", tmp_path / "more.npy", "--append"),
+                      "vexfs", "full new copy")
+    assert "/e.vec" in line and "no room" in line, line
+    assert digest(image) == before

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import UsageError
+from ..errors import NoSpaceError, UsageError
 from ..format import constants as C
 from ..format import vector as V
 from ..format import features as F
@@ -115,7 +115,11 @@ def add_vector_file(volume: Volume, path: str, source: VectorSource, *, append: 
         fields.i_block = [0] * C.DIRECT_BLOCKS
         fields.i_indirect = fields.i_double_indirect = fields.i_triple_indirect = 0
         fields.i_blocks = 0
-        _write_stream(volume, fields, merged.size, merged.chunks())
+        try:
+            _write_stream(volume, fields, merged.size, merged.chunks())
+        except NoSpaceError as e:
+            raise NoSpaceError(f"appending to {path} writes a full new copy of it ({merged.size:,} bytes) "
+                               f"before the old one is freed, and there is no room for it: {e}") from None
         volume.flush_metadata()
         volume.write_inode(existing, fields)
         volume.flush_metadata()
