@@ -126,3 +126,19 @@ def test_mv_a_directory(base, tmp_path):
             assert any(files.get(p) == before[path] for p in places), f"{path} lost after crash {after}"
 
     sweep(image, lambda t: copy(source, t), lambda t: click_run(mv_command, [t, "/docs/deep", "/vectors"]), judge)
+
+
+def test_tune_metadata_csum_on(base, tmp_path):
+    _, source = base
+    before = file_bytes(source)
+    plain = tmp_path / "plain.img"
+    copy(source, plain)
+    click_run(tune_command, ["-O", "^metadata_csum", plain])()
+    image = tmp_path / "t.img"
+
+    def judge(image: Path, after: int) -> None:
+        repair_then_clean(image)
+        old_files_kept(before, image)
+
+    sweep(image, lambda t: copy(plain, t), lambda t: click_run(tune_command, ["-O", "metadata_csum", t]),
+          judge, limit=25)
