@@ -6,74 +6,78 @@ old name, its new name or in /lost+found — never a mix, never gone unless remo
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from vexfs_tools.cli.maintenance import tune_command
-from vexfs_tools.cli.write import mv_command, rm_command, write_command, ln_command
+from vexfs_tools.cli.write import ln_command, mv_command, rm_command, write_command
 
 from .crash import click_run, copy, file_bytes, found_in_lost_found, old_files_kept, repair_then_clean, sweep
 
 DATA = os.urandom(70_000)  # 18 blocks: through an indirect block
+Files = dict[str, bytes]
 
 
-def kept_somewhere(files: dict[str, bytes], data: bytes, names: tuple[str, ...]) -> bool:
-    """`data` is under one of `names` or in /lost+found."""
-    return any(files.get(p) == data for p in (*names, *found_in_lost_found(files)))
+def crash_each_point(start: Path, tmp_path: Path, command, args: Callable[[Path], list],
+                     touched: set[str] = frozenset(), check: Callable[[Files, Files, int], None] | None = None,
+                     limit: int = 40) -> None:
+    """Crash `command args(image)` on copies of `start` at every sampled write; after each
+    repair the untouched files are as they were and `check(before, after, point)` holds."""
+    before = file_bytes(start)
+
+    def judge(image: Path, after: int) -> None:
+        repair_then_clean(image)
+        files = old_files_kept(before, image, except_paths=touched)
+        if check:
+            check(before, files, after)
+
+    sweep(tmp_path / "t.img", lambda t: copy(start, t), lambda t: click_run(command, args(t)), judge, limit)
+
+
+def places(files: Files, *names: str, tail: str = "") -> list[str]:
+    """`names`, and whatever fsck put in /lost+found (ending in `tail` when given)."""
+    return [*names, *(p for p in found_in_lost_found(files) if p.endswith(tail))]
+
+
+def host_file(tmp_path: Path) -> Path:
+    host = tmp_path / "host.bin"
+    host.write_bytes(DATA)
+    return host
 
 
 def test_write_new_file(base, tmp_path):
-    _, source = base
-    before = file_bytes(source)
-    host = tmp_path / "host.bin"
-    host.write_bytes(DATA)
-    image = tmp_path / "t.img"
+    def check(before: Files, files: Files, after: int) -> None:
+        for path in set(places(files, "/docs/new.bin")) & set(files):
+            assert files[path] == DATA, f"{path}: a mix after crash {after}"
 
-    def judge(image: Path, after: int) -> None:
-        repair_then_clean(image)
-        files = old_files_kept(before, image)
-        for path in ("/docs/new.bin", *found_in_lost_found(files)):
-            if path in files and path not in before:
-                assert files[path] == DATA, f"{path}: a mix after crash {after}"
-
-    sweep(image, lambda t: copy(source, t), lambda t: click_run(write_command, [t, host, "/docs/new.bin"]), judge)
+    host = host_file(tmp_path)
+    crash_each_point(base[1], tmp_path, write_command, lambda t: [t, host, "/docs/new.bin"], check=check)
 
 
 def test_write_over_a_file(base, tmp_path):
-    _, source = base
-    before = file_bytes(source)
-    host = tmp_path / "host.bin"
-    host.write_bytes(DATA)
-    image = tmp_path / "t.img"
-
-    def judge(image: Path, after: int) -> None:
-        repair_then_clean(image)
-        files = old_files_kept(before, image, except_paths={"/five_k.bin"})
+    def check(before: Files, files: Files, after: int) -> None:
         assert files.get("/five_k.bin") in (before["/five_k.bin"], DATA), f"a mix after crash {after}"
-        for path in set(files) - set(before):  # the new copy under its temporary name, or
-            assert path in ("/.five_k.bin.vexfs-new", *found_in_lost_found(files)), path  # the old
+        for path in set(files) - set(before):  # the new copy under its temporary name, or the old
+            assert path in places(files, "/.five_k.bin.vexfs-new"), path
             assert files[path] in (DATA, before["/five_k.bin"]), f"{path}: a mix after crash {after}"
 
-    sweep(image, lambda t: copy(source, t), lambda t: click_run(write_command, [t, host, "/five_k.bin"]), judge)
+    host = host_file(tmp_path)
+    crash_each_point(base[1], tmp_path, write_command, lambda t: [t, host, "/five_k.bin"],
+                     {"/five_k.bin"}, check)
 
 
 def test_rm_recursive(base, tmp_path):
-    _, source = base
-    before = file_bytes(source)
-    removed = {p for p in before if p.startswith("/docs/")}
-    image = tmp_path / "t.img"
+    removed = {p for p in file_bytes(base[1]) if p.startswith("/docs/")}
 
-    def judge(image: Path, after: int) -> None:
-        repair_then_clean(image)
-        files = old_files_kept(before, image, except_paths=removed)
-        for path in removed:
-            if path in files:
-                assert files[path] == before[path], f"{path}: changed by crash {after}"
-        for path in found_in_lost_found(files):
+    def check(before: Files, files: Files, after: int) -> None:
+        for path in removed & set(files):
+            assert files[path] == before[path], f"{path}: changed by crash {after}"
+        for path in places(files):
             assert files[path] in {before[p] for p in removed}, f"{path}: a stranger after crash {after}"
 
-    sweep(image, lambda t: copy(source, t), lambda t: click_run(rm_command, [t, "-r", "/docs"]), judge)
+    crash_each_point(base[1], tmp_path, rm_command, lambda t: [t, "-r", "/docs"], removed, check)
 
 
 @pytest.mark.parametrize("command, args, new", [
@@ -82,63 +86,35 @@ def test_rm_recursive(base, tmp_path):
     (ln_command, ["/five_k.bin", "/docs/again.bin"], "/docs/again.bin"),
 ], ids=["mv-across", "mv-over", "ln"])
 def test_rename_and_link(base, tmp_path, command, args, new):
-    _, source = base
-    before = file_bytes(source)
-    image = tmp_path / "t.img"
-    touched = {"/five_k.bin", new}
-
-    def judge(image: Path, after: int) -> None:
-        repair_then_clean(image)
-        files = old_files_kept(before, image, except_paths=touched)
-        assert kept_somewhere(files, before["/five_k.bin"], ("/five_k.bin", new)), f"lost after crash {after}"
+    def check(before: Files, files: Files, after: int) -> None:
+        moved = before["/five_k.bin"]
+        assert any(files.get(p) == moved for p in places(files, "/five_k.bin", new)), f"lost after crash {after}"
         if new in before and new in files:  # a replaced target: its old bytes or the moved file's
-            assert files[new] in (before[new], before["/five_k.bin"]), f"{new}: a mix after crash {after}"
+            assert files[new] in (before[new], moved), f"{new}: a mix after crash {after}"
 
-    sweep(image, lambda t: copy(source, t), lambda t: click_run(command, [t, *args]), judge)
+    crash_each_point(base[1], tmp_path, command, lambda t: [t, *args], {"/five_k.bin", new}, check)
+
+
+def test_mv_a_directory(base, tmp_path):
+    moved = {p for p in file_bytes(base[1]) if p.startswith("/docs/deep/")}
+
+    def check(before: Files, files: Files, after: int) -> None:
+        for path in moved:
+            rel = path.removeprefix("/docs/deep/")
+            where = places(files, path, "/vectors/deep/" + rel, tail="/" + rel)
+            assert any(files.get(p) == before[path] for p in where), f"{path} lost after crash {after}"
+
+    crash_each_point(base[1], tmp_path, mv_command, lambda t: [t, "/docs/deep", "/vectors"], moved, check)
 
 
 @pytest.mark.parametrize("args", [["-L", "renamed"], ["-U", "random"], ["-O", "^metadata_csum"],
                                   ["-O", "^backup_super"]])
 def test_tune(base, tmp_path, args):
-    _, source = base
-    before = file_bytes(source)
-    image = tmp_path / "t.img"
-
-    def judge(image: Path, after: int) -> None:
-        repair_then_clean(image)
-        old_files_kept(before, image)
-
-    sweep(image, lambda t: copy(source, t), lambda t: click_run(tune_command, [*args, t]), judge, limit=25)
-
-
-def test_mv_a_directory(base, tmp_path):
-    _, source = base
-    before = file_bytes(source)
-    moved = {p for p in before if p.startswith("/docs/deep/")}
-    image = tmp_path / "t.img"
-
-    def judge(image: Path, after: int) -> None:
-        repair_then_clean(image)
-        files = old_files_kept(before, image, except_paths=moved)
-        for path in moved:
-            rel = path.removeprefix("/docs/deep/")
-            places = [path, "/vectors/deep/" + rel, *(p for p in found_in_lost_found(files) if p.endswith("/" + rel))]
-            assert any(files.get(p) == before[path] for p in places), f"{path} lost after crash {after}"
-
-    sweep(image, lambda t: copy(source, t), lambda t: click_run(mv_command, [t, "/docs/deep", "/vectors"]), judge)
+    crash_each_point(base[1], tmp_path, tune_command, lambda t: [*args, t], limit=25)
 
 
 def test_tune_metadata_csum_on(base, tmp_path):
-    _, source = base
-    before = file_bytes(source)
     plain = tmp_path / "plain.img"
-    copy(source, plain)
+    copy(base[1], plain)
     click_run(tune_command, ["-O", "^metadata_csum", plain])()
-    image = tmp_path / "t.img"
-
-    def judge(image: Path, after: int) -> None:
-        repair_then_clean(image)
-        old_files_kept(before, image)
-
-    sweep(image, lambda t: copy(plain, t), lambda t: click_run(tune_command, ["-O", "metadata_csum", t]),
-          judge, limit=25)
+    crash_each_point(plain, tmp_path, tune_command, lambda t: ["-O", "metadata_csum", t], limit=25)
