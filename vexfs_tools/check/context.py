@@ -68,14 +68,7 @@ class Checker:
     def fix(self, problem_name: str, /, **fields) -> bool:
         """Report a problem and answer whether to repair it. The problem's name is
         positional-only, so that a field may be called `name` (an entry's)."""
-        problem = PROBLEMS[problem_name]
-        ino = fields.get("ino")
-        if ino is not None:
-            path = self.path_of(ino)
-            if path is not None:
-                fields.setdefault("path", path)
-            fields.setdefault("inode", f"{ino} ({path})" if path else str(ino))
-        message = problem.message.format(**fields)
+        problem, message = self._message(problem_name, fields)
         prompt = problem.prompt.format(**fields)
         if self.mode == NO:
             answer = False
@@ -98,6 +91,25 @@ class Checker:
         self.findings.append(Finding(problem.code, problem_name, problem.pass_number, message, answer,
                                      fields))
         return answer
+
+    def report(self, problem_name: str, /, **fields) -> None:
+        """A problem no repair may touch (there is nothing good to repair it from): said, kept
+        uncorrected (exit 4) whatever the answer policy."""
+        problem, message = self._message(problem_name, fields)
+        self.emit(f"{message}.")
+        self.uncorrected = True
+        self.findings.append(Finding(problem.code, problem_name, problem.pass_number, message, False, fields))
+
+    def _message(self, problem_name: str, fields: dict):
+        """The problem and its message, `path` and `inode` filled in from `ino` (in `fields`)."""
+        problem = PROBLEMS[problem_name]
+        ino = fields.get("ino")
+        if ino is not None:
+            path = self.path_of(ino)
+            if path is not None:
+                fields.setdefault("path", path)
+            fields.setdefault("inode", f"{ino} ({path})" if path else str(ino))
+        return problem, problem.message.format(**fields)
 
     def progress(self, what: str, done: int, total: int) -> None:
         if self.report_progress is not None:

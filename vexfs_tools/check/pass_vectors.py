@@ -20,8 +20,7 @@ from ..vectors.files import MAX_HEADER_BYTES, VectorFile
 from ..volume.fileio import FileData
 from ..volume.geometry import KERNEL
 from ..volume.inodes import InodeRecord
-from .context import Checker, Finding
-from .problems import PROBLEMS
+from .context import Checker
 
 SHOWN_DUPLICATES = 10  # duplicate ids named in a message
 
@@ -53,22 +52,6 @@ def _flagged_inodes(checker: Checker) -> list[int]:
         hit = (records["i_mode"] != 0) & ((records["i_flags"] & C.INODE_FLAG_VECTOR) != 0)
         out.extend((np.flatnonzero(hit) + first_ino).tolist())
     return out
-
-
-def report(checker: Checker, problem_name: str, /, **fields) -> None:
-    """A problem no repair may touch (there is nothing good to repair it from): said, kept
-    uncorrected (exit 4) whatever the answer policy."""
-    problem = PROBLEMS[problem_name]
-    ino = fields.get("ino")
-    if ino is not None:
-        path = checker.path_of(ino)
-        if path is not None:
-            fields.setdefault("path", path)
-        fields.setdefault("inode", f"{ino} ({path})" if path else str(ino))
-    message = problem.message.format(**fields)
-    checker.emit(f"{message}.")
-    checker.uncorrected = True
-    checker.findings.append(Finding(problem.code, problem_name, problem.pass_number, message, False, fields))
 
 
 def _contents(volume, inode: InodeRecord) -> FileData:
@@ -124,7 +107,7 @@ def _check_header(checker: Checker, inode: InodeRecord) -> VectorInfo | None:
                 if checker.fix("VECTOR_FLAG_NOT_VECTOR", ino=ino):
                     _clear_flag(volume, ino)
             else:
-                report(checker, "VECTOR_HEADER_LOST", ino=ino, reason=str(damage))
+                checker.report("VECTOR_HEADER_LOST", ino=ino, reason=str(damage))
             return None
         offset, info = copy
         if not checker.fix("VECTOR_HEADER_DAMAGED", ino=ino, reason=str(damage), offset=offset):
@@ -156,10 +139,10 @@ def _check_contents(checker: Checker, vf: VectorFile) -> None:
     bad = vf.bad_chunks()
     for index in bad:
         if index < 0:
-            report(checker, "VECTOR_IDS_CHECKSUM", ino=ino, last=max(info.count - 1, 0))
+            checker.report("VECTOR_IDS_CHECKSUM", ino=ino, last=max(info.count - 1, 0))
         else:
             first, last = info.rows_of_chunk(index)
-            report(checker, "VECTOR_CHUNK_CHECKSUM", ino=ino, chunk=index, first=first, last=last)
+            checker.report("VECTOR_CHUNK_CHECKSUM", ino=ino, chunk=index, first=first, last=last)
     if -1 not in bad:
         _check_unique(checker, vf)
 
@@ -182,4 +165,4 @@ def _check_unique(checker: Checker, vf: VectorFile) -> None:
     if len(repeated):
         shown = ", ".join(str(int(x)) for x in repeated[:SHOWN_DUPLICATES])
         more = f" and {len(repeated) - SHOWN_DUPLICATES} more" if len(repeated) > SHOWN_DUPLICATES else ""
-        report(checker, "VECTOR_IDS_DUPLICATE", ino=vf.inode.ino, count=len(repeated), ids=shown + more)
+        checker.report("VECTOR_IDS_DUPLICATE", ino=vf.inode.ino, count=len(repeated), ids=shown + more)
