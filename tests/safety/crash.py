@@ -145,3 +145,22 @@ def old_files_kept(before: dict[str, bytes], image: Path, *, except_paths=()) ->
 
 def found_in_lost_found(files: dict[str, bytes]) -> list[str]:
     return [p for p in files if p.startswith("/lost+found/")]
+
+
+Files = dict[str, bytes]
+
+
+def crash_each_point(start: Path, tmp_path: Path, command, args: Callable[[Path], list],
+                     touched: set[str] = frozenset(), check: Callable[[Files, Files, int], None] | None = None,
+                     limit: int = 40) -> None:
+    """Crash `command args(image)` on copies of `start` at every sampled write; after each
+    repair the untouched files are as they were and `check(before, after, point)` holds."""
+    before = file_bytes(start)
+
+    def judge(image: Path, after: int) -> None:
+        repair_then_clean(image)
+        files = old_files_kept(before, image, except_paths=touched)
+        if check:
+            check(before, files, after)
+
+    sweep(tmp_path / "t.img", lambda t: copy(start, t), lambda t: click_run(command, args(t)), judge, limit)

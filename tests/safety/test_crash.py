@@ -21,42 +21,34 @@ from vexfs_tools.errors import BadMagicError
 from vexfs_tools.format import constants as C
 from vexfs_tools.volume import Volume
 
-from .crash import (NEW, OLD, click_run, copy, file_bytes, found_in_lost_found, old_files_kept,
-                    repair_then_clean, sweep, vector_files)
+from .crash import (NEW, OLD, Files, click_run, copy, crash_each_point, file_bytes, found_in_lost_found,
+                    old_files_kept, repair_then_clean, sweep, vector_files)
+
 
 def test_vectors_add_new_file(base, tmp_path):
     where, source = base
-    before = file_bytes(source)
-    image = tmp_path / "t.img"
 
-    def judge(image: Path, after: int) -> None:
-        repair_then_clean(image)
-        old_files_kept(before, image)
-        vectors = vector_files(image)
+    def check(before: Files, files: Files, after: int) -> None:
+        vectors = vector_files(tmp_path / "t.img")
         np.testing.assert_array_equal(vectors.pop("/emb.vec"), OLD)
         for path, rows in vectors.items():  # /new.vec, or its inode in /lost+found
             assert path == "/new.vec" or path.startswith("/lost+found/"), path
             assert rows is None or np.array_equal(rows, NEW), f"{path}: a mix after crash {after}"
 
-    sweep(image, lambda t: copy(source, t),
-          lambda t: click_run(vectors_group, ["add", t, "/new.vec", "--from", where / "new.npy"]), judge)
+    crash_each_point(source, tmp_path, vectors_group, lambda t: ["add", t, "/new.vec", "--from", where / "new.npy"],
+                     check=check)
 
 
 def test_vectors_add_append(base, tmp_path):
     where, source = base
-    before = file_bytes(source)
-    image = tmp_path / "t.img"
 
-    def judge(image: Path, after: int) -> None:
-        repair_then_clean(image)
-        old_files_kept(before, image, except_paths={"/emb.vec"})
-        rows = vector_files(image)["/emb.vec"]
+    def check(before: Files, files: Files, after: int) -> None:
+        rows = vector_files(tmp_path / "t.img")["/emb.vec"]
         assert rows is not None
         assert np.array_equal(rows, OLD) or np.array_equal(rows, np.concatenate([OLD, NEW])), after
 
-    sweep(image, lambda t: copy(source, t),
-          lambda t: click_run(vectors_group, ["add", t, "/emb.vec", "--from", where / "new.npy", "--append"]),
-          judge)
+    crash_each_point(source, tmp_path, vectors_group,
+                     lambda t: ["add", t, "/emb.vec", "--from", where / "new.npy", "--append"], {"/emb.vec"}, check)
 
 
 def test_volume_mkdir_and_create_file(base, tmp_path):

@@ -6,7 +6,6 @@ old name, its new name or in /lost+found — never a mix, never gone unless remo
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,26 +13,9 @@ import pytest
 from vexfs_tools.cli.maintenance import tune_command
 from vexfs_tools.cli.write import ln_command, mv_command, rm_command, write_command
 
-from .crash import click_run, copy, file_bytes, found_in_lost_found, old_files_kept, repair_then_clean, sweep
+from .crash import Files, click_run, copy, crash_each_point, file_bytes, found_in_lost_found
 
 DATA = os.urandom(70_000)  # 18 blocks: through an indirect block
-Files = dict[str, bytes]
-
-
-def crash_each_point(start: Path, tmp_path: Path, command, args: Callable[[Path], list],
-                     touched: set[str] = frozenset(), check: Callable[[Files, Files, int], None] | None = None,
-                     limit: int = 40) -> None:
-    """Crash `command args(image)` on copies of `start` at every sampled write; after each
-    repair the untouched files are as they were and `check(before, after, point)` holds."""
-    before = file_bytes(start)
-
-    def judge(image: Path, after: int) -> None:
-        repair_then_clean(image)
-        files = old_files_kept(before, image, except_paths=touched)
-        if check:
-            check(before, files, after)
-
-    sweep(tmp_path / "t.img", lambda t: copy(start, t), lambda t: click_run(command, args(t)), judge, limit)
 
 
 def places(files: Files, *names: str, tail: str = "") -> list[str]:
