@@ -50,6 +50,13 @@ class BlockMover:
             for inode in list(self._candidates()):
                 self._move_inode(inode)
             volume.flush_metadata()
+        # The range holds nothing of an inode now: free on disk until the new geometry
+        # claims it, so that fsck -y after a later crash has free blocks to work with.
+        volume.bitmap.set_range(self.first, self.end - self.first, False)
+        backup = volume.geometry.backup_sb_block
+        if backup and self._inside(backup):
+            volume.bitmap.set(backup)
+        volume.flush_metadata()
         return self.moved
 
     def _candidates(self):
