@@ -25,10 +25,12 @@ Progress = Callable[[str, int, int], None]
 
 
 class BlockMover:
-    """Moves every block of every inode that lies in [first, end) to a free block below
-    `limit` (and not in the range: the range is marked used first, so the allocator skips
-    it). Data is copied as is; directory and indirect blocks get their tails for the new
-    place. `moved` counts the blocks."""
+    """Moves every block of every inode that lies in [first, end) to a free block outside
+    it (the range is marked used first, so the allocator skips it). Data is copied as is;
+    directory and indirect blocks get their tails for the new place. A file's moved data
+    blocks go to one run of free blocks where there is one (and its indirect blocks to
+    another), so that a file written contiguously, a vector file, stays so. `moved`
+    counts the blocks."""
 
     def __init__(self, volume: Volume, first: int, end: int, progress: Progress | None = None):
         self.volume = volume
@@ -36,6 +38,7 @@ class BlockMover:
         self.progress = progress
         self.moved = 0
         self._total = 0
+        self._pools: dict[bool, list[int]] = {False: [], True: []}  # data, indirect: targets
 
     def _inside(self, block: int) -> bool:
         return self.first <= block < self.end
@@ -47,8 +50,10 @@ class BlockMover:
         self._total = int(volume.bitmap.bits(self.first, self.end - self.first).sum())
         volume.bitmap.set_range(self.first, self.end - self.first)  # no move lands there
         if self._total:
-            for inode in list(self._candidates()):
+            for inode in self._candidates():
+                self._reserve_runs(inode)
                 self._move_inode(inode)
+                self._release_runs()
             volume.flush_metadata()
         # The range holds nothing of an inode now: free on disk until the new geometry
         # claims it, so that fsck -y after a later crash has free blocks to work with.
@@ -64,12 +69,34 @@ class BlockMover:
             if inode.file_format in MAPPED_FORMATS:
                 yield inode
 
+    def _reserve_runs(self, inode: InodeRecord) -> None:
+        """Runs of targets for the inode's blocks in the range: one for data, one for
+        indirect blocks (single blocks when no run is free)."""
+        block_map = self.volume.block_map(inode)
+        counts = {False: sum(1 for _, b in block_map.mapping() if self._inside(b)),
+                  True: sum(1 for b in block_map.indirect_blocks() if self._inside(b))}
+        for indirect, count in counts.items():
+            if count > 1:
+                try:
+                    first = self.volume.allocate_run(count)
+                except NoSpaceError:
+                    continue
+                self._pools[indirect] = list(range(first + count - 1, first - 1, -1))
+
+    def _release_runs(self) -> None:
+        for pool in self._pools.values():
+            while pool:
+                self.volume.free_block(pool.pop())
+
     def _tick(self) -> None:
         self.moved += 1
         if self.progress is not None:
             self.progress("Relocating blocks", self.moved, self._total)
 
-    def _target(self) -> int:
+    def _target(self, indirect: bool = False) -> int:
+        pool = self._pools[indirect]
+        if pool:
+            return pool.pop()
         block = self.volume.allocate_block()
         if self._inside(block):
             raise NoSpaceError("no free block left to move a block to")
@@ -123,7 +150,7 @@ class BlockMover:
                 changed = True
         target = block
         if self._inside(block):
-            target = self._target()
+            target = self._target(indirect=True)
             self._tick()
         if changed or target != block:
             data = build_indirect(pointers[:P])
