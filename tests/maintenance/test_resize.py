@@ -224,3 +224,18 @@ def test_undo_of_a_grow_puts_back_the_old_file_system(image, tmp_path, source):
     with open(image, "rb") as f:
         assert f.read(16 * MIB) == source.read_bytes()
     fsck_clean(image)
+
+
+def test_a_grown_block_device(image, source):
+    """On a loop device: without SIZE the file system takes the whole device; a SIZE past
+    the device is refused with its size."""
+    from tests.cli.helpers import loop_device
+    os.truncate(image, 24 * MIB)
+    with loop_device(image) as device:
+        with Unchanged(image):
+            result = run("vexfs", "resize", device, "32M")
+        error_line(result, "vexfs", "holds only 6144 blocks", code=1)
+        run("vexfs", "resize", device, check=True)
+        fsck_clean(Path(device))
+    assert blocks_of(image) == 6144
+    same_contents(source, image)
