@@ -7,7 +7,7 @@ used: it becomes metadata or leaves the file system)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -16,7 +16,7 @@ from ..format import constants as C
 from ..format.dtypes import DIRENT_HEADER
 from ..volume import checksums, directory
 from ..volume.blockmap import P, TOP_FIELDS, build_indirect, indirect_pointers
-from ..volume.inodes import InodeRecord
+from ..volume.inodes import InodeRecord, parse_inode
 from ..volume.volume import Volume
 from .walk import used_inodes
 
@@ -64,10 +64,31 @@ class BlockMover:
         volume.flush_metadata()
         return self.moved
 
-    def _candidates(self):
-        for inode in used_inodes(self.volume):
-            if inode.file_format in MAPPED_FORMATS:
-                yield inode
+    def _candidates(self) -> Iterator[InodeRecord]:
+        """The inodes that may own a block in the range, a table chunk at a time: a pointer
+        in the record in the range, a single indirect block pointing into it (those are
+        read in bulk), or a double or triple indirect block (walked)."""
+        volume = self.volume
+        for first_ino, records in volume.inode_table(skip_holes=True):
+            formats = records["i_mode"] & C.S_IFMT
+            used = np.isin(formats, MAPPED_FORMATS)
+            if not used.any():
+                continue
+            hit = self._in_range(records["i_block"]).any(axis=1)
+            if volume.indirect:
+                single = records["i_indirect"]
+                hit |= self._in_range(single) | (records["i_double_indirect"] != 0) | \
+                    (records["i_triple_indirect"] != 0)
+                look = np.flatnonzero(used & ~hit & (single != 0) & volume.data_block_mask(single))
+                if look.size:
+                    tables = volume.read_blocks(single[look]).view(np.uint32)[:, :P]
+                    hit[look] = self._in_range(tables).any(axis=1)
+            raw = records.view(np.uint8).reshape(-1, C.INODE_SIZE)
+            for index in np.flatnonzero(used & hit).tolist():
+                yield parse_inode(first_ino + index, raw[index].tobytes())
+
+    def _in_range(self, blocks: np.ndarray) -> np.ndarray:
+        return (blocks >= self.first) & (blocks < self.end)
 
     def _reserve_runs(self, inode: InodeRecord) -> None:
         """Runs of targets for the inode's blocks in the range: one for data, one for
