@@ -74,8 +74,10 @@ def check_request(path: str, request: ResizeRequest) -> tuple[int, int]:
     with Volume.open(path) as volume:
         refuse_kernel(volume)
         blocks, _ = target_blocks(volume, request)
-        if blocks != volume.geometry.blocks_count:
+        if blocks < volume.geometry.blocks_count:
             plan_resize(volume.geometry, Usage.of(volume), blocks)
+        elif blocks > volume.geometry.blocks_count:
+            grow_step(volume, Usage.of(volume), blocks)  # the first step must fit
         return volume.geometry.blocks_count, blocks
 
 
