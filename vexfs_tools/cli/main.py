@@ -15,6 +15,7 @@ from .forensic import diff_command
 from .forensic import blkls_command, ils_command, partitions_command
 from .fsck import fsck_command
 from .maintenance import image_command, tune_command
+from .maintenance import resize_command
 from .mkfs import mkfs_command
 from .mount import mount_command
 from .undo import undo_command
@@ -56,6 +57,7 @@ cli.add_command(diff_command)
 cli.add_command(blkls_command)
 cli.add_command(ils_command)
 cli.add_command(partitions_command)
+cli.add_command(resize_command)
 
 
 def main() -> None:

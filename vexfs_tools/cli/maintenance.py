@@ -1,4 +1,4 @@
-"""`vexfs tune` (tune2fs) and `vexfs image` (e2image)."""
+"""`vexfs tune` (tune2fs), `vexfs image` (e2image) and `vexfs resize` (resize2fs)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from ..errors import UsageError
 from ..inspect.summary import summary
 from ..inspect.superblocks import compare_superblocks
 from ..maintenance.image import ImageOptions, restore_compact, write_image
+from ..maintenance.resize import ResizeRequest, print_minimum, resize
 from ..maintenance.tune import TuneRequest, tune
 from .common import SETTINGS, handle_errors, open_readonly
 from .dump import print_summary, print_superblocks
@@ -97,3 +98,77 @@ def image_command(image, out, scramble, all_data, compact, restore):
         restore_compact(image, out)
         return
     write_image(image, out, ImageOptions(scramble=scramble, all_data=all_data, compact=compact))
+
+
+RESIZE_EPILOG = """\b
+Examples:
+  truncate -s 1G disk.img; vexfs resize disk.img   grow to the file's (or device's) size
+  vexfs resize disk.img 256M             grow or shrink to 256 MiB
+  vexfs resize disk.img 50000            to 50000 blocks of 4096 bytes
+  vexfs resize -P disk.img               print the minimum size, change nothing
+  vexfs resize -M -p disk.img            shrink to the minimum, with progress
+  vexfs resize -z resize.undo disk.img 64M; vexfs undo resize.undo disk.img
+"""
+
+
+class _Progress:
+    """resize2fs -p: one line per phase on stderr, redrawn as the count grows."""
+
+    def __init__(self) -> None:
+        self.phase: str | None = None
+        self.shown = -1
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        percent = 100 * done // max(total, 1)
+        if phase != self.phase:
+            if self.phase is not None:
+                click.echo(err=True)
+            self.phase, self.shown = phase, -1
+        if percent != self.shown:
+            self.shown = percent
+            click.echo(f"\r{phase}: {done}/{total} ({percent}%)", err=True, nl=False)
+
+    def close(self) -> None:
+        if self.phase is not None:
+            click.echo(err=True)
+
+
+def _fsck_before_resize(path: str) -> None:
+    """resize2fs asks for a checked file system: refuse one fsck.vexfs -fn does not pass."""
+    result = run_check(path)
+    if result.exit_code:
+        raise UsageError(f"{path}: fsck.vexfs -fn finds problems; run fsck.vexfs before resizing "
+                         "(or -f to force)")
+
+
+@click.command("resize", epilog=RESIZE_EPILOG, context_settings=SETTINGS)
+@click.argument("image", type=click.Path(dir_okay=False))
+@click.argument("size", required=False)
+@click.option("-M", "minimum", is_flag=True, help="Shrink to the minimum size.")
+@click.option("-P", "print_min", is_flag=True, help="Print the minimum size (in blocks) and change nothing.")
+@click.option("-p", "progress", is_flag=True, help="Show the progress of block and inode moves on stderr.")
+@click.option("-f", "force", is_flag=True, help="Resize even if fsck.vexfs -fn finds problems.")
+@click.option("-z", "undo_file", type=click.Path(dir_okay=False),
+              help="Save the old contents of every block changed in this undo file.")
+@handle_errors(error_code=1)
+def resize_command(image, size, minimum, print_min, progress, force, undo_file):
+    """Grow or shrink the unmounted VexFS file system on IMAGE (resize2fs), extended layout
+    only. SIZE is a number of 4096-byte blocks, or a number with a unit: s (512-byte
+    sectors), K, M, G or T; without SIZE, the size of the file or device. Files, vector
+    files and checksums are kept byte for byte; blocks and inodes in the way are moved."""
+    if print_min:
+        if size or minimum or undo_file:
+            raise UsageError("-P takes no SIZE, -M or -z")
+        click.echo(f"Estimated minimum size of the file system: {print_minimum(image)}")
+        return
+    if minimum and size:
+        raise UsageError("give either -M or SIZE, not both")
+    display = _Progress() if progress else None
+    request = ResizeRequest(size=size, minimum=minimum, undo_path=undo_file, progress=display)
+    try:
+        messages = resize(image, request, preflight=None if force else _fsck_before_resize)
+    finally:
+        if display is not None:
+            display.close()
+    for message in messages:
+        click.echo(message)

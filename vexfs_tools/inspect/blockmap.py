@@ -221,7 +221,7 @@ def classify_blocks(volume: Volume, ownership: Ownership, *, scan_free: bool = T
         kind[index >= g.blocks_count] = OUTSIDE
         for start, count, what in g.metadata_ranges():
             code = {"superblock": SUPERBLOCK, "block bitmap": BITMAP, "inode table": INODE_TABLE,
-                    "backup superblock": BACKUP}[what]
+                    "backup superblock": BACKUP, "reserved": UNOWNED}[what]
             lo, hi = max(start, wstart), min(start + count, wend)
             if lo < hi:
                 kind[lo - wstart:hi - wstart] = code

@@ -90,7 +90,19 @@ class Geometry:
                   (self.inode_table_start, self.inode_table_blocks, "inode table")]
         if self.backup_sb_block:
             ranges.append((self.backup_sb_block, 1, "backup superblock"))
-        return ranges
+        return ranges + self.reserved_gaps(ranges)
+
+    def reserved_gaps(self, ranges: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+        """Blocks below the first data block that no region covers (left by vexfs resize
+        when it moves the bitmap or shrinks the table): not data blocks, so metadata too."""
+        gaps, position = [], 0
+        for start, count, _ in sorted(r for r in ranges if r[0] < self.first_data_block):
+            if start > position:
+                gaps.append((position, start - position, "reserved"))
+            position = max(position, start + count)
+        if position < self.first_data_block:
+            gaps.append((position, self.first_data_block - position, "reserved"))
+        return gaps
 
     # --- construction -------------------------------------------------------------------
 
