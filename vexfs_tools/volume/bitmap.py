@@ -14,6 +14,13 @@ from .checksums import block_checksum_ok, set_tail
 from .geometry import KERNEL, Geometry
 
 POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
+def popcount(packed: np.ndarray) -> int:
+    """Set bits in a uint8 array, without a temporary the size of the array's bits."""
+    if hasattr(np, "bitwise_count"):  # numpy >= 2.0
+        return int(np.bitwise_count(packed).sum(dtype=np.int64))
+    return int(POPCOUNT[packed].sum(dtype=np.int64))
 CHUNK_BLOCKS = 2048  # bitmap blocks per bulk read: 8 MiB
 
 
@@ -130,7 +137,7 @@ class BlockBitmap:
                 break
             nbits = min(limit - first, packed.size * 8)
             full, rest = divmod(nbits, 8)
-            total += int(POPCOUNT[packed[:full]].sum(dtype=np.int64))
+            total += popcount(packed[:full])
             if rest:
                 total += bin(int(packed[full]) & ((1 << rest) - 1)).count("1")
         return total
