@@ -7,12 +7,12 @@ import numpy as np
 
 from ..format import constants as C
 from ..volume import checksums
-from ..volume.bitmap import CHUNK_BLOCKS, popcount
 from ..volume.geometry import KERNEL
 from .context import Checker
 from .state import CheckState
 
 MAX_LISTED = 20
+SCAN_BLOCKS = 256  # bitmap blocks compared at a time: 1 MiB, a few MiB of temporaries
 
 
 def run_pass5(checker: Checker, state: CheckState) -> None:
@@ -21,16 +21,16 @@ def run_pass5(checker: Checker, state: CheckState) -> None:
     g = volume.geometry
     bitmap = volume.bitmap
     per_block = bitmap.bits_per_block
-    packed_claims = state.claims.bits
+    claimed = state.claims
 
     def claims(first: int, n: int) -> np.ndarray:  # first is a multiple of 8
-        return np.unpackbits(packed_claims[first // 8:(first + n + 7) // 8], bitorder="little")[:n]
+        return np.unpackbits(claimed.packed(first // 8, (n + 7) // 8), bitorder="little")[:n]
 
     added: list[int] = []
     removed: list[int] = []
     totals = [0, 0]  # blocks that differ, to be used / to be freed (the lists are cut short)
     wrong_blocks: set[int] = set()
-    for first, packed in bitmap.iter_chunks():
+    for first, packed in bitmap.iter_chunks(SCAN_BLOCKS):
         n = min(packed.size * 8, g.addressable_blocks - first)
         if n <= 0:
             break
@@ -38,7 +38,8 @@ def run_pass5(checker: Checker, state: CheckState) -> None:
         # memory stays that of the packed chunk on a terabyte device.
         nbytes = -(-n // 8)
         tail = np.uint8((1 << (n % 8)) - 1) if n % 8 else np.uint8(0xFF)
-        xor = packed[:nbytes] ^ packed_claims[first // 8:first // 8 + nbytes]
+        want_bytes = claimed.packed(first // 8, nbytes)
+        xor = packed[:nbytes] ^ want_bytes
         xor[-1] &= tail  # padding bits past the end of the file system are not blocks
         changed = np.flatnonzero(xor)
         if changed.size:
@@ -46,7 +47,7 @@ def run_pass5(checker: Checker, state: CheckState) -> None:
             bits = np.unpackbits(xor[changed], bitorder="little").astype(bool)
             differ = offsets[bits]
             blocks = differ + first
-            want = (packed_claims[blocks >> 3] >> (blocks & 7).astype(np.uint8)) & 1
+            want = (want_bytes[differ >> 3] >> (differ & 7).astype(np.uint8)) & 1
             used = int(np.count_nonzero(want))
             totals[0] += used
             totals[1] += int(differ.size) - used
@@ -68,7 +69,7 @@ def run_pass5(checker: Checker, state: CheckState) -> None:
     sb = volume.sb
     # Read-only, the bitmap was not corrected: count what the passes found instead.
     free_blocks = volume.count_free_blocks() if checker.writing else \
-        g.addressable_blocks - popcount(packed_claims)
+        g.addressable_blocks - claimed.count()
     if sb.s_free_blocks != free_blocks and checker.fix("FREE_BLOCKS", found=sb.s_free_blocks,
                                                        expected=free_blocks):
         sb.s_free_blocks = free_blocks
@@ -87,8 +88,8 @@ def _failing_bitmap_blocks(volume) -> list[int]:
     carries a stale tail until then, which is no finding."""
     g = volume.geometry
     bad: list[int] = []
-    for first in range(0, g.bitmap_blocks, CHUNK_BLOCKS):
-        n = min(CHUNK_BLOCKS, g.bitmap_blocks - first)
+    for first in range(0, g.bitmap_blocks, SCAN_BLOCKS):
+        n = min(SCAN_BLOCKS, g.bitmap_blocks - first)
         raw = volume.device.read_or_zeros((g.bitmap_start + first) * C.BLOCK_SIZE, n * C.BLOCK_SIZE)
         rows = np.frombuffer(raw, np.uint8).reshape(n, C.BLOCK_SIZE)
         stored = np.flatnonzero(rows.any(axis=1))

@@ -22,6 +22,7 @@ def popcount(packed: np.ndarray) -> int:
         return int(np.bitwise_count(packed).sum(dtype=np.int64))
     return int(POPCOUNT[packed].sum(dtype=np.int64))
 CHUNK_BLOCKS = 2048  # bitmap blocks per bulk read: 8 MiB
+COUNT_BLOCKS = 256  # per read when only counting: 1 MiB, so a terabyte's count costs little memory
 
 
 class BlockBitmap:
@@ -115,12 +116,13 @@ class BlockBitmap:
 
     # --- bulk -----------------------------------------------------------------------------
 
-    def iter_chunks(self):
+    def iter_chunks(self, chunk_blocks: int = CHUNK_BLOCKS):
         """(first block described, packed bits as uint8 array) over the whole bitmap,
-        cached (possibly modified) blocks taking precedence over the device."""
+        `chunk_blocks` bitmap blocks at a time, cached (possibly modified) blocks taking
+        precedence over the device."""
         g = self.geometry
-        for first in range(0, g.bitmap_blocks, CHUNK_BLOCKS):
-            n = min(CHUNK_BLOCKS, g.bitmap_blocks - first)
+        for first in range(0, g.bitmap_blocks, chunk_blocks):
+            n = min(chunk_blocks, g.bitmap_blocks - first)
             raw = np.frombuffer(self.device.read_or_zeros((g.bitmap_start + first) * C.BLOCK_SIZE,
                                                           n * C.BLOCK_SIZE), np.uint8).reshape(n, C.BLOCK_SIZE).copy()
             for index in range(first, first + n):
@@ -132,7 +134,7 @@ class BlockBitmap:
         """Set bits among the blocks of the file system (padding bits past the end excluded)."""
         total = 0
         limit = self.geometry.addressable_blocks
-        for first, packed in self.iter_chunks():
+        for first, packed in self.iter_chunks(COUNT_BLOCKS):
             if first >= limit:
                 break
             nbits = min(limit - first, packed.size * 8)
