@@ -7,6 +7,7 @@ import numpy as np
 
 from ..format import constants as C
 from ..volume import checksums
+from ..volume.bitmap import popcount
 from ..volume.geometry import KERNEL
 from .context import Checker
 from .state import CheckState
@@ -30,7 +31,11 @@ def run_pass5(checker: Checker, state: CheckState) -> None:
     removed: list[int] = []
     totals = [0, 0]  # blocks that differ, to be used / to be freed (the lists are cut short)
     wrong_blocks: set[int] = set()
-    for first, packed in bitmap.iter_chunks(SCAN_BLOCKS):
+    on_disk_used = 0
+    failing: list[int] = []  # bitmap blocks whose checksum, as stored, is wrong
+    for first, stored, packed in bitmap.iter_stored(SCAN_BLOCKS):
+        if volume.seed is not None and g.layout != KERNEL:
+            failing += _failing_bitmap_blocks(volume, first // per_block, stored)
         n = min(packed.size * 8, g.addressable_blocks - first)
         if n <= 0:
             break
@@ -41,6 +46,7 @@ def run_pass5(checker: Checker, state: CheckState) -> None:
         want_bytes = claimed.packed(first // 8, nbytes)
         xor = packed[:nbytes] ^ want_bytes
         xor[-1] &= tail  # padding bits past the end of the file system are not blocks
+        on_disk_used += popcount(packed[:nbytes - 1]) + int(packed[nbytes - 1] & tail).bit_count()
         changed = np.flatnonzero(xor)
         if changed.size:
             offsets = (changed[:, None] * 8 + np.arange(8)).reshape(-1)
@@ -54,6 +60,8 @@ def run_pass5(checker: Checker, state: CheckState) -> None:
             added += blocks[want == 1][:MAX_LISTED * 4].tolist()
             removed += blocks[want == 0][:MAX_LISTED * 4].tolist()
             wrong_blocks.update((blocks // per_block).tolist())
+    if not checker.writing:
+        checker.bitmap_used = on_disk_used
     if wrong_blocks and checker.fix("BITMAP_DIFFERENCES", diff=_describe(added, removed, totals)):
         for index in sorted(wrong_blocks):
             first = index * per_block
@@ -63,7 +71,7 @@ def run_pass5(checker: Checker, state: CheckState) -> None:
         if not bitmap.padding_ok() and checker.fix("BITMAP_PADDING", want="set"):
             bitmap.set_padding()
         if volume.seed is not None:
-            for index in _failing_bitmap_blocks(volume):
+            for index in failing:
                 if index not in wrong_blocks and checker.fix("BITMAP_CHECKSUM", index=index):
                     bitmap.mark_dirty(index)
     sb = volume.sb
@@ -81,22 +89,16 @@ def run_pass5(checker: Checker, state: CheckState) -> None:
         volume.sb_dirty = True
 
 
-def _failing_bitmap_blocks(volume) -> list[int]:
-    """Indices of the bitmap blocks whose checksum, as the device holds them, is wrong (an
-    all-zero block is valid), a chunk at a time, holes not read. Blocks this run changed
-    (blocks freed in pass 4, padding set above) are resealed when written: their cached copy
-    carries a stale tail until then, which is no finding."""
-    g = volume.geometry
-    bad: list[int] = []
-    for first in range(0, g.bitmap_blocks, SCAN_BLOCKS):
-        n = min(SCAN_BLOCKS, g.bitmap_blocks - first)
-        raw = volume.device.read_or_zeros((g.bitmap_start + first) * C.BLOCK_SIZE, n * C.BLOCK_SIZE)
-        rows = np.frombuffer(raw, np.uint8).reshape(n, C.BLOCK_SIZE)
-        stored = np.flatnonzero(rows.any(axis=1))
-        if stored.size:
-            failing = checksums.failing_records(volume.seed, stored + g.bitmap_start + first, rows[stored])
-            bad += (stored[failing] + first).tolist()
-    return bad
+def _failing_bitmap_blocks(volume, first: int, rows: np.ndarray) -> list[int]:
+    """Indices of the bitmap blocks first.. whose checksum, as the device holds them (`rows`),
+    is wrong; an all-zero block is valid. Blocks this run changed (blocks freed in pass 4,
+    padding set below) are resealed when written: their cached copy carries a stale tail
+    until then, which is no finding."""
+    stored = np.flatnonzero(rows.any(axis=1))
+    if not stored.size:
+        return []
+    start = volume.geometry.bitmap_start + first
+    return (stored[checksums.failing_records(volume.seed, stored + start, rows[stored])] + first).tolist()
 
 
 def _describe(added: list[int], removed: list[int], totals: list[int]) -> str:

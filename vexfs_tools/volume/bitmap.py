@@ -120,15 +120,23 @@ class BlockBitmap:
         """(first block described, packed bits as uint8 array) over the whole bitmap,
         `chunk_blocks` bitmap blocks at a time, cached (possibly modified) blocks taking
         precedence over the device."""
+        for first, _, packed in self.iter_stored(chunk_blocks):
+            yield first, packed
+
+    def iter_stored(self, chunk_blocks: int = CHUNK_BLOCKS):
+        """iter_chunks, with the blocks as the device holds them: (first block described,
+        rows (n, 4096) uint8 read from the device, packed bits with the cache applied), so
+        that fsck compares and checks checksums in one read."""
         g = self.geometry
         for first in range(0, g.bitmap_blocks, chunk_blocks):
             n = min(chunk_blocks, g.bitmap_blocks - first)
-            raw = np.frombuffer(self.device.read_or_zeros((g.bitmap_start + first) * C.BLOCK_SIZE,
-                                                          n * C.BLOCK_SIZE), np.uint8).reshape(n, C.BLOCK_SIZE).copy()
-            for index in range(first, first + n):
-                if index in self._blocks:
-                    raw[index - first] = np.frombuffer(self._blocks[index], np.uint8)
-            yield first * self.bits_per_block, raw[:, :self.bytes_per_block].reshape(-1)
+            stored = np.frombuffer(self.device.read_or_zeros((g.bitmap_start + first) * C.BLOCK_SIZE,
+                                                             n * C.BLOCK_SIZE), np.uint8).reshape(n, C.BLOCK_SIZE)
+            cached = [index for index in range(first, first + n) if index in self._blocks]
+            raw = stored.copy() if cached else stored
+            for index in cached:
+                raw[index - first] = np.frombuffer(self._blocks[index], np.uint8)
+            yield first * self.bits_per_block, stored, raw[:, :self.bytes_per_block].reshape(-1)
 
     def count_used(self) -> int:
         """Set bits among the blocks of the file system (padding bits past the end excluded)."""
