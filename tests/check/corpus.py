@@ -410,6 +410,19 @@ def _reserved_inode(img: Img) -> None:
     img.set_inode(5, i_mode=0o100644, i_links_count=1, i_size=0)
 
 
+@corruption("inode_past_mark", EXTENDED)
+def _inode_past_mark(img: Img) -> None:
+    """A file's inode moved past the lazy_itable mark (what a tool that ignores the feature
+    would leave), its entry following it: the mark is raised over it."""
+    old = img.ino("/hundred.txt")
+    new = img.superblock().s_itable_mark + 100
+    raw = build_inode(img.inode(old).fields)
+    checksums.set_inode_checksum(img.seed, new, raw)
+    img.write(img.inode_offset(new), bytes(raw))
+    img.write(img.inode_offset(old), bytes(C.INODE_SIZE))
+    img.patch_entry("/", "hundred.txt", inode=new)
+
+
 @corruption("block_out_of_range")
 def _block_out_of_range(img: Img) -> Expect:
     """A block pointer past the end of the file system: cleared, a hole is left."""

@@ -86,7 +86,7 @@ def test_dump_text_extended(extended_image):
     assert f["Filesystem magic number"] == "0x56455846"
     assert f["Layout"] == "extended"
     assert f["Filesystem features"].split() == [
-        "backup_super", "metadata_csum", "flex_geometry", "indirect_blocks", "large_dir"]
+        "backup_super", "metadata_csum", "lazy_itable", "flex_geometry", "indirect_blocks", "large_dir"]
     assert f["Block count"] == "4096"
     assert f["Used inodes"] == "2"
     free = int(f["Free blocks"].split()[0])

@@ -44,6 +44,7 @@ def test_superblock_is_1024_bytes_with_checksum_last():
     ("s_checksum_seed", 624), ("s_wtime_hi", 628), ("s_encoding", 636),
     ("s_bitmap_start", 640), ("s_bitmap_blocks", 644), ("s_inode_table_start", 648),
     ("s_inode_table_blocks", 652), ("s_backup_sb_block", 656), ("s_reserved", 660),
+    ("s_itable_mark", 1016),
 ])
 def test_superblock_offsets_match_the_spec(field, offset):
     assert offsets(Superblock)[field] == offset

@@ -252,3 +252,19 @@ def test_kernel_layout_takes_label_and_uuid_only(tmp_path):
     assert run("fsck.vexfs", "-fn", image).returncode == fsck_before.returncode
     with Volume.open(str(image)) as volume:
         assert volume.sb.s_volume_name.rstrip(b"\0") == b"kern" and volume.sb.s_checksum == 0
+
+
+def test_lazy_itable_off_and_on(image):
+    """^lazy_itable clears the bit and the mark; lazy_itable computes the mark from a scan."""
+    with Volume.open(str(image)) as volume:
+        mark = volume.sb.s_itable_mark
+        assert volume.lazy_itable and mark > C.LOST_FOUND_INO + 1
+    result = run("vexfs", "tune", "-O", "^lazy_itable", image, check=True)
+    assert "Clearing feature lazy_itable" in result.stdout
+    fsck_clean(image)
+    with Volume.open(str(image)) as volume:
+        assert not volume.lazy_itable and volume.sb.s_itable_mark == 0
+    run("vexfs", "tune", "-O", "lazy_itable", image, check=True)
+    fsck_clean(image)
+    with Volume.open(str(image)) as volume:
+        assert volume.lazy_itable and volume.sb.s_itable_mark == mark

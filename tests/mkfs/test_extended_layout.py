@@ -19,7 +19,7 @@ from vexfs_tools.volume import Volume
 BLOCK = 4096
 MiB = 1 << 20
 GiB = 1 << 30
-DEFAULT_FEATURES = ["backup_super", "metadata_csum", "flex_geometry", "indirect_blocks", "large_dir"]
+DEFAULT_FEATURES = ["backup_super", "metadata_csum", "lazy_itable", "flex_geometry", "indirect_blocks", "large_dir"]
 
 
 def u16(data: bytes, offset: int) -> int:
@@ -103,7 +103,7 @@ def test_default_features(fresh_image):
     image = fresh_image("16M")
     assert dump(image)["features"] == DEFAULT_FEATURES
     sb = read_at(image, 0, 1024)
-    assert (u32(sb, 88), u32(sb, 92), u32(sb, 96)) == (0x1, 0x7, 0x1)  # compat, incompat, ro_compat
+    assert (u32(sb, 88), u32(sb, 92), u32(sb, 96)) == (0x1, 0x7, 0x5)  # compat, incompat, ro_compat (metadata_csum, lazy_itable)
     with Volume.open(str(image)) as volume:
         assert volume.layout == "extended"
         assert volume.seed is not None and volume.indirect and volume.large_dir

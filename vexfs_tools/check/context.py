@@ -60,6 +60,9 @@ class Checker:
         self.findings: list[Finding] = []
         self.uncorrected = False
         self._paths: dict[int, str] | None = None
+        # Blocks the bitmap marks used, as pass 5 counted them while comparing (read-only
+        # runs, where the bitmap is not changed: the summary line needs no second read).
+        self.bitmap_used: int | None = None
 
     @property
     def writing(self) -> bool:

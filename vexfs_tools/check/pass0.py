@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Container
 
 from ..format import constants as C
 from ..volume import superblock as sbio
@@ -39,10 +40,16 @@ def run_pass0(checker: Checker) -> None:
                 volume.sb_dirty = True
 
 
-def field_rules(volume) -> list[tuple[str, set[int], int, str]]:
+def field_rules(volume) -> list[tuple[str, Container[int], int, str]]:
     """(field, allowed values, value to set, why) of the extended superblock's fields that
     have one right value (FORMAT.md's field-by-field table); the kernel reads none of them."""
     csum = C.CHECKSUM_TYPE_CRC32C if volume.features.has("metadata_csum") else 0
+    past_table = volume.geometry.inode_slots + 1
+    if volume.lazy_itable:  # at least past /lost+found, at most past the last slot
+        mark = ("s_itable_mark", range(C.LOST_FOUND_INO + 1, past_table + 1), past_table,
+                f"{C.LOST_FOUND_INO + 1} to {past_table} with lazy_itable")
+    else:
+        mark = ("s_itable_mark", {0}, 0, "no lazy_itable")
     return [
         ("s_block_size", {C.BLOCK_SIZE}, C.BLOCK_SIZE, "the block size is fixed"),
         ("s_log_block_size", {C.LOG_BLOCK_SIZE}, C.LOG_BLOCK_SIZE, "1024 << 2 is the block size"),
@@ -51,6 +58,7 @@ def field_rules(volume) -> list[tuple[str, set[int], int, str]]:
         ("s_lpf_ino", {C.LOST_FOUND_INO}, C.LOST_FOUND_INO, "/lost+found is inode 11"),
         ("s_errors", {1, 2, 3}, C.ERRORS_CONTINUE, "continue, remount-ro or panic"),
         ("s_checksum_type", {csum}, csum, "crc32c with metadata_csum, else none"),
+        mark,
     ]
 
 

@@ -33,6 +33,7 @@ def run_pass1(checker: Checker, state: CheckState) -> None:
     checker.emit("Pass 1: Checking inodes, blocks, and sizes")
     volume = checker.volume
     orphan_dirs: list[int] = []
+    _check_past_mark(checker)
     for first_ino, records in volume.inode_table(skip_holes=True):
         checker.progress("Pass 1", first_ino - 1, volume.geometry.inode_slots)
         in_use = np.flatnonzero(records["i_mode"])
@@ -64,6 +65,28 @@ def run_pass1(checker: Checker, state: CheckState) -> None:
         _reattach_orphan_directories(checker, state, orphan_dirs)
     state.directories.sort()
     state.inodes.freeze()
+
+
+def _check_past_mark(checker: Checker) -> None:
+    """Records past the lazy_itable mark, in the table blocks an image file stores there: no
+    writer leaves one. The mark is raised over them (in memory at once, so that this check
+    sees them; on disk when the answer is yes)."""
+    volume = checker.volume
+    end = volume.itable_end
+    count = last = 0
+    for first_ino, records in volume.inode_table_past_mark():
+        used = np.flatnonzero(records.view(np.uint8).reshape(-1, C.INODE_SIZE).any(axis=1)) + first_ino
+        used = used[used > end]
+        if used.size:
+            count += int(used.size)
+            last = int(used[-1])
+    if not count:
+        return
+    mark = volume.sb.s_itable_mark
+    fixed = checker.fix("INODE_PAST_MARK", count=count, mark=mark, last=last, fix=last + 1)
+    volume.sb.s_itable_mark = last + 1
+    if fixed:
+        volume.sb_dirty = True
 
 
 def needs_attention(volume: Volume, records: np.ndarray, inos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -64,6 +64,8 @@ _TABLE = [
     Problem(0x01000E, "FIELD_NOT_ZERO", "Inode {inode}, {field} is {value}, should be 0 ({why})", "Clear it"),
     Problem(0x01000F, "SYMLINK_SIZE", "Symlink inode {inode} has i_size {size} (a target is 1 to 4095 bytes)",
             "Clear"),
+    Problem(0x010020, "INODE_PAST_MARK", "{count} inode record(s) past the inode table mark {mark} "
+            "(the last: inode {last})", "Raise the mark to {fix}"),
     # Pass 1B: blocks claimed twice.
     Problem(0x110001, "DUP_BLOCKS", "Inode {inode} shares {count} block(s) with inode(s) {others}",
             "Clone the shared blocks"),

@@ -77,7 +77,8 @@ def run_check(path: str, mode: str = NO, *, backup: bool = False, undo_path: str
             volume.flush()
         g = volume.geometry
         used_inodes = volume.count_used_inodes()
-        used_blocks = g.addressable_blocks - volume.count_free_blocks()
+        used_blocks = checker.bitmap_used if checker.bitmap_used is not None else \
+            g.addressable_blocks - volume.count_free_blocks()
     except UndoSpaceError:
         volume.device.close()  # no further write: none of them could be saved
         raise

@@ -1,6 +1,6 @@
 """What the passes learn and hand on: which blocks are claimed, which inodes are in use.
 
-Sized by metadata, not data: one bit per block, and a few numbers per inode in use, kept in
+Sized by metadata, not data: one bit per block of the part in use, and a few numbers per inode in use, kept in
 numpy arrays sorted by inode number (a million inodes cost about 20 MB).
 """
 
@@ -10,17 +10,30 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..volume.bitmap import popcount
 from ..volume.volume import Volume
+
+
+CLAIM_CHUNK = 1 << 20  # bytes of claim bits a chunk holds: 8,388,608 blocks (32 GiB)
 
 
 class BlockClaims:
     """One bit per block: claimed by metadata or by an inode. Claims of a block already
-    claimed are collected as duplicates (pass 1B resolves them)."""
+    claimed are collected as duplicates (pass 1B resolves them). The bits are kept in
+    chunks of CLAIM_CHUNK bytes, made when a block in them is first claimed: memory follows
+    the part of the device in use, not its size (a near-empty terabyte holds two)."""
 
     def __init__(self, blocks: int):
         self.blocks = blocks
-        self.bits = np.zeros((blocks + 7) // 8, np.uint8)
+        self.nbytes = (blocks + 7) // 8
+        self._chunks: dict[int, np.ndarray] = {}
         self.duplicates: set[int] = set()
+
+    def _chunk(self, index: int) -> np.ndarray:
+        chunk = self._chunks.get(index)
+        if chunk is None:
+            chunk = self._chunks[index] = np.zeros(CLAIM_CHUNK, np.uint8)
+        return chunk
 
     def claim(self, blocks) -> None:
         blocks = np.sort(np.asarray(blocks, dtype=np.int64))
@@ -30,25 +43,61 @@ class BlockClaims:
         self.duplicates.update(blocks[1:][again].tolist())
         blocks = np.concatenate([blocks[:1], blocks[1:][~again]])
         byte, bit = blocks >> 3, (1 << (blocks & 7)).astype(np.uint8)
-        self.duplicates.update(blocks[(self.bits[byte] & bit) != 0].tolist())
-        # The bits of each byte ORed together (blocks are sorted, so a byte's are adjacent).
-        starts = np.flatnonzero(np.concatenate([[True], byte[1:] != byte[:-1]]))
-        self.bits[byte[starts]] |= np.bitwise_or.reduceat(bit, starts)
+        index = byte // CLAIM_CHUNK
+        cuts = np.flatnonzero(index[1:] != index[:-1]) + 1
+        for lo, hi in zip([0, *cuts.tolist()], [*cuts.tolist(), len(byte)]):
+            chunk = self._chunk(int(index[lo]))
+            local, bits = byte[lo:hi] - int(index[lo]) * CLAIM_CHUNK, bit[lo:hi]
+            self.duplicates.update(blocks[lo:hi][(chunk[local] & bits) != 0].tolist())
+            # The bits of each byte ORed together (blocks are sorted, so a byte's are adjacent).
+            starts = np.flatnonzero(np.concatenate([[True], local[1:] != local[:-1]]))
+            chunk[local[starts]] |= np.bitwise_or.reduceat(bits, starts)
 
     def claim_range(self, first: int, count: int) -> None:
-        self.claim(np.arange(first, first + count))
+        """claim() of a run: whole bytes set at once where nothing in them was claimed (an
+        inode table of millions of blocks is claimed without an array of its numbers)."""
+        end = first + count
+        low, high = -(-first // 8), end // 8
+        if high - low < 2 or self.packed(low, high - low).any():
+            self.claim(np.arange(first, end))
+            return
+        self.claim(np.arange(first, low * 8))
+        self.claim(np.arange(high * 8, end))
+        for index in range(low // CLAIM_CHUNK, (high - 1) // CLAIM_CHUNK + 1):
+            base = index * CLAIM_CHUNK
+            self._chunk(index)[max(low, base) - base:min(high, base + CLAIM_CHUNK) - base] = 0xFF
+
+    def packed(self, start: int, length: int) -> np.ndarray:
+        """Claim bytes start .. start+length-1 (8 blocks a byte, little-endian bit order), a
+        copy; chunks never claimed in read as zeros."""
+        out = np.zeros(max(0, min(length, self.nbytes - start)), np.uint8)
+        for index in range(start // CLAIM_CHUNK, (start + len(out) - 1) // CLAIM_CHUNK + 1 if len(out) else 0):
+            chunk = self._chunks.get(index)
+            if chunk is not None:
+                base = index * CLAIM_CHUNK
+                lo, hi = max(start, base), min(start + len(out), base + CLAIM_CHUNK)
+                out[lo - start:hi - start] = chunk[lo - base:hi - base]
+        return out
+
+    def count(self) -> int:
+        """Blocks claimed."""
+        return sum(popcount(chunk) for chunk in self._chunks.values())
 
     def is_claimed(self, block: int) -> bool:
-        return 0 <= block < self.blocks and bool(self.bits[block >> 3] >> (block & 7) & 1)
+        if not 0 <= block < self.blocks:
+            return False
+        chunk = self._chunks.get((block >> 3) // CLAIM_CHUNK)
+        return chunk is not None and bool(chunk[(block >> 3) % CLAIM_CHUNK] >> (block & 7) & 1)
 
     def change(self, block: int, in_use: bool) -> None:
         """The volume's callback when fsck allocates or frees a block."""
         if not 0 <= block < self.blocks:
             return
+        byte = block >> 3
         if in_use:
-            self.bits[block >> 3] |= np.uint8(1 << (block & 7))
-        else:
-            self.bits[block >> 3] &= np.uint8(~(1 << (block & 7)) & 0xFF)
+            self._chunk(byte // CLAIM_CHUNK)[byte % CLAIM_CHUNK] |= np.uint8(1 << (block & 7))
+        elif (chunk := self._chunks.get(byte // CLAIM_CHUNK)) is not None:
+            chunk[byte % CLAIM_CHUNK] &= np.uint8(~(1 << (block & 7)) & 0xFF)
 
 
 class InodesInUse:

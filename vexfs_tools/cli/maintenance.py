@@ -45,7 +45,7 @@ def _fsck_first(path: str) -> None:
               help="Set the interval between checks (days by default; 0: none; extended layout).")
 @click.option("-O", "features", metavar="[^]FEATURE,...",
               help="Set or (^) clear features that need no data moved: backup_super, metadata_csum, "
-                   "vector_files, indirect_blocks, large_dir.")
+                   "vector_files, indirect_blocks, large_dir, lazy_itable.")
 @click.option("-z", "undo_file", type=click.Path(dir_okay=False),
               help="Save the old contents of every block changed in this undo file.")
 @handle_errors(error_code=1)

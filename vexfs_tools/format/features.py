@@ -28,6 +28,8 @@ FEATURES: tuple[Feature, ...] = (
             "crc32c checksums on superblock, inodes, bitmaps, directory and indirect blocks"),
     Feature("vector_files", RO_COMPAT, 0x0002,
             "vector files may exist (inode flag 0x1); their content format is versioned"),
+    Feature("lazy_itable", RO_COMPAT, 0x0004,
+            "inodes from s_itable_mark on were never used: their table blocks are not read"),
     Feature("flex_geometry", INCOMPAT, 0x0001,
             "geometry recorded in the superblock; the extended layout"),
     Feature("indirect_blocks", INCOMPAT, 0x0002,
@@ -40,6 +42,7 @@ BY_NAME = {f.name: f for f in FEATURES}
 KNOWN_MASK = {
     word: sum(f.bit for f in FEATURES if f.word == word) for word in (COMPAT, RO_COMPAT, INCOMPAT)
 }
-DEFAULT_EXTENDED = ("backup_super", "metadata_csum", "flex_geometry", "indirect_blocks", "large_dir")
+DEFAULT_EXTENDED = ("backup_super", "metadata_csum", "lazy_itable", "flex_geometry", "indirect_blocks",
+                    "large_dir")
 # Features that every extended-layout image carries (mkfs refuses ^flex_geometry).
 REQUIRED_EXTENDED = ("flex_geometry",)

@@ -113,6 +113,7 @@ Superblock = Struct(
     "s_inode_table_start" / Int32ul * "extended: first block of the inode table",
     "s_inode_table_blocks" / Int32ul * "extended: number of inode table blocks",
     "s_backup_sb_block" / Int32ul * "extended: block holding the backup superblock (0: none)",
-    "s_reserved" / Bytes(360),
+    "s_reserved" / Bytes(356),
+    "s_itable_mark" / Int32ul * "extended + lazy_itable: inodes from this number on were never used",
     "s_checksum" / Int32ul * "crc32c of bytes 0..1019 with metadata_csum, else 0",
 )

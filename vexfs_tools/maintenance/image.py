@@ -57,7 +57,10 @@ def metadata_blocks(volume: Volume, *, all_data: bool = False) -> np.ndarray:
     g = volume.geometry
     parts = [np.array([0], np.int64), np.arange(g.bitmap_start, g.bitmap_start + g.bitmap_blocks)]
     table_start = g.inode_table_start * C.BLOCK_SIZE
-    for start, end in volume.device.data_ranges(table_start, g.inode_table_blocks * C.BLOCK_SIZE):
+    # A block device stores the whole table: past the lazy_itable mark it is zero, not read.
+    table_blocks = -(-volume.itable_end // C.INODES_PER_BLOCK) if volume.device.is_block_device \
+        else g.inode_table_blocks
+    for start, end in volume.device.data_ranges(table_start, table_blocks * C.BLOCK_SIZE):
         parts.append(np.arange(start // C.BLOCK_SIZE, -(-end // C.BLOCK_SIZE)))
     if g.backup_sb_block:
         parts.append(np.array([g.backup_sb_block], np.int64))

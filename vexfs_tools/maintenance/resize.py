@@ -188,6 +188,8 @@ def commit(volume: Volume, plan: ResizePlan, usage: Usage) -> None:
               s_inode_table_blocks=new.inode_table_blocks, s_backup_sb_block=new.backup_sb_block,
               s_free_blocks=new.addressable_blocks - int(bits[:new.blocks_count].sum(dtype=np.int64)),
               s_free_inodes=new.inode_slots - new.first_allocatable_ino + 1 - usage.used_inodes_above))
+    if sb.s_itable_mark:  # lazy_itable: the mark stays within the (shrunk) table
+        sb.s_itable_mark = min(sb.s_itable_mark, new.inode_slots + 1)
     checked = volume.features.has("metadata_csum")
     if new.backup_sb_block:
         backup = sb.copy()

@@ -35,7 +35,8 @@ from .walk import directory_blocks, indirect_blocks, used_inodes
 ERRORS_BEHAVIOR = {"continue": 1, "remount-ro": 2, "panic": 3}
 INTERVAL_UNITS = {"s": 1, "d": 86400, "w": 7 * 86400, "m": 30 * 86400}
 # Features whose change needs no data moved, with what has to hold first.
-OFFLINE_FEATURES = ("backup_super", "metadata_csum", "vector_files", "indirect_blocks", "large_dir")
+OFFLINE_FEATURES = ("backup_super", "metadata_csum", "vector_files", "indirect_blocks", "large_dir",
+                    "lazy_itable")
 CHUNK_BLOCKS = 256  # inode table and bitmap blocks rewritten per read: 1 MiB
 
 
@@ -233,6 +234,8 @@ def apply_plan(volume: Volume, plan: Plan) -> None:
             _set_metadata_csum(volume, on)
         elif name == "backup_super":
             _set_backup_super(volume, on)
+        elif name == "lazy_itable":
+            _set_lazy_itable(volume, on)
         _set_feature_bit(sb, name, on)
     for name, value in plan.fields.items():
         setattr(sb, name, value)
@@ -279,6 +282,19 @@ def _set_backup_super(volume: Volume, on: bool) -> None:
         sb.s_backup_sb_block = 0
     volume.geometry = dataclasses.replace(g, backup_sb_block=sb.s_backup_sb_block)
     volume.bitmap.geometry = volume.geometry
+
+
+def _set_lazy_itable(volume: Volume, on: bool) -> None:
+    """On: the mark one past the last non-zero record (a scan of the table, holes skipped);
+    off: the field cleared (FORMAT.md section 18)."""
+    last = 0
+    if on:
+        for first_ino, records in volume.inode_table(skip_holes=True):
+            used = np.flatnonzero(records.view(np.uint8).reshape(-1, C.INODE_SIZE).any(axis=1))
+            if used.size:
+                last = first_ino + int(used[-1])
+    volume.sb.s_itable_mark = max(last + 1, C.LOST_FOUND_INO + 1) if on else 0
+    volume.lazy_itable = on
 
 
 def rewrite_checksums(volume: Volume, seed: int | None) -> None:
@@ -341,7 +357,8 @@ def _rewrite_tails(volume: Volume, start: int, count: int, seed: int | None) -> 
 def _rewrite_table(volume: Volume, seed: int | None) -> None:
     g = volume.geometry
     per_block = C.INODES_PER_BLOCK * C.INODE_SIZE
-    for first, rows in _chunks(volume, g.inode_table_start, g.inode_table_blocks):
+    stored = -(-volume.itable_end // C.INODES_PER_BLOCK)  # past the mark all is zero
+    for first, rows in _chunks(volume, g.inode_table_start, stored):
         records = rows[:, :per_block].reshape(-1, C.INODE_SIZE).copy()
         first_ino = (first - g.inode_table_start) * C.INODES_PER_BLOCK + 1
         for index in np.flatnonzero(records.any(axis=1)).tolist():

@@ -40,6 +40,8 @@ def superblock_for(plan: MkfsPlan):
                        s_checksum_seed=checksums.seed_for_uuid(plan.uuid)))
         if plan.features.has("metadata_csum"):
             sb.s_checksum_type = C.CHECKSUM_TYPE_CRC32C
+        if plan.features.has("lazy_itable"):
+            sb.s_itable_mark = 1  # nothing used yet; every inode written raises it
     return sb
 
 

@@ -14,7 +14,15 @@ from .checksums import block_checksum_ok, set_tail
 from .geometry import KERNEL, Geometry
 
 POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
+def popcount(packed: np.ndarray) -> int:
+    """Set bits in a uint8 array, without a temporary the size of the array's bits."""
+    if hasattr(np, "bitwise_count"):  # numpy >= 2.0
+        return int(np.bitwise_count(packed).sum(dtype=np.int64))
+    return int(POPCOUNT[packed].sum(dtype=np.int64))
 CHUNK_BLOCKS = 2048  # bitmap blocks per bulk read: 8 MiB
+COUNT_BLOCKS = 256  # per read when only counting: 1 MiB, so a terabyte's count costs little memory
 
 
 class BlockBitmap:
@@ -108,29 +116,38 @@ class BlockBitmap:
 
     # --- bulk -----------------------------------------------------------------------------
 
-    def iter_chunks(self):
+    def iter_chunks(self, chunk_blocks: int = CHUNK_BLOCKS):
         """(first block described, packed bits as uint8 array) over the whole bitmap,
-        cached (possibly modified) blocks taking precedence over the device."""
+        `chunk_blocks` bitmap blocks at a time, cached (possibly modified) blocks taking
+        precedence over the device."""
+        for first, _, packed in self.iter_stored(chunk_blocks):
+            yield first, packed
+
+    def iter_stored(self, chunk_blocks: int = CHUNK_BLOCKS):
+        """iter_chunks, with the blocks as the device holds them: (first block described,
+        rows (n, 4096) uint8 read from the device, packed bits with the cache applied), so
+        that fsck compares and checks checksums in one read."""
         g = self.geometry
-        for first in range(0, g.bitmap_blocks, CHUNK_BLOCKS):
-            n = min(CHUNK_BLOCKS, g.bitmap_blocks - first)
-            raw = np.frombuffer(self.device.read_or_zeros((g.bitmap_start + first) * C.BLOCK_SIZE,
-                                                          n * C.BLOCK_SIZE), np.uint8).reshape(n, C.BLOCK_SIZE).copy()
-            for index in range(first, first + n):
-                if index in self._blocks:
-                    raw[index - first] = np.frombuffer(self._blocks[index], np.uint8)
-            yield first * self.bits_per_block, raw[:, :self.bytes_per_block].reshape(-1)
+        for first in range(0, g.bitmap_blocks, chunk_blocks):
+            n = min(chunk_blocks, g.bitmap_blocks - first)
+            stored = np.frombuffer(self.device.read_or_zeros((g.bitmap_start + first) * C.BLOCK_SIZE,
+                                                             n * C.BLOCK_SIZE), np.uint8).reshape(n, C.BLOCK_SIZE)
+            cached = [index for index in range(first, first + n) if index in self._blocks]
+            raw = stored.copy() if cached else stored
+            for index in cached:
+                raw[index - first] = np.frombuffer(self._blocks[index], np.uint8)
+            yield first * self.bits_per_block, stored, raw[:, :self.bytes_per_block].reshape(-1)
 
     def count_used(self) -> int:
         """Set bits among the blocks of the file system (padding bits past the end excluded)."""
         total = 0
         limit = self.geometry.addressable_blocks
-        for first, packed in self.iter_chunks():
+        for first, packed in self.iter_chunks(COUNT_BLOCKS):
             if first >= limit:
                 break
             nbits = min(limit - first, packed.size * 8)
             full, rest = divmod(nbits, 8)
-            total += int(POPCOUNT[packed[:full]].sum(dtype=np.int64))
+            total += popcount(packed[:full])
             if rest:
                 total += bin(int(packed[full]) & ((1 << rest) - 1)).count("1")
         return total

@@ -108,20 +108,49 @@ def array_as_table(records: np.ndarray) -> bytes:
     return grid.tobytes()
 
 
-def iter_table_chunks(device, geometry, *, skip_holes: bool = False) -> Iterator[tuple[int, np.ndarray]]:
+def iter_table_chunks(device, geometry, *, skip_holes: bool = False, end: int | None = None,
+                      upto_end: bool = False) -> Iterator[tuple[int, np.ndarray]]:
     """(first inode number, records) over the whole table, in bounded chunks. A chunk that
     is a hole in an image file is not read: its records are all zero (free), and with
-    skip_holes it is not yielded at all (counting needs nothing from it)."""
+    skip_holes it is not yielded at all (counting needs nothing from it). Slots past `end`
+    (the lazy_itable mark less one: never used) are zero and never read either; skip_holes
+    or upto_end stops the walk at `end`."""
     slots = geometry.inode_slots
-    total_blocks = -(-slots // C.INODES_PER_BLOCK)
+    end = slots if end is None else max(0, min(end, slots))
+    last = end if skip_holes or upto_end else slots
+    total_blocks = -(-last // C.INODES_PER_BLOCK)
+    stored_blocks = -(-end // C.INODES_PER_BLOCK)  # table blocks that may hold a record
     for first_block in range(0, total_blocks, TABLE_CHUNK_BLOCKS):
         n = min(TABLE_CHUNK_BLOCKS, total_blocks - first_block)
+        stored = max(0, min(n, stored_blocks - first_block))
         offset = (geometry.inode_table_start + first_block) * C.BLOCK_SIZE
-        if device.is_hole(offset, n * C.BLOCK_SIZE):
+        if not stored or device.is_hole(offset, stored * C.BLOCK_SIZE):
             if skip_holes:
                 continue
             records = np.zeros(n * C.INODES_PER_BLOCK, INODE_DTYPE)
         else:
-            records = table_as_array(device.read(offset, n * C.BLOCK_SIZE), n)
+            records = table_as_array(device.read(offset, stored * C.BLOCK_SIZE), stored)
+            if stored < n:
+                records = np.concatenate([records, np.zeros((n - stored) * C.INODES_PER_BLOCK, INODE_DTYPE)])
         first_ino = first_block * C.INODES_PER_BLOCK + 1
-        yield first_ino, records[:max(0, min(len(records), slots - first_ino + 1))]
+        yield first_ino, records[:max(0, min(len(records), last - first_ino + 1))]
+
+
+def iter_stored_past(device, geometry, end: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(first inode number, records) of the table blocks past slot `end` that an image file
+    stores (not holes): where fsck looks for records a writer left past the lazy_itable
+    mark. A block device stores everything, so nothing is read there (the superblock
+    checksum vouches for the mark, as ext4's group descriptor checksum for itable_unused)."""
+    if device.is_block_device:
+        return
+    first_block = end // C.INODES_PER_BLOCK + (end % C.INODES_PER_BLOCK != 0)
+    total_blocks = -(-geometry.inode_slots // C.INODES_PER_BLOCK)
+    start = (geometry.inode_table_start + first_block) * C.BLOCK_SIZE
+    length = (total_blocks - first_block) * C.BLOCK_SIZE
+    for data, stop in device.data_ranges(start, length):
+        first = data - (data - start) % C.BLOCK_SIZE
+        for piece in range(first, stop, TABLE_CHUNK_BLOCKS * C.BLOCK_SIZE):
+            n = -(-(min(stop, piece + TABLE_CHUNK_BLOCKS * C.BLOCK_SIZE) - piece) // C.BLOCK_SIZE)
+            first_ino = (first_block + (piece - start) // C.BLOCK_SIZE) * C.INODES_PER_BLOCK + 1
+            records = table_as_array(device.read(piece, n * C.BLOCK_SIZE), n)
+            yield first_ino, records[:max(0, min(len(records), geometry.inode_slots - first_ino + 1))]

@@ -236,7 +236,7 @@ class Namespace:
         if self._free_inodes is None:
             g = self.volume.geometry
             free: list[int] = []
-            for first_ino, records in self.volume.inode_table():
+            for first_ino, records in self.volume.inode_table(upto_mark=True):  # past it: take_unused_inode
                 slots = np.flatnonzero(records["i_mode"] == 0) + first_ino
                 free += slots[(slots >= g.first_allocatable_ino) & (slots <= g.last_allocatable_ino)].tolist()
             self._free_inodes = free
@@ -245,6 +245,9 @@ class Namespace:
             ino = heapq.heappop(self._free_inodes)
             if not self.volume.read_inode(ino).in_use:
                 return ino
+        ino = self.volume.take_unused_inode()
+        if ino is not None:
+            return ino
         raise fail(E.ENOSPC, "no free inode left")
 
     def _give_inode(self, ino: int) -> None:

@@ -31,7 +31,8 @@ from .bitmap import BlockBitmap
 from .blockmap import TOP_FIELDS, LEVEL_SPAN, LEVEL_START, P, BlockMap, build_indirect, indirect_pointers
 from .findings import Code, Finding, describe
 from .geometry import EXTENDED, KERNEL, Geometry
-from .inodes import InodeRecord, array_as_table, build_inode, iter_table_chunks, new_inode, parse_inode
+from .inodes import (InodeRecord, array_as_table, build_inode, iter_stored_past, iter_table_chunks, new_inode,
+                     parse_inode)
 
 READ_CHUNK = 8 << 20
 RUN_SLICE = 128 << 10  # bitmap bytes (a million blocks) allocate_run looks at at once
@@ -68,6 +69,9 @@ class Volume:
                                            self.features.has("metadata_csum")) else None
         self.indirect = self.layout == EXTENDED and self.features.has("indirect_blocks")
         self.large_dir = self.layout == EXTENDED and self.features.has("large_dir")
+        self.lazy_itable = self.layout == EXTENDED and self.features.has("lazy_itable")
+        self._mark_raised = False  # the superblock goes out before the inodes past the old mark
+        self._unused_next = 0  # past the mark: the next slot take_unused_inode hands out
         self.chain_end = C.BLOCK_SIZE - C.DIR_TAIL_SIZE if self.layout == EXTENDED else C.BLOCK_SIZE
         self.bitmap = BlockBitmap(device, geometry, seed=self.seed)
         self._cache: dict[int, bytearray] = {}
@@ -281,6 +285,8 @@ class Volume:
         data[offset:offset + C.INODE_SIZE] = raw
         self._dirty.add(block)
         self._reserved_inodes.discard(ino)
+        if self.lazy_itable and ino > self.itable_end and any(raw):
+            self.raise_itable_mark(ino + 1)
         if bool(was_used) != bool(fields.i_mode):
             change = -1 if was_used else 1
             reserved = ino < self.geometry.first_allocatable_ino
@@ -293,11 +299,51 @@ class Volume:
                 self.sb_dirty = True
         return InodeRecord(ino, fields, bytes(raw))
 
-    def inode_table(self, *, skip_holes: bool = False) -> Iterator[tuple[int, np.ndarray]]:
+    def inode_table(self, *, skip_holes: bool = False, upto_mark: bool = False) -> Iterator[tuple[int, np.ndarray]]:
         """(first inode number, INODE_DTYPE records) over the whole table, in chunks; with
-        skip_holes, chunks that are holes of an image file (all free) are left out."""
+        skip_holes, chunks that are holes of an image file (all free) are left out. Slots
+        past the lazy_itable mark read as zero without a read; skip_holes or upto_mark
+        stops at the mark."""
         self.flush_metadata()
-        return iter_table_chunks(self.device, self.geometry, skip_holes=skip_holes)
+        return iter_table_chunks(self.device, self.geometry, skip_holes=skip_holes, end=self.itable_end,
+                                 upto_end=upto_mark)
+
+    def inode_table_past_mark(self) -> Iterator[tuple[int, np.ndarray]]:
+        """The table past the mark that an image file stores (fsck looks there for records
+        no writer should have left)."""
+        if not self.lazy_itable:
+            return iter(())
+        self.flush_metadata()
+        return iter_stored_past(self.device, self.geometry, self.itable_end)
+
+    # --- the lazy_itable mark (FORMAT.md, "The inode table mark") ---------------------------
+
+    @property
+    def itable_end(self) -> int:
+        """Slots 1..itable_end may hold a record; past it (lazy_itable) all were never used.
+        A mark out of range (fsck reports it) is taken as the whole table."""
+        slots = self.geometry.inode_slots
+        if not self.lazy_itable:
+            return slots
+        mark = self.sb.s_itable_mark
+        return mark - 1 if 1 <= mark <= slots + 1 else slots
+
+    def raise_itable_mark(self, mark: int) -> None:
+        """Move the mark up to `mark` (never down): written before the inode table blocks
+        that need it (the write order's inode phase)."""
+        if self.lazy_itable and mark - 1 > self.itable_end:
+            self.sb.s_itable_mark = min(mark, self.geometry.inode_slots + 1)
+            self.sb_dirty = True
+            self._mark_raised = True
+
+    def take_unused_inode(self) -> int | None:
+        """A slot past the mark not yet handed out (callers that keep their own list of the
+        free slots below it), or None when the table is full."""
+        ino = max(self._unused_next, self.itable_end + 1, self.geometry.first_allocatable_ino)
+        if ino > self.geometry.last_allocatable_ino:
+            return None
+        self._unused_next = ino + 1
+        return ino
 
     def write_inode_records(self, records: np.ndarray) -> None:
         """Bulk write of inodes 1..len(records) (INODE_DTYPE), whole table blocks at a time,
@@ -305,6 +351,9 @@ class Volume:
         table goes in the inode phase of the write order (after the blocks it points to,
         before the directory blocks in the cache that name its inodes)."""
         records = records.copy()
+        used = np.flatnonzero(records.view(np.uint8).reshape(-1, C.INODE_SIZE).any(axis=1))
+        if len(used):
+            self.raise_itable_mark(int(used[-1]) + 2)
         if self.seed is not None:
             raw = records.view(np.uint8).reshape(-1, C.INODE_SIZE)
             for index in np.flatnonzero(records["i_mode"]):
@@ -335,6 +384,10 @@ class Volume:
                 phases[0].append(block)
         self._barrier(self.bitmap.flush_allocations())
         for phase, blocks in enumerate(phases):
+            if phase == 1 and self._mark_raised:  # the mark covers the inodes before they land
+                self.write_superblock()
+                self._barrier(1)
+                self._mark_raised = False
             for block in blocks:
                 self.device.write(block * C.BLOCK_SIZE, self._cache[block])
             if phase == 1 and inode_table is not None:  # a bulk table write (mkfs -d)
