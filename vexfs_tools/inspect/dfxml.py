@@ -26,8 +26,9 @@ from ..volume.geometry import EXTENDED
 from ..volume.inodes import InodeRecord
 from ..volume.volume import Volume
 from .names import display
-from .recovery import Recovery, join, live_inodes, walk
-from .timeline import NAME_TYPE, ORPHANS, orphan_records
+from .allnames import ORPHANS, every_name
+from .recovery import Recovery
+from .timeline import NAME_TYPE
 
 DFXML_NS = "http://www.forensicswiki.org/wiki/Category:Digital_Forensics_XML"
 DC_NS = "http://purl.org/dc/elements/1.1/"
@@ -154,35 +155,19 @@ def file_objects(recovery: Recovery, *, hashes: bool = True, orphans: bool = Tru
     """Every live name, every deleted one (deleted directories that still hold data are
     walked too) and, with `orphans`, every inode in use that no name reaches."""
     volume = recovery.volume
-    live = live_inodes(recovery)
-    named = live.copy()
-    count = 0
-    for listing in walk(recovery, deleted=True, into_deleted=True, live=live):
-        for entry, inode in listing.entries:
-            obj = FileObject(join(listing.path, entry.name), entry.ino, entry.file_type, inode, listing.inode.ino,
-                             alloc=not listing.inside_deleted, recovered=listing.recovered)
+    for name in every_name(recovery, orphans=orphans, progress=progress):
+        item = name.deleted
+        if item is None:
+            obj = FileObject(name.path, name.ino, name.file_type, name.inode, name.parent_ino,
+                             alloc=not (name.inside_deleted or name.orphan), recovered=name.recovered)
             fill(volume, recovery, obj, hashes=hashes)
-            yield obj
-            count += 1
-        for item in listing.deleted:
-            if item.ino and item.ino < named.size:
-                named[item.ino] = True
-            inode = item.inode if item.inode is not None and item.inode.in_use else None
-            obj = FileObject(join(listing.path, item.name), item.ino, item.file_type, inode, listing.inode.ino,
-                             alloc=False, recovered=listing.recovered)
+        else:
+            inode = name.inode if name.inode is not None and name.inode.in_use else None
+            obj = FileObject(name.path, name.ino, name.file_type, inode, name.parent_ino, alloc=False,
+                             recovered=name.recovered)
             if item.holds_data:
                 fill(volume, recovery, obj, hashes=hashes)
-            yield obj
-            count += 1
-        if progress is not None:
-            progress(count)
-    if orphans:
-        for record in orphan_records(volume, named):
-            inode = volume.read_inode(record.inode)
-            obj = FileObject(record.path, record.inode, C.MODE_TO_FILE_TYPE.get(inode.file_format, C.FT_UNKNOWN),
-                             inode, 0, alloc=False)
-            fill(volume, recovery, obj, hashes=hashes)
-            yield obj
+        yield obj
 
 
 def fileobject_xml(obj: FileObject, ident: int, fs_offset: int, indent: str = "    ", *, attrs: str = "",
