@@ -28,10 +28,8 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import queue
 import re
 import stat as statmod
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -116,55 +114,6 @@ class _Directory:
         os.close(self.fd)
 
 
-class _Writer:
-    """Finishes small files on a thread of its own — their data from the image map, their
-    times, the close — while the walk goes on: those syscalls release the GIL, so the two
-    overlap. Jobs go in small batches through a queue of one, so that at most three
-    batches of descriptors are open (BATCH * 3); a job is (fd, pieces, mode for fchmod or None, (atime, mtime), image path) and the fd is the
-    writer's to close. Failures are kept for the extractor to report."""
-
-    BATCH = 8
-    QUEUED = 1
-
-    def __init__(self):
-        self.queue: queue.Queue = queue.Queue(maxsize=self.QUEUED)
-        self.batch: list = []
-        self.failures: list[tuple[bytes, str]] = []
-        self.thread = threading.Thread(target=self._run, name="vexfs-extract-writer", daemon=True)
-        self.thread.start()
-
-    def add(self, job: tuple) -> None:
-        self.batch.append(job)
-        if len(self.batch) >= self.BATCH:
-            self.queue.put(self.batch)
-            self.batch = []
-
-    def close(self) -> None:
-        if self.batch:
-            self.queue.put(self.batch)
-            self.batch = []
-        self.queue.put(None)
-        self.thread.join()
-
-    def _run(self) -> None:
-        while (batch := self.queue.get()) is not None:
-            for fd, pieces, mode, times, image_path in batch:
-                try:
-                    for view, offset in pieces:
-                        while view:
-                            written = os.pwrite(fd, view, offset)
-                            view, offset = view[written:], offset + written
-                    if mode is not None:
-                        os.fchmod(fd, mode)
-                    os.utime(fd, times)
-                except OSError as e:
-                    self.failures.append((image_path, e.strerror or str(e)))
-                except Exception as e:  # never let the thread die with jobs queued behind
-                    self.failures.append((image_path, f"{type(e).__name__}: {e}"))
-                finally:
-                    os.close(fd)
-
-
 class Extractor:
     def __init__(self, volume: Volume, dest: str, *, recovery: Recovery | None = None,
                  progress: Callable[[int, int], None] | None = None,
@@ -198,7 +147,6 @@ class Extractor:
         # Small files' data is written straight from a map of the image (no read copies it);
         # None where the device can not be mapped: then everything reads through the device.
         self._image = volume.device.map_readonly(0, min(volume.device.size, self.fs_bytes))
-        self._pending: _Writer | None = None  # small files' writes, on a thread (made on first use)
 
     # --- reporting ------------------------------------------------------------------------
 
@@ -345,9 +293,7 @@ class Extractor:
             try:
                 fd = os.open(name, O_NEW, create_mode, dir_fd=parent.fd)
                 parent.used[name] = 1
-            except OSError as e:
-                if e.errno == errno.EMFILE:
-                    self.finish_writes()  # the writer's descriptors closed, the retry below may succeed
+            except OSError:
                 fd = -1
         if fd < 0:
             try:
@@ -356,24 +302,18 @@ class Extractor:
             except OSError as e:
                 self.problem(f"{display(image_path)}: can not create: {e.strerror}")
                 return
-        pieces = self._direct_pieces(inode)
-        if pieces is not None:
+        try:
+            if not self._copy_direct(fd, inode):
+                self._copy_data(fd, inode, image_path)
             if inode.i_mode & (statmod.S_ISUID | statmod.S_ISGID):
                 self._mode(inode, image_path)  # says the bits are not restored
-            self._writer().add((fd, pieces, mode if create_mode != mode else None, (inode.i_atime, inode.i_mtime),
-                                image_path))
-        else:
-            try:
-                self._copy_data(fd, inode, image_path)
-                if inode.i_mode & (statmod.S_ISUID | statmod.S_ISGID):
-                    self._mode(inode, image_path)  # says the bits are not restored
-                if create_mode != mode:
-                    os.fchmod(fd, mode)
-                os.utime(fd, (inode.i_atime, inode.i_mtime))
-            except OSError as e:
-                self.problem(f"{display(image_path)}: writing failed: {e.strerror}")
-            finally:
-                os.close(fd)
+            if create_mode != mode:
+                os.fchmod(fd, mode)
+            os.utime(fd, (inode.i_atime, inode.i_mtime))
+        except OSError as e:
+            self.problem(f"{display(image_path)}: writing failed: {e.strerror}")
+        finally:
+            os.close(fd)
         self.report.files += 1
         written = self.written
         if not written[inode.ino]:
@@ -382,61 +322,44 @@ class Extractor:
         if self.progress is not None:
             self._tick()
 
-    def _direct_pieces(self, inode: InodeRecord) -> list[tuple[memoryview, int]] | None:
-        """A small file's data as (piece of the image map, file offset), a piece a run of
-        blocks: when its direct blocks hold it all, every one mapped, valid and inside the
-        map; None: not such a file, the general path (_copy_data) copies it and says what is
-        wrong."""
+    def _copy_direct(self, fd: int, inode: InodeRecord) -> bool:
+        """A small file (direct blocks only, every one mapped and valid, inside the image
+        map) written from the map, a pwrite a run of blocks; False: not such a file, the
+        general path (_copy_data) does it and says what is wrong."""
         size = inode.i_size
         image = self._image
         if image is None or size > C.DIRECT_BLOCKS * C.BLOCK_SIZE or size > self.fs_bytes:
-            return None
+            return False
         pointers = inode.fields["i_block"]
         first, end, backup = self._data_blocks
-        runs: list[list[int]] = []
+        count = -(-size // C.BLOCK_SIZE)
+        runs = []
         top = 0
-        for logical in range(-(-size // C.BLOCK_SIZE)):
+        for logical in range(count):
             block = pointers[logical]
             if not (first <= block < end) or block == backup:
-                return None  # a hole or a bad pointer
+                return False  # a hole or a bad pointer
             top = max(top, block)
             if runs and block == runs[-1][0] + runs[-1][1]:
                 runs[-1][1] += 1
             else:
                 runs.append([block, 1])
         if (top + 1) * C.BLOCK_SIZE > len(image):
-            return None  # past the end of a truncated image
-        pieces = []
+            return False  # past the end of a truncated image
         position = 0
         for block, blocks in runs:
             n = min(blocks * C.BLOCK_SIZE, size - position)
-            pieces.append((image[block * C.BLOCK_SIZE:block * C.BLOCK_SIZE + n], position))
+            view = image[block * C.BLOCK_SIZE:block * C.BLOCK_SIZE + n]
+            offset = position
+            while view:
+                written = os.pwrite(fd, view, offset)
+                view, offset = view[written:], offset + written
             position += n
         if size:
             self.report.bytes += size
             if self.progress is not None:
                 self.progress(self.report.bytes, self.report.files)
-        return pieces
-
-    def _writer(self) -> "_Writer":
-        if self._pending is None:
-            self._pending = _Writer()
-        else:
-            self._report_failures()
-        return self._pending
-
-    def _report_failures(self) -> None:
-        writer = self._pending
-        while writer is not None and writer.failures:
-            image_path, reason = writer.failures.pop(0)
-            self.problem(f"{display(image_path)}: writing failed: {reason}")
-
-    def finish_writes(self) -> None:
-        """Wait for the small files handed to the writer thread; report what failed."""
-        if self._pending is not None:
-            self._pending.close()
-            self._report_failures()
-            self._pending = None
+        return True
 
     def _copy_data(self, fd: int, inode: InodeRecord, image_path: bytes) -> None:
         volume = self.volume
@@ -779,8 +702,6 @@ def extract(volume: Volume, path: str, dest: str, *, deleted: bool = False, unal
             extractor.extract_deleted(inode, image_path if inode.ino != C.ROOT_INO else b"/", live)
         if unallocated:
             extractor.extract_unallocated()
-        extractor.finish_writes()
         return extractor.report
     finally:
-        extractor.finish_writes()
         os.close(extractor.dest_fd)
