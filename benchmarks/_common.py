@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 
 def tool(name: str) -> str:
@@ -76,3 +77,14 @@ def report(ours_name: str, ours: list[float], anchor_name: str, theirs: list[flo
     print(f"{anchor_name + ' best:':<{width + 6}} {best_anchor:.3f} s")
     print(f"ratio (ours / anchor): {ratio:.2f}")
     return ratio
+
+
+def alternate(repeat: int, ours: Callable[[], float], theirs: Callable[[], float]) -> tuple[list[float], list[float]]:
+    """Time ours and the anchor `repeat` times each, alternating which goes first so that
+    neither always meets the caches the other warmed; returns (ours, anchor) seconds."""
+    times: dict[str, list[float]] = {"ours": [], "anchor": []}
+    runs = {"ours": ours, "anchor": theirs}
+    for i in range(repeat):
+        for which in (("ours", "anchor") if i % 2 == 0 else ("anchor", "ours")):
+            times[which].append(runs[which]())
+    return times["ours"], times["anchor"]

@@ -22,7 +22,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import human, report, run_timed, tool  # noqa: E402
+from _common import alternate, human, report, run_timed, tool  # noqa: E402
 from extract_debugfs import SEED, build_tree  # noqa: E402
 
 CHUNK = 64 << 20
@@ -53,14 +53,8 @@ def run_case(name: str, source: str, nbytes: int, files: int, repeat: int, work:
     size = max(256 << 20, nbytes + files * 8192 + (64 << 20)) // 4096 * 4096
     print(f"\n== {name}: {human(nbytes)} in {files} files; image of {human(size)}")
     run_timed([tool("mkfs.vexfs"), "-q", "-N", str(int(files * 1.1) + 1024), "-d", source, "-s", str(size), image])
-    ours, theirs = [], []
-    for i in range(repeat):
-        order = ("ours", "anchor") if i % 2 == 0 else ("anchor", "ours")
-        for which in order:
-            if which == "ours":
-                ours.append(run_timed(["sh", "-c", f"{tool('vexfs')} dfxml -q {image} > /dev/null"]))
-            else:
-                theirs.append(digest_anchor(source))
+    ours, theirs = alternate(repeat, lambda: run_timed(["sh", "-c", f"{tool('vexfs')} dfxml -q {image} > /dev/null"]),
+                             lambda: digest_anchor(source))
     ratio = report("vexfs dfxml", ours, "md5sum + sha1sum", theirs)
     os.unlink(image)
     return ratio

@@ -29,9 +29,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import anchor, human, remove, report, run_timed, tool  # noqa: E402
+from _common import alternate, anchor, human, remove, report, run_timed, tool  # noqa: E402
 
 SEED = 20240602
 FILES_PER_DIR = 1000
@@ -108,24 +109,25 @@ def run_case(name: str, source: str, nbytes: int, inodes: int, image_size: int, 
                f"{image_size // 1024}k"])
     shutil.rmtree(source)
     debugfs = anchor("debugfs")
-    ours, theirs = [], []
     reference = None
-    for i in range(repeat):
-        order = ("ours", "anchor") if i % 2 == 0 else ("anchor", "ours")
-        for which in order:
-            out = os.path.join(work, f"out-{which}")
-            shutil.rmtree(out, ignore_errors=True)
-            os.mkdir(out)
-            if which == "ours":
-                ours.append(run_timed(extract_argv(vexfs_img, out)))
-            else:
-                theirs.append(run_timed([debugfs, "-R", f"rdump / {out}", ext4_img]))
-            got = summary(out)
-            if reference is None:
-                reference = got
-            elif got != reference:
-                sys.exit(f"{which}'s output differs: {got[:2]} vs {reference[:2]}")
-            shutil.rmtree(out)
+
+    def timed(which: str, argv: Callable[[str], list[str]]) -> float:
+        """One extraction into a fresh directory, its output checked against the first."""
+        nonlocal reference
+        out = os.path.join(work, f"out-{which}")
+        shutil.rmtree(out, ignore_errors=True)
+        os.mkdir(out)
+        elapsed = run_timed(argv(out))
+        got = summary(out)
+        if reference is None:
+            reference = got
+        elif got != reference:
+            sys.exit(f"{which}'s output differs: {got[:2]} vs {reference[:2]}")
+        shutil.rmtree(out)
+        return elapsed
+
+    ours, theirs = alternate(repeat, lambda: timed("ours", lambda out: extract_argv(vexfs_img, out)),
+                             lambda: timed("anchor", lambda out: [debugfs, "-R", f"rdump / {out}", ext4_img]))
     print(f"  extracted: {reference[0]} files, {human(reference[1])}, identical from both tools")
     ratio = report("vexfs extract", ours, "debugfs rdump", theirs)
     for path in (vexfs_img, ext4_img):

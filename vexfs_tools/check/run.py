@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import FormatError, VexfsError
+from ..device import Device
+from ..errors import FormatError, UsageError, VexfsError
 from ..undo import UndoRecorder, UndoSpaceError
 from ..volume.geometry import KERNEL
 from ..volume.volume import Volume
+from ..window import OffsetDevice
 from .context import NO, Checker, Finding, PreenStop
 from .pass0 import run_pass0
 from .pass1 import run_pass1
@@ -36,15 +38,35 @@ class CheckResult:
     stopped: str | None = None  # why -p stopped early
 
 
-def open_for_check(path: str, writable: bool, backup: bool) -> tuple[Volume, str | None]:
+def _open(path: str, writable: bool, backup: bool, window: tuple[int, int | None] | None, *,
+          ignore_checksums: bool) -> Volume:
+    """The volume on `path`, or in the window (byte offset, length or None) of a disk image:
+    a window is read-only (OffsetDevice writes nothing), so only -n checks one."""
+    if window is None:
+        return Volume.open(path, writable=writable, backup=backup, ignore_checksums=ignore_checksums,
+                           check_trust=False)
+    if writable:
+        raise UsageError("a file system inside a disk image (-o, --offset, --partition) is checked with -n only; "
+                         "to repair it, copy the partition out, fsck the copy, and write it back")
+    device = OffsetDevice(Device(path), *window)
+    try:
+        return Volume.open_on(device, writable=False, backup=backup, superblock_block=None,
+                              ignore_checksums=ignore_checksums)
+    except BaseException:
+        device.close()
+        raise
+
+
+def open_for_check(path: str, writable: bool, backup: bool,
+                   window: tuple[int, int | None] | None = None) -> tuple[Volume, str | None]:
     """The volume, and why the primary superblock could not be used (None if it could)."""
     if backup:
-        return Volume.open(path, writable=writable, backup=True, ignore_checksums=True, check_trust=False), None
+        return _open(path, writable, True, window, ignore_checksums=True), None
     try:
-        return Volume.open(path, writable=writable, ignore_checksums=True, check_trust=False), None
+        return _open(path, writable, False, window, ignore_checksums=True), None
     except FormatError as primary_error:
         try:
-            volume = Volume.open(path, writable=writable, backup=True, check_trust=False)
+            volume = _open(path, writable, True, window, ignore_checksums=False)
         except VexfsError:
             raise primary_error from None
         if volume.layout == KERNEL:
@@ -56,9 +78,11 @@ def open_for_check(path: str, writable: bool, backup: bool) -> tuple[Volume, str
 def run_check(path: str, mode: str = NO, *, backup: bool = False, undo_path: str | None = None,
               emit: Callable[[str], None] = lambda line: None,
               ask: Callable[[str], bool] | None = None,
-              progress: Callable[[str, int, int], None] | None = None) -> CheckResult:
+              progress: Callable[[str, int, int], None] | None = None,
+              window: tuple[int, int | None] | None = None) -> CheckResult:
+    """`window`: (byte offset, length or None) of the file system inside a disk image."""
     writable = mode != NO
-    volume, primary_problem = open_for_check(path, writable, backup)
+    volume, primary_problem = open_for_check(path, writable, backup, window)
     try:
         if undo_path and writable:
             volume.device.undo = UndoRecorder(volume.device, undo_path)

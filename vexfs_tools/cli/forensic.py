@@ -4,6 +4,7 @@ The Sleuth Kit in spirit). Every one opens the image read-only and never writes 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -27,7 +28,7 @@ from ..inspect.partitions import holds_vexfs, read_table
 from ..inspect.lost import lost_inodes, slack_pieces, unallocated_runs
 from ..inspect.timeline import body_records, escape, mode_string
 from ..inspect.walk import ncheck
-from .common import SETTINGS, handle_errors, json_option, note, offset_options, open_device_readonly, open_readonly, \
+from .common import PLACEMENT, SETTINGS, Placement, handle_errors, json_option, note, offset_options, open_device_readonly, open_readonly, \
     quiet_option, run_standalone, superblock_options
 from .output import JsonArray, Progress
 
@@ -298,10 +299,43 @@ Examples:
   vexfs diff before.img after.img              what a kernel session changed, by path
   vexfs diff --json before.img after.img | jq .names.added
   vexfs diff --dfxml before.img after.img > delta.xml
+  vexfs diff --partition-a 1 --partition-b 1 disk-before.img disk-after.img
 
 \b
 Exit status (as diff's): 0 the images hold the same file system, 1 they differ, 2 trouble.
 """
+
+
+def side_offset_options(side: str):
+    """-o/--offset/--partition for one image of two (diff): --sector-offset-a, --offset-a,
+    --partition-a; the command gets placement_a, a Placement or None."""
+    upper = side.upper()
+
+    def decorate(func):
+        @functools.wraps(func)
+        def inner(*args, **kwargs):
+            given = tuple(kwargs.pop(f"{key}_{side}") for key in ("sector_offset", "byte_offset", "partition"))
+            kwargs[f"placement_{side}"] = None if given == (None, None, None) else Placement(*given)
+            return func(*args, **kwargs)
+
+        inner = click.option(f"--partition-{side}", f"partition_{side}", type=click.IntRange(min=1), metavar="N",
+                             help=f"IMAGE_{upper}'s file system is in its partition N (MBR or GPT).")(inner)
+        inner = click.option(f"--offset-{side}", f"byte_offset_{side}", type=click.IntRange(min=0),
+                             metavar="BYTES", help=f"IMAGE_{upper}'s file system starts BYTES into it.")(inner)
+        return click.option(f"--sector-offset-{side}", f"sector_offset_{side}", type=click.IntRange(min=0),
+                            metavar="SECTORS",
+                            help=f"IMAGE_{upper}'s file system starts SECTORS 512-byte sectors into it.")(inner)
+
+    return decorate
+
+
+def open_placed(image: str, placement: Placement | None):
+    """open_readonly(image) with the file system where `placement` says (None: at byte 0)."""
+    token = PLACEMENT.set(placement)
+    try:
+        return open_readonly(image)
+    finally:
+        PLACEMENT.reset(token)
 
 
 @click.command("diff", context_settings=SETTINGS, epilog=DIFF_EPILOG)
@@ -311,8 +345,10 @@ Exit status (as diff's): 0 the images hold the same file system, 1 they differ, 
 @click.option("--dfxml", "as_dfxml", is_flag=True,
               help="A differential DFXML document (fileobjects with delta markers, as idifference writes).")
 @quiet_option("No progress display.")
+@side_offset_options("a")
+@side_offset_options("b")
 @handle_errors(error_code=2)
-def diff_command(image_a, image_b, as_json, as_dfxml, quiet):
+def diff_command(image_a, image_b, as_json, as_dfxml, quiet, placement_a, placement_b):
     """What changed from IMAGE_A to IMAGE_B (two images of one file system, e.g. before and
     after a kernel session or fsck -y): superblock fields; inodes allocated, freed, changed
     (which fields); blocks allocated, freed, changed in content or owner; names added,
@@ -321,7 +357,7 @@ def diff_command(image_a, image_b, as_json, as_dfxml, quiet):
     if as_json and as_dfxml:
         raise UsageError("--json and --dfxml exclude each other")
     progress = Progress("diff (blocks)", quiet=quiet)
-    with open_readonly(image_a) as a, open_readonly(image_b) as b:
+    with open_placed(image_a, placement_a) as a, open_placed(image_b, placement_b) as b:
         result = compare(a, b, progress=progress)
         progress.done()
         if as_dfxml:

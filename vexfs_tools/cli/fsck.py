@@ -14,7 +14,7 @@ import click
 from .. import __version__
 from ..check.context import ASK, NO, PREEN, YES
 from ..check.run import CheckResult, run_check
-from .common import fail, handle_errors, run_standalone
+from .common import PLACEMENT, fail, handle_errors, offset_options, placement_window, run_standalone
 from .output import Progress
 
 EXIT_OPERATIONAL, EXIT_USAGE = 8, 16
@@ -26,6 +26,8 @@ Examples:
   fsck.vexfs -y -z fix.undo d.img  fix everything, saving the old bytes in fix.undo
   vexfs undo fix.undo d.img        ... and put them back
   fsck -t vexfs /abs/disk.img      through util-linux fsck
+  fsck.vexfs -n --partition 2 disk.img   check the file system in partition 2 of a whole disk
+  fsck.vexfs -n -o 2048 disk.img   ... or the one 2048 sectors in (-n only: repair a copy)
 """
 
 
@@ -49,6 +51,7 @@ def summary_lines(device: str, result: CheckResult) -> list[str]:
 @click.option("-b", "--backup", is_flag=True, help="Use the backup superblock.")
 @click.option("-z", "undo_file", type=click.Path(dir_okay=False),
               help="Save the old contents of every block changed in this undo file.")
+@offset_options
 @handle_errors(error_code=EXIT_OPERATIONAL, usage_code=EXIT_USAGE)
 def fsck_command(device, no, preen, yes, force, verbose, as_json, backup, undo_file):
     """Check (and repair) the VexFS file system on DEVICE."""
@@ -64,6 +67,11 @@ def fsck_command(device, no, preen, yes, force, verbose, as_json, backup, undo_f
         mode = ASK
     if undo_file and mode == NO:
         fail("-z needs a mode that writes (-p, -y or interactive)", EXIT_USAGE)
+    placement = PLACEMENT.get()
+    if placement is not None and mode != NO:
+        fail("a file system inside a disk image (-o, --offset, --partition) is checked with -n only; "
+             "to repair it, copy the partition out, fsck the copy, and write it back", EXIT_USAGE)
+    window = None if placement is None else placement_window(device, placement)
     emit = (lambda line: None) if as_json else click.echo
     if not as_json:
         click.echo(f"fsck.vexfs {__version__}")
@@ -80,7 +88,7 @@ def fsck_command(device, no, preen, yes, force, verbose, as_json, backup, undo_f
     try:
         result = run_check(device, mode, backup=backup, undo_path=undo_file, emit=say,
                            ask=lambda question: click.confirm(question, default=False),
-                           progress=progress)
+                           progress=progress, window=window)
     finally:
         bar.done()
     if as_json:

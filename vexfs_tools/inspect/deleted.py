@@ -58,10 +58,12 @@ class DeletedEntry:
                 "block": self.block, "offset": self.offset, "status": self.status, "holds_data": self.holds_data}
 
 
-def deleted_in_block(data: bytes, chain_end: int) -> list[directory.DirRecord]:
+def deleted_in_block(data: bytes, chain_end: int, walk: directory.BlockWalk | None = None) -> list[directory.DirRecord]:
     """Deleted entries of one directory block: those in the slack of every record on the
-    chain, and a cleared first entry (inode 0) that still has a name."""
-    walk = directory.walk_block(data, chain_end=chain_end)
+    chain, and a cleared first entry (inode 0) that still has a name. `walk`: the block's
+    chain, when the caller walked it already."""
+    if walk is None:
+        walk = directory.walk_block(data, chain_end=chain_end)
     found = []
     for record in walk.records:
         if record.inode == 0 and record.offset == 0 and record.name_len and record.file_type != C.DIR_TAIL_FILE_TYPE \
@@ -113,8 +115,8 @@ def deleted_entries(recovery, inode: InodeRecord, *, live: np.ndarray | None = N
     blocks or its recovered one), with the state of the inode it named."""
     volume = recovery.volume
     out = []
-    for block, data, _ in recovery.dir_block_data(inode):
-        for record in deleted_in_block(data, volume.chain_end):
+    for block, data, walk in recovery.dir_block_data(inode):
+        for record in deleted_in_block(data, volume.chain_end, walk):
             if record.name in (b".", b".."):
                 continue
             status, target = inode_status(volume, record.inode, record.file_type, live=live)

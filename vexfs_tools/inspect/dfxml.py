@@ -26,8 +26,9 @@ from ..volume.geometry import EXTENDED
 from ..volume.inodes import InodeRecord
 from ..volume.volume import Volume
 from .names import display
-from .recovery import Recovery, join, live_inodes, walk
-from .timeline import NAME_TYPE, ORPHANS, orphan_records
+from .allnames import ORPHANS, every_name
+from .recovery import Recovery
+from .timeline import NAME_TYPE
 
 DFXML_NS = "http://www.forensicswiki.org/wiki/Category:Digital_Forensics_XML"
 DC_NS = "http://purl.org/dc/elements/1.1/"
@@ -38,7 +39,9 @@ META_TYPE = {C.S_IFREG: 1, C.S_IFDIR: 2, C.S_IFIFO: 3, C.S_IFCHR: 4, C.S_IFBLK: 
 HASHED_FORMATS = (C.S_IFREG,)
 MAPPED_FORMATS = (C.S_IFREG, C.S_IFDIR, C.S_IFLNK)
 READ_CHUNK = 8 << 20
+TIMES = (("mtime", "i_mtime"), ("ctime", "i_ctime"), ("atime", "i_atime"))
 HEAD_BYTES = 1 << 20
+EMPTY_MD5, EMPTY_SHA1 = hashlib.md5().hexdigest(), hashlib.sha1().hexdigest()
 
 
 @dataclass
@@ -77,13 +80,32 @@ def byte_runs(volume: Volume, recovery: Recovery, inode: InodeRecord) -> list[tu
         blocks, _ = recovery.dir_blocks(inode)
         return [(n * C.BLOCK_SIZE, block * C.BLOCK_SIZE, C.BLOCK_SIZE) for n, block in enumerate(blocks)]
     size = min(inode.i_size, volume.max_file_size())
+    count = -(-size // C.BLOCK_SIZE)
+    if count <= C.DIRECT_BLOCKS:
+        return _direct_runs(volume, inode, size, count)
     runs = []
-    for logical, physical, count in volume.block_map(inode).runs(-(-size // C.BLOCK_SIZE)):
+    for logical, physical, count in volume.block_map(inode).runs(count):
         start = logical * C.BLOCK_SIZE
         length = min(count * C.BLOCK_SIZE, size - start)
         if length > 0:
             runs.append((start, physical * C.BLOCK_SIZE, length))
     return runs
+
+
+def _direct_runs(volume: Volume, inode: InodeRecord, size: int, count: int) -> list[tuple[int, int, int]]:
+    """byte_runs of a file its direct pointers hold, without a BlockMap: what its mapping
+    gives below `count` blocks (holes and pointers is_data_block refuses left out)."""
+    valid = volume.geometry.is_data_block
+    runs: list[list[int]] = []  # [logical, physical, blocks]
+    for logical, physical in enumerate(inode.fields["i_block"][:count]):
+        if not physical or not valid(physical):
+            continue
+        if runs and logical == runs[-1][0] + runs[-1][2] and physical == runs[-1][1] + runs[-1][2]:
+            runs[-1][2] += 1
+        else:
+            runs.append([logical, physical, 1])
+    return [(logical * C.BLOCK_SIZE, physical * C.BLOCK_SIZE, min(blocks * C.BLOCK_SIZE, size - logical * C.BLOCK_SIZE))
+            for logical, physical, blocks in runs]
 
 
 def vector_shape(volume: Volume, inode: InodeRecord, head: bytes | None = None) -> dict | None:
@@ -102,6 +124,11 @@ def vector_shape(volume: Volume, inode: InodeRecord, head: bytes | None = None) 
 def digests(volume: Volume, runs: list[tuple[int, int, int]], size: int) -> tuple[str, str, bytes]:
     """md5 and sha1 of a file's bytes read once through its runs (holes as zeros), and its
     first bytes (a vector file's header)."""
+    if not runs and not size:
+        return EMPTY_MD5, EMPTY_SHA1, b""
+    if len(runs) == 1 and runs[0][0] == 0 and runs[0][2] == size <= READ_CHUNK:
+        data = volume.device.read(runs[0][1], size)  # a small file in one run: the common case
+        return hashlib.md5(data).hexdigest(), hashlib.sha1(data).hexdigest(), data[:HEAD_BYTES]
     md5, sha1 = hashlib.md5(), hashlib.sha1()
     read = volume.device.read
     head = b""
@@ -130,22 +157,28 @@ def digests(volume: Volume, runs: list[tuple[int, int, int]], size: int) -> tupl
 def fill(volume: Volume, recovery: Recovery, obj: FileObject, *, hashes: bool) -> None:
     """Byte runs, digests and vector shape of the object's inode, the data read once."""
     inode = obj.inode
-    if inode is None or inode.file_format not in MAPPED_FORMATS:
+    if inode is None:
+        return
+    fields = inode.fields
+    fmt = fields["i_mode"] & C.S_IFMT
+    if fmt not in MAPPED_FORMATS:
         return
     try:
+        if fmt == C.S_IFDIR:
+            blocks, obj.recovered_block = recovery.dir_blocks(inode)
+            obj.runs = [(n * C.BLOCK_SIZE, block * C.BLOCK_SIZE, C.BLOCK_SIZE) for n, block in enumerate(blocks)]
+            return
         obj.runs = byte_runs(volume, recovery, inode)
-        if inode.is_dir:
-            obj.recovered_block = recovery.dir_blocks(inode)[1]
     except VexfsError:
         obj.runs = []
         return
     head = None
-    if hashes and inode.file_format in HASHED_FORMATS:
+    if hashes and fmt in HASHED_FORMATS:
         try:
-            obj.md5, obj.sha1, head = digests(volume, obj.runs, min(inode.i_size, volume.max_file_size()))
+            obj.md5, obj.sha1, head = digests(volume, obj.runs, min(fields["i_size"], volume.max_file_size()))
         except VexfsError:
             pass
-    if inode.is_reg and inode.i_flags & C.INODE_FLAG_VECTOR and volume.layout == EXTENDED:
+    if fmt == C.S_IFREG and fields["i_flags"] & C.INODE_FLAG_VECTOR and volume.layout == EXTENDED:
         obj.vector = vector_shape(volume, inode, head)
 
 
@@ -154,88 +187,73 @@ def file_objects(recovery: Recovery, *, hashes: bool = True, orphans: bool = Tru
     """Every live name, every deleted one (deleted directories that still hold data are
     walked too) and, with `orphans`, every inode in use that no name reaches."""
     volume = recovery.volume
-    live = live_inodes(recovery)
-    named = live.copy()
-    count = 0
-    for listing in walk(recovery, deleted=True, into_deleted=True, live=live):
-        for entry, inode in listing.entries:
-            obj = FileObject(join(listing.path, entry.name), entry.ino, entry.file_type, inode, listing.inode.ino,
-                             alloc=not listing.inside_deleted, recovered=listing.recovered)
+    for name in every_name(recovery, orphans=orphans, progress=progress):
+        item = name.deleted
+        if item is None:
+            obj = FileObject(name.path, name.ino, name.file_type, name.inode, name.parent_ino,
+                             alloc=not (name.inside_deleted or name.orphan), recovered=name.recovered)
             fill(volume, recovery, obj, hashes=hashes)
-            yield obj
-            count += 1
-        for item in listing.deleted:
-            if item.ino and item.ino < named.size:
-                named[item.ino] = True
-            inode = item.inode if item.inode is not None and item.inode.in_use else None
-            obj = FileObject(join(listing.path, item.name), item.ino, item.file_type, inode, listing.inode.ino,
-                             alloc=False, recovered=listing.recovered)
+        else:
+            inode = name.inode if name.inode is not None and name.inode.in_use else None
+            obj = FileObject(name.path, name.ino, name.file_type, inode, name.parent_ino, alloc=False,
+                             recovered=name.recovered)
             if item.holds_data:
                 fill(volume, recovery, obj, hashes=hashes)
-            yield obj
-            count += 1
-        if progress is not None:
-            progress(count)
-    if orphans:
-        for record in orphan_records(volume, named):
-            inode = volume.read_inode(record.inode)
-            obj = FileObject(record.path, record.inode, C.MODE_TO_FILE_TYPE.get(inode.file_format, C.FT_UNKNOWN),
-                             inode, 0, alloc=False)
-            fill(volume, recovery, obj, hashes=hashes)
-            yield obj
+        yield obj
 
 
 def fileobject_xml(obj: FileObject, ident: int, fs_offset: int, indent: str = "    ", *, attrs: str = "",
                    extra: str = "") -> str:
     """One <fileobject>, fiwalk's element order; `fs_offset` is where the file system
     starts in the image (img_offset = fs_offset + that). `attrs` and `extra` (whole
-    lines) are for differential DFXML's delta markers."""
+    lines) are for differential DFXML's delta markers. Written as text (a line a piece),
+    no element tree: one is written for every name of the image."""
     i2 = indent + "  "
-    lines = [f"{indent}<fileobject{attrs}>"]
+    parts = [f"{indent}<fileobject{attrs}>\n"]
     if obj.parent_ino:
-        lines.append(f"{i2}<parent_object><inode>{obj.parent_ino}</inode></parent_object>")
-    lines.append(f"{i2}<filename>{text(display(obj.path.lstrip(b'/')))}</filename>")
-    lines.append(f"{i2}<id>{ident}</id>")
-    lines.append(f"{i2}<name_type>{NAME_TYPE.get(obj.file_type, '-')}</name_type>")
+        parts.append(f"{i2}<parent_object><inode>{obj.parent_ino}</inode></parent_object>\n")
+    parts.append(f"{i2}<filename>{text(display(obj.path.lstrip(b'/')))}</filename>\n{i2}<id>{ident}</id>\n"
+                 f"{i2}<name_type>{NAME_TYPE.get(obj.file_type, '-')}</name_type>\n")
     inode = obj.inode
     if inode is None:
-        lines.append(f"{i2}<alloc>{int(obj.alloc)}</alloc>")
+        parts.append(f"{i2}<alloc>{int(obj.alloc)}</alloc>\n")
     else:
         f = inode.fields
         mode = f["i_mode"]
-        lines.append(f"{i2}<filesize>{f['i_size']}</filesize>\n{i2}<alloc>{int(obj.alloc)}</alloc>\n"
+        parts.append(f"{i2}<filesize>{f['i_size']}</filesize>\n{i2}<alloc>{int(obj.alloc)}</alloc>\n"
                      f"{i2}<used>1</used>\n{i2}<meta_type>{META_TYPE.get(mode & C.S_IFMT, 0)}</meta_type>\n"
                      f"{i2}<mode>{mode & 0o7777}</mode>\n{i2}<nlink>{f['i_links_count']}</nlink>\n"
-                     f"{i2}<uid>{f['i_uid']}</uid>\n{i2}<gid>{f['i_gid']}</gid>")
-        for name, key in (("mtime", "i_mtime"), ("ctime", "i_ctime"), ("atime", "i_atime")):
+                     f"{i2}<uid>{f['i_uid']}</uid>\n{i2}<gid>{f['i_gid']}</gid>\n")
+        for name, key in TIMES:
             seconds = f[key]
             if seconds:
-                lines.append(f"{i2}<{name}>{iso(seconds)}</{name}>")
-    lines.append(f"{i2}<inode>{obj.ino}</inode>")
+                parts.append(f"{i2}<{name}>{iso(seconds)}</{name}>\n")
+    parts.append(f"{i2}<inode>{obj.ino}</inode>\n")
     if obj.runs:
-        lines.append(f"{i2}<byte_runs>")
+        parts.append(f"{i2}<byte_runs>\n")
         for file_offset, where, length in obj.runs:
-            lines.append(f"{i2}  <byte_run file_offset='{file_offset}' fs_offset='{where}' "
-                         f"img_offset='{where + fs_offset}' len='{length}'/>")
-        lines.append(f"{i2}</byte_runs>")
+            parts.append(f"{i2}  <byte_run file_offset='{file_offset}' fs_offset='{where}' "
+                         f"img_offset='{where + fs_offset}' len='{length}'/>\n")
+        parts.append(f"{i2}</byte_runs>\n")
     if obj.md5 is not None:
-        lines.append(f"{i2}<hashdigest type='md5'>{obj.md5}</hashdigest>")
-        lines.append(f"{i2}<hashdigest type='sha1'>{obj.sha1}</hashdigest>")
+        parts.append(f"{i2}<hashdigest type='md5'>{obj.md5}</hashdigest>\n"
+                     f"{i2}<hashdigest type='sha1'>{obj.sha1}</hashdigest>\n")
     if obj.recovered:
-        lines.append(f"{i2}<vexfs:recovered>1</vexfs:recovered>")
+        parts.append(f"{i2}<vexfs:recovered>1</vexfs:recovered>\n")
     if obj.recovered_block is not None:
-        lines.append(f"{i2}<vexfs:recovered_block>{obj.recovered_block}</vexfs:recovered_block>")
+        parts.append(f"{i2}<vexfs:recovered_block>{obj.recovered_block}</vexfs:recovered_block>\n")
     if obj.vector is not None:
         if "error" in obj.vector:
-            lines.append(f"{i2}<vexfs:vector><vexfs:error>{text(obj.vector['error'])}</vexfs:error></vexfs:vector>")
+            parts.append(f"{i2}<vexfs:vector><vexfs:error>{text(obj.vector['error'])}</vexfs:error>"
+                         "</vexfs:vector>\n")
         else:
-            lines.append(f"{i2}<vexfs:vector><vexfs:dimensions>{obj.vector['dimensions']}</vexfs:dimensions>"
+            parts.append(f"{i2}<vexfs:vector><vexfs:dimensions>{obj.vector['dimensions']}</vexfs:dimensions>"
                          f"<vexfs:element_type>{obj.vector['element_type']}</vexfs:element_type>"
-                         f"<vexfs:count>{obj.vector['count']}</vexfs:count></vexfs:vector>")
+                         f"<vexfs:count>{obj.vector['count']}</vexfs:count></vexfs:vector>\n")
     if extra:
-        lines.append(extra.rstrip("\n"))
-    lines.append(f"{indent}</fileobject>")
-    return "\n".join(lines) + "\n"
+        parts.append(extra.rstrip("\n") + "\n")
+    parts.append(f"{indent}</fileobject>\n")
+    return "".join(parts)
 
 
 def header_xml(image: str, command_line: str, version: str, *, namespaces: str = "") -> str:

@@ -22,6 +22,7 @@ from ..errors import VexfsError
 from ..format import constants as C
 from ..volume.inodes import InodeRecord
 from ..volume.volume import Volume
+from ..window import image_offset
 from .blockmap import KIND_NAMES, Ownership, collect_ownership, with_recovered
 from .dfxml import FileObject, fileobject_xml, fill, header_xml, volume_open_xml
 from .recovery import Recovery, blockless_directories, join, walk
@@ -408,13 +409,14 @@ def write_differential(write: Callable[[str], None], diff: Diff, a: Volume, b: V
     (metadata), the original inside delta:original_fileobject."""
     write(header_xml(images[1], command_line, version, namespaces=f" xmlns:delta={quoteattr(DELTA_NS)}"))
     write(f"  <delta:original_image>{escape(images[0])}</delta:original_image>\n")
-    write(volume_open_xml(b, 0))
+    write(volume_open_xml(b, image_offset(b.device)))
+    base_a, base_b = image_offset(a.device), image_offset(b.device)
     count = 0
     for count, (marker, obj, original) in enumerate(differential_objects(diff, Recovery(a), Recovery(b)), 1):
         extra = ""
         if original is not None:
-            extra = ("      <delta:original_fileobject>\n" + fileobject_xml(original, count, 0, indent="        ")
+            extra = ("      <delta:original_fileobject>\n" + fileobject_xml(original, count, base_a, indent="        ")
                      + "      </delta:original_fileobject>\n")
-        write(fileobject_xml(obj, count, 0, attrs=f" delta:{marker}='1'", extra=extra))
+        write(fileobject_xml(obj, count, base_b, attrs=f" delta:{marker}='1'", extra=extra))
     write("  </volume>\n</dfxml>\n")
     return count

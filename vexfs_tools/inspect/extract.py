@@ -141,6 +141,12 @@ class Extractor:
         self.renamed: set[int] = set()  # inodes already reported as named twice
         self.written = np.zeros(volume.geometry.inode_slots + 1, dtype=bool)
         self.dup_names: dict[tuple[bytes, bytes], int] = {}
+        g = volume.geometry
+        self._data_blocks = (g.first_data_block, g.addressable_blocks, g.backup_sb_block)
+        self._umask = _umask()
+        # Small files' data is written straight from a map of the image (no read copies it);
+        # None where the device can not be mapped: then everything reads through the device.
+        self._image = volume.device.map_readonly(0, min(volume.device.size, self.fs_bytes))
 
     # --- reporting ------------------------------------------------------------------------
 
@@ -278,23 +284,31 @@ class Extractor:
                     return
                 except OSError:
                     pass  # copy it again
+        # Created with its final permissions when the umask leaves them (the descriptor is
+        # writable whatever they are): no fchmod after the data.
+        mode = inode.i_mode & 0o777
+        create_mode = mode if not mode & self._umask else 0o600
         fd = -1
         if name not in parent.used:  # the common case, without the retry loop
             try:
-                fd = os.open(name, O_NEW, 0o600, dir_fd=parent.fd)
+                fd = os.open(name, O_NEW, create_mode, dir_fd=parent.fd)
                 parent.used[name] = 1
             except OSError:
                 fd = -1
         if fd < 0:
             try:
                 name, fd = self._create(parent, name, image_path,
-                                        lambda candidate: os.open(candidate, O_NEW, 0o600, dir_fd=parent.fd))
+                                        lambda candidate: os.open(candidate, O_NEW, create_mode, dir_fd=parent.fd))
             except OSError as e:
                 self.problem(f"{display(image_path)}: can not create: {e.strerror}")
                 return
         try:
-            self._copy_data(fd, inode, image_path)
-            os.fchmod(fd, self._mode(inode, image_path))
+            if not self._copy_direct(fd, inode):
+                self._copy_data(fd, inode, image_path)
+            if inode.i_mode & (statmod.S_ISUID | statmod.S_ISGID):
+                self._mode(inode, image_path)  # says the bits are not restored
+            if create_mode != mode:
+                os.fchmod(fd, mode)
             os.utime(fd, (inode.i_atime, inode.i_mtime))
         except OSError as e:
             self.problem(f"{display(image_path)}: writing failed: {e.strerror}")
@@ -307,6 +321,45 @@ class Extractor:
             written[inode.ino] = True
         if self.progress is not None:
             self._tick()
+
+    def _copy_direct(self, fd: int, inode: InodeRecord) -> bool:
+        """A small file (direct blocks only, every one mapped and valid, inside the image
+        map) written from the map, a pwrite a run of blocks; False: not such a file, the
+        general path (_copy_data) does it and says what is wrong."""
+        size = inode.i_size
+        image = self._image
+        if image is None or size > C.DIRECT_BLOCKS * C.BLOCK_SIZE or size > self.fs_bytes:
+            return False
+        pointers = inode.fields["i_block"]
+        first, end, backup = self._data_blocks
+        count = -(-size // C.BLOCK_SIZE)
+        runs = []
+        top = 0
+        for logical in range(count):
+            block = pointers[logical]
+            if not (first <= block < end) or block == backup:
+                return False  # a hole or a bad pointer
+            top = max(top, block)
+            if runs and block == runs[-1][0] + runs[-1][1]:
+                runs[-1][1] += 1
+            else:
+                runs.append([block, 1])
+        if (top + 1) * C.BLOCK_SIZE > len(image):
+            return False  # past the end of a truncated image
+        position = 0
+        for block, blocks in runs:
+            n = min(blocks * C.BLOCK_SIZE, size - position)
+            view = image[block * C.BLOCK_SIZE:block * C.BLOCK_SIZE + n]
+            offset = position
+            while view:
+                written = os.pwrite(fd, view, offset)
+                view, offset = view[written:], offset + written
+            position += n
+        if size:
+            self.report.bytes += size
+            if self.progress is not None:
+                self.progress(self.report.bytes, self.report.files)
+        return True
 
     def _copy_data(self, fd: int, inode: InodeRecord, image_path: bytes) -> None:
         volume = self.volume
@@ -587,6 +640,13 @@ class Extractor:
             mirrors[step] = made.host
             here = made
         return here
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it, then setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _climbs_out(image_path: bytes, target: bytes) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from .blockmap import Ownership, collect_ownership, with_recovered
 from .deleted import deleted_entries
 from .names import display
 
+LAST_BLOCKS = 64  # directory blocks kept from one read_directory for its deleted entries
 MAX_DEPTH = 256  # deeper directories are reported, not entered (and extract keeps one fd a level)
 
 
@@ -56,9 +58,9 @@ def blockless_directories(volume: Volume) -> set[int]:
     return found
 
 
-@dataclass(frozen=True)
-class Entry:
-    """A live directory entry ("." and ".." included; callers skip them)."""
+class Entry(NamedTuple):
+    """A live directory entry ("." and ".." included; callers skip them). A tuple: a walk
+    makes one for every name of the image."""
 
     name: bytes
     ino: int
@@ -96,6 +98,9 @@ class Recovery:
         self.progress = progress
         self._orphans: dict[int, int] | None = None
         self._ownership = ownership
+        # The blocks of the directory read last, as read and walked: a walk asks for its
+        # deleted entries right after its live ones (read-only volumes only).
+        self._last_blocks: dict[int, tuple[bytes, directory.BlockWalk]] = {}
 
     # --- orphaned blocks ---------------------------------------------------------------
 
@@ -131,6 +136,10 @@ class Recovery:
         """(block, bytes, walk) of each block of a directory (recovered or its own)."""
         blocks, _ = self.dir_blocks(inode)
         for block in blocks:
+            known = self._last_blocks.get(block)
+            if known is not None:
+                yield block, *known
+                continue
             data = self.volume.read_block(block)
             yield block, data, directory.walk_block(data, chain_end=self.volume.chain_end)
 
@@ -145,6 +154,8 @@ class Recovery:
                                    "block names it)")
         seen: set[int] = set()
         repeated: dict[int, int] = {}
+        keep = not getattr(volume.device, "writable", True)
+        self._last_blocks = {}
         for block in blocks:
             if block in seen:
                 repeated[block] = repeated.get(block, 1) + 1
@@ -154,6 +165,8 @@ class Recovery:
             if not volume.dir_block_checksum_ok(block, data):
                 result.problems.append(f"directory inode {inode.ino}, block {block}: checksum mismatch")
             walk = directory.walk_block(data, chain_end=volume.chain_end)
+            if keep and len(self._last_blocks) < LAST_BLOCKS:
+                self._last_blocks[block] = (data, walk)
             if walk.problem:
                 result.problems.append(f"directory inode {inode.ino}, block {block}: {walk.problem}")
             for record in walk.records:
@@ -251,16 +264,15 @@ def walk(recovery: Recovery, top: InodeRecord | None = None, top_path: bytes = b
                     listing.problems.append(f"{display(path)}: an entry \"..\" of file type {entry.file_type} "
                                             f"names inode {entry.ino}; ignored")
                 continue
-            child_path = join(path, entry.name)
             try:
                 child = volume.read_inode(entry.ino)
             except CorruptionError as e:
-                listing.problems.append(f"{display(child_path)}: {e}")
+                listing.problems.append(f"{display(join(path, entry.name))}: {e}")
                 listing.entries.append((entry, None))
                 continue
             listing.entries.append((entry, child))
-            if child.is_dir:
-                subdirs.append((child_path, child, in_deleted, (entry.block, entry.offset), entry.name))
+            if child.fields.i_mode & C.S_IFMT == C.S_IFDIR:
+                subdirs.append((join(path, entry.name), child, in_deleted, (entry.block, entry.offset), entry.name))
         if dots > 2:
             listing.problems.append(f"{display(path)}: {dots} entries named \".\" or \"..\"; only names are "
                                     "followed, never these")
@@ -290,15 +302,36 @@ def walk(recovery: Recovery, top: InodeRecord | None = None, top_path: bytes = b
 
 
 def live_inodes(recovery: Recovery, top: InodeRecord | None = None) -> np.ndarray:
-    """A bool array, by inode number: named by a live entry in the tree below `top`."""
+    """A bool array, by inode number: named by a live entry in the tree below `top`.
+
+    The directories walk() enters, in its order, but without an InodeRecord per entry: the
+    inode table's modes, read in bulk, say which entries are directories."""
     volume = recovery.volume
-    live = np.zeros(volume.geometry.inode_slots + 1, dtype=bool)
+    slots = volume.geometry.inode_slots
+    modes = np.zeros(slots + 1, np.uint16)
+    for first_ino, records in volume.inode_table(skip_holes=True):
+        modes[first_ino:first_ino + len(records)] = records["i_mode"]
+    live = np.zeros(slots + 1, dtype=bool)
     top = top or volume.read_inode(C.ROOT_INO)
     live[top.ino] = True
-    for listing in walk(recovery, top):
-        for entry, inode in listing.entries:
-            if inode is not None:
-                live[entry.ino] = True
+    seen = {top.ino}
+    stack: list[tuple[InodeRecord, int]] = [(top, 0)]
+    while stack:
+        inode, depth = stack.pop()
+        try:
+            read = recovery.read_directory(inode)
+        except VexfsError:
+            continue
+        inos = np.fromiter((e.ino for e in read.entries if e.name not in (b".", b"..")), np.int64)
+        inos = inos[(inos >= 1) & (inos <= slots)]  # out of range: walk() has no inode for it
+        live[inos] = True
+        enter = []
+        for ino in inos[(modes[inos] & C.S_IFMT) == C.S_IFDIR].tolist():
+            if ino in seen or depth + 1 > MAX_DEPTH:
+                continue
+            seen.add(ino)
+            enter.append((volume.read_inode(ino), depth + 1))
+        stack.extend(reversed(enter))
     return live
 
 

@@ -23,19 +23,17 @@ import stat as statmod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..errors import VexfsError
 from ..format import constants as C
-from ..volume.inodes import InodeRecord, parse_inode
-from .recovery import Recovery, join, live_inodes, walk
+from ..volume.inodes import InodeRecord
+from .allnames import every_name
+from .recovery import Recovery
 
 # TSK's letters: tsk_fs_name_type_str by directory entry type, tsk_fs_meta_type_str by inode format.
 NAME_TYPE = {C.FT_UNKNOWN: "-", C.FT_REG_FILE: "r", C.FT_DIR: "d", C.FT_CHRDEV: "c", C.FT_BLKDEV: "b",
              C.FT_FIFO: "p", C.FT_SOCK: "s", C.FT_SYMLINK: "l"}
 META_TYPE = {C.S_IFREG: "r", C.S_IFDIR: "d", C.S_IFIFO: "p", C.S_IFCHR: "c", C.S_IFBLK: "b",
              C.S_IFLNK: "l", C.S_IFSOCK: "s"}
-ORPHANS = b"/$OrphanFiles"
 LINK_TARGET_LIMIT = 4096
 
 
@@ -124,40 +122,14 @@ def body_records(recovery: Recovery, *, prefix: bytes = b"", orphans: bool = Tru
     """Every live name, every deleted name (through deleted directories that still hold
     data too) and, with `orphans`, every inode in use that nothing names."""
     volume = recovery.volume
-    live = live_inodes(recovery)
-    named = live.copy()
-    count = 0
-    for listing in walk(recovery, deleted=True, into_deleted=True, live=live):
-        for entry, inode in listing.entries:
-            path = join(listing.path, entry.name)
-            yield record_for(volume, path, entry.ino, entry.file_type, inode, prefix=prefix,
-                             deleted=listing.inside_deleted)
-            count += 1
-        for item in listing.deleted:
-            path = join(listing.path, item.name)
-            if item.ino and item.ino < named.size:
-                named[item.ino] = True
-            yield record_for(volume, path, item.ino, item.file_type, item.inode, prefix=prefix, deleted=True,
+    for name in every_name(recovery, orphans=orphans, progress=progress):
+        item = name.deleted
+        if item is not None:
+            yield record_for(volume, name.path, name.ino, name.file_type, name.inode, prefix=prefix, deleted=True,
                              realloc=item.reallocated)
-            count += 1
-        if progress is not None:
-            progress(count)
-    if orphans:
-        yield from orphan_records(volume, named, prefix=prefix)
-
-
-def orphan_records(volume, named: np.ndarray, *, prefix: bytes = b"") -> Iterator[BodyRecord]:
-    """TSK's $OrphanFiles: inodes in use that no live or deleted name reaches."""
-    for first_ino, records in volume.inode_table(skip_holes=True):
-        used = np.flatnonzero(records["i_mode"])
-        for index in used.tolist():
-            ino = first_ino + index
-            if ino == C.ROOT_INO or (ino < named.size and named[ino]):
-                continue
-            inode = parse_inode(ino, records[index].tobytes())
-            file_type = C.MODE_TO_FILE_TYPE.get(inode.file_format, C.FT_UNKNOWN)
-            yield record_for(volume, ORPHANS + b"/OrphanFile-" + str(ino).encode(), ino, file_type, inode,
-                             prefix=prefix, deleted=True)
+        else:
+            yield record_for(volume, name.path, name.ino, name.file_type, name.inode, prefix=prefix,
+                             deleted=name.inside_deleted or name.orphan)
 
 
 def parse_line(line: str) -> dict:
