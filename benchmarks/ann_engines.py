@@ -150,8 +150,11 @@ def plot(rows: list[dict], path: str, title: str) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=100)
     for engine in dict.fromkeys(r["engine"] for r in rows):
         points = sorted((r["recall"], r["qps"]) for r in rows if r["engine"] == engine)
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3, label=engine)
+        single = len(points) == 1  # our exact search: one point, at recall 1
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="*" if single else "o",
+                markersize=12 if single else 3, linestyle="none" if single else "-", label=engine, zorder=3)
     ax.set_yscale("log")
+    ax.set_xlim(right=1.01)
     ax.set_xlabel("recall@10 (vexfs verify against vexfs search)")
     ax.set_ylabel("queries per second (1 thread)")
     ax.set_title(title, fontsize=9)
@@ -171,7 +174,13 @@ def main() -> None:
                                                       "ann_engines"),
                         help="PREFIX: writes PREFIX.csv and PREFIX.png (default: docs/ann_engines)")
     parser.add_argument("--dir", default=None, help="where the image goes (default: a temporary directory)")
+    parser.add_argument("--replot", metavar="TITLE", help="only draw PREFIX.png again from PREFIX.csv")
     args = parser.parse_args()
+    if args.replot:
+        with open(os.path.abspath(args.out) + ".csv", newline="") as f:
+            rows = [dict(r, recall=float(r["recall"]), qps=float(r["qps"])) for r in csv.DictReader(f)]
+        plot(rows, os.path.abspath(args.out) + ".png", args.replot)
+        return
     try:
         import faiss
         import hnswlib  # noqa: F401
