@@ -88,3 +88,50 @@ def alternate(repeat: int, ours: Callable[[], float], theirs: Callable[[], float
         for which in (("ours", "anchor") if i % 2 == 0 else ("anchor", "ours")):
             times[which].append(runs[which]())
     return times["ours"], times["anchor"]
+
+
+def timed_round(batch, one, queries, single: int) -> tuple[float, float, float, object]:
+    """One timed round of a search, ours or an anchor's: batch(queries) once, then
+    one(query i) for the first `single` queries. (batch seconds, batch CPU seconds, median
+    single-query seconds, what batch returned)."""
+    start, cpu = time.perf_counter(), time.process_time()
+    result = batch(queries)
+    elapsed, elapsed_cpu = time.perf_counter() - start, time.process_time() - cpu
+    lat = []
+    for i in range(single):
+        start = time.perf_counter()
+        one(i)
+        lat.append(time.perf_counter() - start)
+    lat.sort()
+    median = (lat[(len(lat) - 1) // 2] + lat[len(lat) // 2]) / 2 if lat else float("nan")
+    return elapsed, elapsed_cpu, median, result
+
+
+def faiss_round(index, queries, k: int, single: int) -> tuple[float, float, float, object, object]:
+    """timed_round of a FAISS index (the anchor of the vector benchmarks): (batch seconds,
+    batch CPU seconds, median single-query seconds, ids, distances) of the batch."""
+    batch, cpu, median, (distances, ids) = timed_round(
+        lambda q: index.search(q, k), lambda i: index.search(queries[i:i + 1], k), queries, single)
+    return batch, cpu, median, ids, distances
+
+
+def faiss_flat(vectors, metric: str = "l2", rows_per_add: int = 1 << 18):
+    """IndexFlatL2 (l2) or IndexFlatIP (dot) over `vectors` (e.g. a memory map), added a
+    bounded block at a time."""
+    import faiss
+    import numpy as np
+
+    index = (faiss.IndexFlatL2 if metric == "l2" else faiss.IndexFlatIP)(vectors.shape[1])
+    for start in range(0, len(vectors), rows_per_add):
+        index.add(np.ascontiguousarray(vectors[start:start + rows_per_add], dtype=np.float32))
+    return index
+
+
+def child_env() -> dict[str, str]:
+    """The environment our commands run in: without PYTHONDONTWRITEBYTECODE (set on some
+    machines, it makes every command compile each module it imports again: most of a
+    short command's time) and without the OpenBLAS overrides that slow numpy's BLAS."""
+    env = dict(os.environ)
+    for var in ("PYTHONDONTWRITEBYTECODE", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        env.pop(var, None)
+    return env

@@ -59,3 +59,41 @@ def test_device_map_readonly(tmp_path):
         assert device.map_readonly(16000, 1000) is None  # past the end
         view = device.map_readonly(5, 10)
     assert bytes(view) == bytes(range(5, 15))  # the map outlives close()
+
+
+def test_bulk_runs_equal_runs(tmp_path):
+    """The numpy walk of a map gives the one-by-one walk's runs: holes, gaps, all three
+    indirect levels' first reaches, limits inside them; a bad pointer falls back to it."""
+    from vexfs_tools.volume.blockmap import LEVEL_START, bulk_runs
+
+    image = str(tmp_path / "runs.img")
+    run_mkfs(image, MkfsOptions(), size=64 << 20)
+    with Volume.open(image, writable=True) as volume:
+        fields = volume.new_inode_fields(0o100644)
+        logicals = list(range(0, 5)) + list(range(7, 1100)) + list(range(LEVEL_START[1], LEVEL_START[1] + 1500))
+        for i, logical in enumerate(logicals):
+            if i % 97 == 0:
+                volume.allocate_block()  # a gap: a new run
+            volume.set_block(fields, logical, volume.allocate_block())
+        inode = InodeRecord(0, fields, b"")
+        for limit in (None, 3, 12, 600, LEVEL_START[1] + 700, 10 ** 9):
+            slow = list(volume.block_map(inode).runs(limit))
+            assert bulk_runs(volume.block_map(inode), limit, volume.data_block_mask) == slow
+        fields.i_block[2] = volume.geometry.blocks_count + 5  # out of range: the slow walk's findings
+        block_map = volume.block_map(inode)
+        assert bulk_runs(block_map, None, volume.data_block_mask) == list(volume.block_map(inode).runs())
+        assert block_map.problems
+
+
+def test_bulk_mapping_list_equals_mapping(tmp_path):
+    from vexfs_tools.volume.blockmap import LEVEL_START, bulk_mapping_list
+
+    image = str(tmp_path / "map.img")
+    run_mkfs(image, MkfsOptions(), size=32 << 20)
+    with Volume.open(image, writable=True) as volume:
+        fields = volume.new_inode_fields(0o100644)
+        for logical in list(range(3, 40)) + list(range(LEVEL_START[1] + 5, LEVEL_START[1] + 30)):
+            volume.set_block(fields, logical, volume.allocate_block())
+        inode = InodeRecord(0, fields, b"")
+        assert bulk_mapping_list(volume.block_map(inode), volume.data_block_mask) == \
+            list(volume.block_map(inode).mapping())

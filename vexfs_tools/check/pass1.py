@@ -14,7 +14,7 @@ import numpy as np
 
 from ..format import constants as C
 from ..volume import checksums, directory
-from ..volume.blockmap import TOP_FIELDS
+from ..volume.blockmap import TOP_FIELDS, bulk_mapping_list
 from ..volume.findings import Code
 from ..volume.geometry import KERNEL
 from ..volume.inodes import parse_inode, select_records
@@ -235,7 +235,7 @@ def _check_inode(checker: Checker, state: CheckState, inode, orphan_dirs: list[i
             fields.i_indirect = fields.i_double_indirect = fields.i_triple_indirect = 0
             changed = True
     block_map = volume.block_map(inode)
-    mapping = list(block_map.mapping())
+    mapping = bulk_mapping_list(block_map, volume.data_block_mask)
     indirect = block_map.indirect_blocks()
     rebuild = False
     for finding in block_map.problems:

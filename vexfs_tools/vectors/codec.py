@@ -100,47 +100,97 @@ def layout(dimensions: int, element_type: int, count: int) -> tuple[int, int, in
     return header, header, ids_offset, align(ids_offset + ID_DTYPE.itemsize * count) + header
 
 
+CHECK_ROWS_BYTES = 4 << 20  # rows checked for finiteness at a time (memory stays bounded)
+
+
 def check_vectors(vectors: np.ndarray, element_type: int, dimensions: int) -> None:
-    """Refuse what can not be stored: wrong dimensions, NaN or infinite components."""
+    """Refuse what can not be stored: wrong dimensions, NaN or infinite components. A
+    bounded block of rows at a time: a row whose float32 sum is finite has only finite
+    components (a NaN or infinity stays in the sum); a block where a sum is not finite
+    (or overflowed) is looked at component by component."""
     if not V.MIN_DIMENSIONS <= dimensions <= V.MAX_DIMENSIONS:
         raise UsageError(f"{dimensions} dimensions is outside {V.MIN_DIMENSIONS}..{V.MAX_DIMENSIONS}")
-    if vectors.dtype.kind == "f":
-        bad = ~np.isfinite(vectors).all(axis=1)
+    if vectors.dtype.kind != "f" or not vectors.size:
+        return
+    step = max(1, CHECK_ROWS_BYTES // max(1, vectors[:1].nbytes))
+    for start in range(0, len(vectors), step):
+        block = vectors[start:start + step]
+        if np.isfinite(block.sum(axis=1, dtype=block.dtype)).all():
+            continue
+        bad = ~np.isfinite(block).all(axis=1)
         if bad.any():
-            row = int(np.flatnonzero(bad)[0])
+            row = start + int(np.flatnonzero(bad)[0])
             raise UsageError(f"row {row} has a NaN or infinite component; vectors must be finite")
 
 
-def encode(vectors: np.ndarray, ids: np.ndarray | None, *, element_type: int, metric: int,
-           dimensions: int | None = None) -> tuple[int, Iterator[bytes]]:
-    """(file size, chunks of the file's bytes) for `vectors` (rows; binary: packed bytes)."""
-    count = len(vectors)
+def _byte_pieces(parts: list[np.ndarray], piece: int) -> Iterator[memoryview]:
+    """The rows of `parts`, one after the other, as flat byte views of at most `piece`
+    bytes that never cross a multiple of `piece` of the whole stream (no copies)."""
+    position = 0
+    for raw in parts:
+        start = 0
+        while start < raw.size:
+            n = min(raw.size - start, piece - position % piece)
+            yield memoryview(raw[start:start + n])
+            start += n
+            position += n
+
+
+def _chunk_checksums(parts: list[np.ndarray]) -> list[int]:
+    """crc32c of every CHUNK_SIZE bytes of the concatenated parts."""
+    checksums, value, filled = [], 0, 0
+    for view in _byte_pieces(parts, CHUNK_SIZE):
+        value = crc32c(view, value)
+        filled += len(view)
+        if filled == CHUNK_SIZE:
+            checksums.append(value)
+            value, filled = 0, 0
+    if filled:
+        checksums.append(value)
+    return checksums
+
+
+def encode(vectors, ids: np.ndarray | None, *, element_type: int, metric: int,
+           dimensions: int | None = None, check: bool = True) -> tuple[int, Iterator[bytes]]:
+    """(file size, chunks of the file's bytes) for `vectors` (rows; binary: packed bytes),
+    or a sequence of such arrays taken as their concatenation (`vectors add --append`
+    streams the old rows and the new ones, never holding both). check=False: the caller
+    has checked the rows (finite) and the ids (unique) already. The chunks are views of
+    the rows where they are contiguous: memory stays bounded by the header and the ids."""
+    parts = list(vectors) if isinstance(vectors, (list, tuple)) else [vectors]
+    count = sum(len(part) for part in parts)
     if dimensions is None:
-        dimensions = vectors.shape[1] * (8 if element_type == V.ELEMENT_BINARY else 1) if count else 1
-    data = np.ascontiguousarray(vectors, dtype=NUMPY_TYPES[element_type]).reshape(count, -1) \
-        if count else np.zeros((0, row_bytes(dimensions, element_type)), np.uint8)
-    check_vectors(data, element_type, dimensions)
+        first = next((part for part in parts if len(part)), None)
+        dimensions = first.shape[1] * (8 if element_type == V.ELEMENT_BINARY else 1) if first is not None else 1
+    rb = row_bytes(dimensions, element_type)
+    dtype = NUMPY_TYPES[element_type]
+    data = [np.ascontiguousarray(part, dtype=dtype).reshape(len(part), -1) for part in parts if len(part)]
+    if check:
+        for part in data or [np.zeros((0, rb), dtype)]:
+            check_vectors(part, element_type, dimensions)
     if ids is None:
         ids = np.arange(count, dtype=np.uint64)
+    elif check:
+        ids = np.ascontiguousarray(ids, dtype=ID_DTYPE)
+        if len(ids) == count and len(np.unique(ids)) != count:
+            raise UsageError("ids must be unique within a vector file")
     ids = np.ascontiguousarray(ids, dtype=ID_DTYPE)
     if len(ids) != count:
         raise UsageError(f"{len(ids)} ids for {count} vectors")
-    if len(np.unique(ids)) != count:
-        raise UsageError("ids must be unique within a vector file")
-    rb = row_bytes(dimensions, element_type)
-    raw = data.view(np.uint8).reshape(-1)
-    if raw.size != count * rb:
-        raise UsageError(f"vectors are {raw.size // max(count, 1)} bytes a row; {rb} expected for "
+    raws = [part.view(np.uint8).reshape(-1) for part in data]
+    data_bytes = sum(raw.size for raw in raws)
+    if data_bytes != count * rb:
+        raise UsageError(f"vectors are {data_bytes // max(count, 1)} bytes a row; {rb} expected for "
                          f"{dimensions} {ELEMENT_NAMES[element_type]} dimensions")
     header_bytes, data_offset, ids_offset, size = layout(dimensions, element_type, count)
-    checksums = [crc32c(raw[i:i + CHUNK_SIZE].tobytes()) for i in range(0, raw.size, CHUNK_SIZE)]
+    checksums = _chunk_checksums(raws)
     header = Container(
         version=V.VECTOR_VERSION, header_blocks=header_bytes // C.BLOCK_SIZE, flags=V.FLAG_HEADER_COPY,
         info=Container(dimensions=dimensions, element_type=element_type, vector_count=count,
                        storage_format=V.STORAGE_DENSE, data_offset=data_offset, index_offset=0,
                        compression_type=V.COMPRESSION_NONE, alignment_bytes=C.BLOCK_SIZE),
-        default_metric=metric, row_bytes=rb, ids_offset=ids_offset, data_bytes=raw.size,
-        chunk_size=CHUNK_SIZE, chunk_count=len(checksums), ids_checksum=crc32c(ids.tobytes()),
+        default_metric=metric, row_bytes=rb, ids_offset=ids_offset, data_bytes=data_bytes,
+        chunk_size=CHUNK_SIZE, chunk_count=len(checksums), ids_checksum=crc32c(ids),
         reserved=bytes(32), header_checksum=0)
     table = np.asarray(checksums, dtype=CHECKSUM_DTYPE).tobytes()
     block = bytearray((V.VectorHeader.build(header) + table).ljust(header_bytes, b"\0"))
@@ -149,10 +199,9 @@ def encode(vectors: np.ndarray, ids: np.ndarray | None, *, element_type: int, me
 
     def chunks() -> Iterator[bytes]:
         yield bytes(block)
-        for i in range(0, raw.size, 8 << 20):
-            yield raw[i:i + (8 << 20)].tobytes()
-        yield bytes(ids_offset - data_offset - raw.size)
-        yield ids.tobytes()
+        yield from _byte_pieces(raws, 8 << 20)
+        yield bytes(ids_offset - data_offset - data_bytes)
+        yield memoryview(ids.view(np.uint8))
         ids_end = ids_offset + ids.nbytes
         yield bytes(align(ids_end) - ids_end)
         yield bytes(block)  # the header's copy

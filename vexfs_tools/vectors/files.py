@@ -25,6 +25,7 @@ from ..volume.volume import Volume
 from .codec import ID_DTYPE, VectorInfo, decode_header
 
 MAX_HEADER_BYTES = 64 << 20  # a header this large would describe ~16 PiB of vectors
+NORM_BLOCK_ROWS = 8192  # rows whose norms are computed at a time (row_norms)
 
 
 @dataclass
@@ -37,17 +38,19 @@ class VectorFile:
     _mapped: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     skipped: tuple[tuple[int, int], ...] = field(default=(), init=False, compare=False)  # rows left out
     window: tuple[int, int] | None = field(default=None, init=False, compare=False)  # [low, high) rows only
+    _checked: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # window -> bad chunks
+    _norms: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def open(cls, volume: Volume, inode: InodeRecord, path: str = "") -> "VectorFile":
         if not inode.is_reg:
             raise UsageError(f"{path or inode.ino}: not a regular file")
         size = min(inode.i_size, volume.max_file_size())
-        first = volume.read_bytes(inode, min(size, C.BLOCK_SIZE))
+        first = _head(volume, inode, min(size, C.BLOCK_SIZE))
         if len(first) < sum(V.HEADER_BLOCKS_SPAN):
             raise CorruptionError(f"{path or inode.ino}: not a vector file (too short)")
         header_bytes = V.parse_field(V.VectorHeader, "header_blocks", first) * C.BLOCK_SIZE
-        head = volume.read_bytes(inode, min(max(header_bytes, C.BLOCK_SIZE), MAX_HEADER_BYTES, size))
+        head = _head(volume, inode, min(max(header_bytes, C.BLOCK_SIZE), MAX_HEADER_BYTES, size))
         try:
             info = decode_header(head, size)
         except CorruptionError as e:
@@ -111,6 +114,21 @@ class VectorFile:
                     yield start, self._array(offset, n * info.row_bytes, info.numpy_type,
                                              mmap=False).reshape(n, -1)
 
+    def row_norms(self) -> np.ndarray | None:
+        """float32 |x|^2 of every row of a float32 file, computed on first use (a bounded
+        block of rows at a time) and kept with the opened file, 4 bytes a row: the searches
+        after the first read each row once instead of twice. None for other element types,
+        and for a window or a file searched without its damaged chunks (searched once)."""
+        info = self.info
+        if info.element_type != V.ELEMENT_FLOAT32 or self.window is not None or self.skipped:
+            return None
+        if self._norms is None:
+            norms = np.empty(info.count, np.float32)
+            for start, rows in self.iter_rows(NORM_BLOCK_ROWS):
+                np.einsum("ij,ij->i", rows, rows, out=norms[start:start + len(rows)])
+            self._norms = norms
+        return self._norms
+
     def _kept_ranges(self) -> list[tuple[int, int]]:
         """[low, high) row ranges iter_rows goes over: all rows but the skipped ones."""
         low, high = self.window or (0, self.info.count)
@@ -148,7 +166,15 @@ class VectorFile:
         return first < self.window[1] and last >= self.window[0]
 
     def bad_chunks(self) -> list[int]:
-        """Indexes of data chunks whose crc32c does not match (and -1 for the ids)."""
+        """Indexes of data chunks whose crc32c does not match (and -1 for the ids). Found
+        once per window of an opened file, then kept: the volume is open read-only or by
+        this process's one writer, so its bytes do not change under it, and the next search
+        of the same opened file does not read every chunk again."""
+        if self.window not in self._checked:
+            self._checked[self.window] = self._find_bad_chunks()
+        return list(self._checked[self.window])
+
+    def _find_bad_chunks(self) -> list[int]:
         info = self.info
         mapped = self._view(info.data_offset, info.data_bytes)
         bad = []
@@ -164,6 +190,12 @@ class VectorFile:
         if crc32c(self.ids()) != info.ids_checksum:
             bad.append(-1)
         return bad
+
+
+def _head(volume: Volume, inode: InodeRecord, length: int) -> bytes:
+    """The file's first `length` bytes, walking only the part of its map that holds them
+    (a whole-file read would walk all of a large file's map to find its first run)."""
+    return FileData(volume, inode, -(-length // C.BLOCK_SIZE)).read(0, length)
 
 
 def find_vector_files(volume: Volume) -> Iterator[tuple[str, InodeRecord]]:

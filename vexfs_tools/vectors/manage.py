@@ -3,6 +3,7 @@ path, list them, add and export them, read queries, save ground truth."""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Sequence
@@ -138,10 +139,38 @@ def _write_npy(file: VectorFile, f, rows_per_chunk: int) -> None:
     dtype = np.dtype(bool) if binary else info.numpy_type
     np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(dtype),
                                              "fortran_order": False, "shape": (info.count, info.dimensions)})
+    if not binary and _copy_in_kernel(file, f):
+        return
     for _, rows in file.iter_rows(rows_per_chunk):
         if binary:
             rows = np.unpackbits(rows, axis=1, count=info.dimensions, bitorder="little").astype(bool)
-        f.write(np.ascontiguousarray(rows, dtype).tobytes())
+        f.write(np.ascontiguousarray(rows, dtype).reshape(-1).view(np.uint8))
+
+
+def _copy_in_kernel(file: VectorFile, f) -> bool:
+    """Copy the rows image to file in the kernel (copy_file_range, as cp does) when they
+    are one run of the image: they never pass through this process. False, with nothing
+    copied, where the kernel can not (a block device, another file system): the caller
+    writes them."""
+    info = file.info
+    where = file.contiguous_offset()
+    if where is None or file.skipped or file.window is not None or not hasattr(os, "copy_file_range"):
+        return False
+    f.flush()
+    start, done = f.tell(), 0
+    while done < info.data_bytes:
+        try:
+            n = os.copy_file_range(file.volume.device.fd, f.fileno(), info.data_bytes - done,
+                                   where + done, start + done)
+        except OSError as e:
+            if done == 0 and e.errno in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF):
+                return False
+            raise
+        if n == 0:
+            raise OSError(errno.EIO, "the image ends inside the vector data")
+        done += n
+    f.seek(start + done)
+    return True
 
 
 def _write_texmex(file: VectorFile, f, ext: str, rows_per_chunk: int) -> None:

@@ -28,8 +28,10 @@ BLAS calls held to one thread (threadpoolctl; without it, searches that use BLAS
 worker and BLAS's own threads); their candidates are merged at the end.
 
 Memory: the vector data (memory-mapped from the image where it is one run of blocks, read
-in bounded chunks otherwise) and its ids, plus `buffer_bytes` at most (score and data
-blocks, the float64 recomputation in chunks, per-query state of O(k)) per worker.
+in bounded chunks otherwise), its ids and, for float32 files, the rows' float32 norms
+(4 bytes a row, kept with the opened file: VectorFile.row_norms), plus `buffer_bytes` at
+most (score and data blocks, the float64 recomputation in chunks, per-query state of
+O(k)) per worker.
 """
 
 from __future__ import annotations
@@ -327,10 +329,13 @@ class _Engine:
         threshold = (self.kth_score[queries] - 2 * self.margin[queries]).astype(self.dtype)
         self.threshold[queries] = np.nextafter(threshold, self.dtype.type(-np.inf))
 
-    def _compute_block(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def _compute_block(self, raw: np.ndarray, norms: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """(rows in the compute type, per-row term to subtract from q.x or None); updates the
         running norm bound. With BLAS, l2's and hamming's term rides in the product: the rows
-        get one more column, -|x|^2 / 2, and the queries a 1 there."""
+        get one more column, -|x|^2 / 2, and the queries a 1 there. `norms`: the rows'
+        float32 |x|^2 computed before (VectorFile.row_norms), used by float32 candidates
+        instead of a second pass over the rows (any float32 sum: the bounds hold for every
+        order of summation)."""
         metric, d = self.metric, self.dims
         fold = self.fold
         if fold:
@@ -353,7 +358,7 @@ class _Engine:
             rows[...] = raw
         else:
             rows = np.ascontiguousarray(raw if raw.dtype == self.dtype else raw.astype(self.dtype))
-        norm2 = np.einsum("ij,ij->i", rows, rows)
+        norm2 = norms if norms is not None and self.f32 else np.einsum("ij,ij->i", rows, rows)
         top = float(norm2.max())
         if not math.isfinite(top) and raw.dtype.kind == "f" and not np.isfinite(raw).all():
             raise UsageError("vectors must be finite (a row has a NaN or an infinite component)")
@@ -373,7 +378,7 @@ class _Engine:
             self._update_margin()
         if metric != "l2":
             return rows, None
-        norm2 *= self.dtype.type(-0.5)
+        norm2 = norm2 * self.dtype.type(-0.5)  # not in place: `norms` is the file's
         if fold:
             out[:, d] = norm2
             return out, None
@@ -386,7 +391,8 @@ class _Engine:
             buf = self._score_buffers[tile] = np.empty((rows, tile), self.dtype)
         return buf[:rows]
 
-    def feed(self, raw: np.ndarray, ids: Callable[[np.ndarray], np.ndarray], source: int) -> None:
+    def feed(self, raw: np.ndarray, ids: Callable[[np.ndarray], np.ndarray], source: int,
+             norms: np.ndarray | None = None) -> None:
         """One block of rows (the element type's numpy array); ids(rows) gives their ids.
 
         Scores are (rows, queries); their maxima over segments of SEGMENT rows say which
@@ -395,7 +401,7 @@ class _Engine:
         take the rows still above the new thresholds."""
         if not len(raw):
             return
-        rows, subtract = self._compute_block(raw)
+        rows, subtract = self._compute_block(raw, norms)
         for tile_start in range(0, self.nq, self.query_tile):
             tile_end = min(self.nq, tile_start + self.query_tile)
             segments = self._tile_scores(rows, subtract, tile_start, tile_end)
@@ -586,8 +592,8 @@ def _search(q: np.ndarray, dims: int, metric: str, k: int, compute,
     blocks = stream(batch_rows or first.block_rows)
     workers, controller = threads
     if workers == 1:
-        for raw, ids, source in blocks:
-            first.feed(raw, ids, source)
+        for item in blocks:
+            first.feed(*item)
         return first.result()
     engines = [first] + [_Engine(q, dims, metric, k, compute) for _ in range(workers - 1)]
     lock, stop, errors = threading.Lock(), threading.Event(), []
@@ -697,8 +703,10 @@ def search_files(queries: np.ndarray, files: Sequence, k: int, metric: str | Non
     def stream(rows: int):
         for index, f in enumerate(files):
             ids = f.ids()
+            norms = f.row_norms() if metric != "hamming" else None
             for start, block in f.iter_rows(rows):
-                yield block, (lambda r, start=start, ids=ids: ids[r + start]), index
+                yield (block, (lambda r, start=start, ids=ids: ids[r + start]), index,
+                       None if norms is None else norms[start:start + len(block)])
 
     return _run(q, first.dimensions, metric, k, sum(f.info.count for f in files), stream,
                 int(batch_rows) if batch_rows is not None else None)

@@ -33,10 +33,11 @@ class VectorSource:
     dimensions: int
     metric: int
     size: int
+    checked: bool = False  # rows finite and ids unique already checked (source_from_file)
 
     def chunks(self) -> Iterator[bytes]:
         return encode(self.array, self.ids, element_type=self.element_type, metric=self.metric,
-                      dimensions=self.dimensions)[1]
+                      dimensions=self.dimensions, check=not self.checked)[1]
 
 
 def source_from_file(path: str, ids_path: str | None = None, metric: str | None = None, *,
@@ -58,7 +59,7 @@ def source_from_file(path: str, ids_path: str | None = None, metric: str | None 
     if ids is not None and len(np.unique(ids)) != len(ids):
         raise UsageError(f"{ids_path}: ids must be unique")
     return VectorSource(array, ids, element_type, dims, METRIC_CODES[metric],
-                        layout(dims, element_type, len(array))[3])
+                        layout(dims, element_type, len(array))[3], checked=True)
 
 
 def mkfs_vector_name(name: bytes) -> bytes | None:
@@ -97,15 +98,7 @@ def add_vector_file(volume: Volume, path: str, source: VectorSource, *, append: 
         if (old.info.dimensions, old.info.element_type) != (source.dimensions, source.element_type):
             raise UsageError(f"{path} holds {old.info.dimensions}-dimensional {old.info.element_name} "
                              "vectors; the new ones differ")
-        old_ids = old.ids()
-        new_ids = source.ids if source.ids is not None else \
-            np.arange(len(source.array), dtype=np.uint64) + (int(old_ids.max()) + 1 if len(old_ids) else 0)
-        merged = VectorSource(np.concatenate([np.asarray(old.vectors(mmap=False)), np.asarray(source.array)]),
-                              np.concatenate([old_ids, new_ids]), source.element_type, source.dimensions,
-                              old.info.metric, 0)
-        merged.size = layout(merged.dimensions, merged.element_type, len(merged.array))[3]
-        if len(np.unique(merged.ids)) != len(merged.ids):
-            raise UsageError("ids must stay unique within a vector file: the new ids repeat old ones")
+        merged = _appended(old, source)
         # Crash-safe order: the new contents go to new blocks while the old ones are still
         # allocated; only then does the inode switch over and the old blocks get freed.
         inode = volume.read_inode(existing)
@@ -142,13 +135,35 @@ def add_vector_file(volume: Volume, path: str, source: VectorSource, *, append: 
     return ino
 
 
+def _appended(old: VectorFile, source: VectorSource) -> VectorSource:
+    """The old file's rows (memory-mapped, or read) then the new ones, as one source that
+    streams both: nothing holds the rows in anonymous memory. New ids default to the ones
+    after the old largest; given ones must not repeat old ones."""
+    old_ids = old.ids()
+    count = len(source.array)
+    if source.ids is None:
+        start = int(old_ids.max()) + 1 if len(old_ids) else 0
+        new_ids = np.arange(start, start + count, dtype=np.uint64)
+        repeats = start + count > 1 << 64
+    else:
+        new_ids = np.asarray(source.ids, np.uint64)
+        repeats = len(np.unique(new_ids)) != count or bool(np.isin(new_ids, old_ids).any())
+    if repeats:
+        raise UsageError("ids must stay unique within a vector file: the new ids repeat old ones")
+    if not source.checked:
+        check_vectors(np.asarray(source.array), source.element_type, source.dimensions)
+    total = old.info.count + count
+    return VectorSource((old.vectors(), np.asarray(source.array)), np.concatenate([old_ids, new_ids]),
+                        source.element_type, source.dimensions, old.info.metric,
+                        layout(source.dimensions, source.element_type, total)[3], checked=True)
+
+
 def _write_stream(volume: Volume, fields, size: int, chunks: Iterator[bytes]) -> None:
     """Map a contiguous run of new blocks (so the data can be memory-mapped) into `fields`,
     then write `size` bytes into them, chunk after chunk. The caller writes the inode."""
     blocks = -(-size // C.BLOCK_SIZE)
     first = volume.allocate_run(blocks) if blocks else 0
-    for logical in range(blocks):
-        volume.set_block(fields, logical, first + logical)
+    volume.map_run(fields, first, blocks)
     fields.i_blocks += blocks
     fields.i_size = size
     data = FileData(volume, InodeRecord(0, fields, b""), blocks)

@@ -199,3 +199,71 @@ def plan_map(runs: list[tuple[int, int]], next_meta: Callable[[], int],
         if count > start:
             tops[level] = build(level, start, min(count - start, LEVEL_SPAN[level]))
     return direct, tuple(tops)
+
+
+
+def bulk_mapping(block_map: BlockMap, limit: int | None,
+                 mask: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+    """(logical, physical) int64 arrays of block_map.mapping(limit), each indirect block's
+    pointers checked at once by `mask` (Volume.data_block_mask) instead of one by one:
+    large files' maps walk in numpy. None when a pointer is bad or an indirect block
+    repeats: the one-by-one walk then gives the findings."""
+    limit = block_map.max_logical if limit is None else min(limit, block_map.max_logical)
+    logical_parts: list[np.ndarray] = []
+    physical_parts: list[np.ndarray] = []
+    seen: set[int] = set()
+
+    def walk(block: int, level: int, first: int) -> bool:
+        if block in seen or not mask(np.array([block], np.uint32))[0]:
+            return False
+        seen.add(block)
+        pointers = indirect_pointers(block_map.read_block(block))
+        span = LEVEL_SPAN[level] // P
+        index = np.flatnonzero(pointers)
+        index = index[first + index * span < limit]
+        children = pointers[index]
+        if level == 0:
+            if not mask(children).all():
+                return False
+            logical_parts.append(first + index.astype(np.int64))
+            physical_parts.append(children.astype(np.int64))
+            return True
+        return all(walk(int(child), level - 1, first + int(i) * span) for i, child in zip(index, children))
+
+    direct = np.asarray(block_map.inode.i_block[:min(limit, C.DIRECT_BLOCKS)], dtype=np.uint32)
+    index = np.flatnonzero(direct)
+    if not mask(direct[index]).all():
+        return None
+    logical_parts.append(index.astype(np.int64))
+    physical_parts.append(direct[index].astype(np.int64))
+    if block_map.indirect:
+        for level, field in enumerate(TOP_FIELDS):
+            top = getattr(block_map.inode, field)
+            if top and LEVEL_START[level] < limit and not walk(top, level, LEVEL_START[level]):
+                return None
+    return np.concatenate(logical_parts), np.concatenate(physical_parts)
+
+
+def bulk_runs(block_map: BlockMap, limit: int | None,
+              mask: Callable[[np.ndarray], np.ndarray]) -> list[tuple[int, int, int]]:
+    """block_map.runs(limit) as a list, found by bulk_mapping (the one-by-one walk where it
+    gives None, so its findings are exactly those of `runs`)."""
+    found = bulk_mapping(block_map, limit, mask)
+    if found is None:
+        return list(block_map.runs(limit))
+    logical, physical = found
+    if not len(logical):
+        return []
+    breaks = np.flatnonzero((np.diff(logical) != 1) | (np.diff(physical) != 1)) + 1
+    starts = np.concatenate([[0], breaks])
+    counts = np.diff(np.concatenate([starts, [len(logical)]]))
+    return [(int(a), int(b), int(c)) for a, b, c in zip(logical[starts], physical[starts], counts)]
+
+
+def bulk_mapping_list(block_map: BlockMap, mask: Callable[[np.ndarray], np.ndarray]) -> list[tuple[int, int]]:
+    """list(block_map.mapping()), found by bulk_mapping where it can be (fsck's pass 1 on
+    large files), else by the one-by-one walk (which notes the findings)."""
+    found = bulk_mapping(block_map, None, mask)
+    if found is None:
+        return list(block_map.mapping())
+    return list(zip(found[0].tolist(), found[1].tolist()))

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from ..errors import CorruptionError
 from ..format import constants as C
+from .blockmap import bulk_runs
 from .inodes import InodeRecord
 from .volume import Volume
 
@@ -21,7 +22,7 @@ Run = tuple[int, int, int]  # (first logical block, first physical block, block 
 
 def physical_runs(volume: Volume, inode: InodeRecord, limit: int | None = None) -> list[Run]:
     """The file's runs of consecutive blocks below logical block `limit`, in logical order."""
-    return list(volume.block_map(inode).runs(limit))
+    return bulk_runs(volume.block_map(inode), limit, volume.data_block_mask)
 
 
 class FileData:

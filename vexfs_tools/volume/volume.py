@@ -28,7 +28,8 @@ from ..format import constants as C
 from . import checksums, directory
 from . import superblock as sbio
 from .bitmap import BlockBitmap
-from .blockmap import TOP_FIELDS, LEVEL_SPAN, LEVEL_START, P, BlockMap, build_indirect, indirect_pointers
+from .blockmap import (TOP_FIELDS, LEVEL_SPAN, LEVEL_START, P, BlockMap, build_indirect, indirect_pointers,
+                       plan_map)
 from .findings import Code, Finding, describe
 from .geometry import EXTENDED, KERNEL, Geometry
 from .inodes import (InodeRecord, array_as_table, build_inode, iter_stored_past, iter_table_chunks, new_inode,
@@ -651,6 +652,24 @@ class Volume:
                 pointers[index] = self._new_indirect(fields)
             self._write_indirect(table, pointers)
             table = int(pointers[index])
+
+    def map_run(self, fields, first: int, count: int) -> None:
+        """Point logical blocks 0..count-1 of an inode with an empty map at the physical run
+        first..first+count-1, each indirect block built whole and written once (set_block
+        per block rewrites them block after block). The caller writes the inode."""
+        if count > C.DIRECT_BLOCKS and not self.indirect:
+            raise LimitError(f"the {self.layout} layout holds at most {C.DIRECT_BLOCKS} blocks "
+                             f"({C.KERNEL_MAX_FILE_SIZE} bytes) per file")
+        metas: list[int] = []
+
+        def next_meta() -> int:
+            metas.append(self.allocate_block())
+            return metas[-1]
+
+        direct, tops = plan_map([(first, count)] if count else [], next_meta, self._write_indirect)
+        fields.i_block = direct
+        fields.i_indirect, fields.i_double_indirect, fields.i_triple_indirect = tops
+        fields.i_blocks += len(metas)
 
     def _new_indirect(self, fields) -> int:
         block = self.allocate_block()
