@@ -286,7 +286,7 @@ def _set_backup_super(volume: Volume, on: bool) -> None:
 
 def _set_lazy_itable(volume: Volume, on: bool) -> None:
     """On: the mark one past the last non-zero record (a scan of the table, holes skipped);
-    off: the field cleared (FORMAT.md section 18)."""
+    off: the field cleared (FORMAT.md section 19)."""
     last = 0
     if on:
         for first_ino, records in volume.inode_table(skip_holes=True):
