@@ -120,19 +120,27 @@ class VexfsOperations(mfusepy.Operations):
 
     # --- names -----------------------------------------------------------------------------
 
-    def _lookup(self, inode, name: bytes) -> int | None:
-        if self.recovery is not None:
-            return self.recovery.lookup(inode, name)
-        return self.ns.listing(inode.ino).get(name)
-
     def _ino(self, path: str) -> int:
+        if self.recovery is not None:
+            return self._ino_read_only(path)
+        ino = C.ROOT_INO
+        for part in os.fsencode(path).split(b"/"):
+            if part:  # the kept listings: no inode read per step (ENOTDIR from a file's)
+                found = self.ns.listing(ino).get(part)
+                if found is None:
+                    raise mfusepy.FuseOSError(E.ENOENT)
+                ino = found
+        return ino
+
+    def _ino_read_only(self, path: str) -> int:
+        """Through inspect/recovery: directories the 2.0 kernel's mkdir orphaned too."""
         inode = self.volume.read_inode(C.ROOT_INO)
         for part in os.fsencode(path).split(b"/"):
             if not part:
                 continue
             if not inode.is_dir:
                 raise mfusepy.FuseOSError(E.ENOTDIR)
-            found = self._lookup(inode, part)
+            found = self.recovery.lookup(inode, part)
             if found is None:
                 raise mfusepy.FuseOSError(E.ENOENT)
             inode = self.volume.read_inode(found)
