@@ -13,13 +13,14 @@ import errno as E
 import heapq
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import (CorruptionError, DeviceError, LimitError, NoSpaceError, NotADirectoryError_,
                       PathNotFoundError, UsageError, VexfsError)
 from ..format import constants as C
+from ..format.dtypes import DIRENT_HEADER
 from . import directory
 from .blockmap import LEVEL_SPAN, LEVEL_START, TOP_FIELDS, P, indirect_pointers
 from .findings import Code, Finding
@@ -63,6 +64,8 @@ class Listing:
     names: dict[bytes, int]
     blocks: dict[bytes, int | None]
     room: int | None = None
+    tail: int | None = None  # where the last entry of the room block starts, when known
+    offsets: dict[bytes, int] = field(default_factory=dict)  # where each entry starts (they never move)
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ class Namespace:
         # of the table instead of one per create.
         self._listings: dict[int, Listing] = {}
         self._free_inodes: list[int] | None = None
+        self._goal: int | None = None  # where the next new file's data is looked for
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -136,7 +140,8 @@ class Namespace:
                 if record.inode:
                     found.names[record.name] = record.inode
                     found.blocks[record.name] = block
-            found.room = block
+                    found.offsets[record.name] = record.offset
+            found.room, found.tail = block, walk.records[-1].offset if walk.records else None
         return found
 
     def _forget(self, *dirs: int) -> None:
@@ -144,14 +149,18 @@ class Namespace:
             self._listings.pop(ino, None)
 
     def _add_entry(self, parent: int, name: bytes, ino: int, file_type: int) -> None:
-        """Link a name (checked new) into a directory: into the block that last had room,
-        else Volume.add_entry's first fit or new block."""
+        """Link a name (checked new) into a directory: after the last entry of the block that
+        last had room, else first fit there, else Volume.add_entry's first fit or new block."""
         v, kept = self.volume, self._listing(parent)
         if kept.room is not None:
             data = bytearray(v.read_block(kept.room))
-            if directory.insert_entry(data, name, ino, file_type, chain_end=v.chain_end):
+            at = kept.tail if kept.tail is not None else last_entry(data, v.chain_end)
+            new = None if at is None else split_last(data, at, name, ino, file_type, v.chain_end)
+            if new is not None or directory.insert_entry(data, name, ino, file_type, chain_end=v.chain_end):
                 v.write_dir_block(kept.room, data)
-                kept.names[name], kept.blocks[name] = ino, kept.room
+                kept.names[name], kept.blocks[name], kept.tail = ino, kept.room, new
+                if new is not None:
+                    kept.offsets[name] = new
                 return
         v.add_entry(parent, name, ino, file_type)
         self._added(parent, name, ino)
@@ -162,7 +171,7 @@ class Namespace:
         if kept is not None:
             kept.names[name], kept.blocks[name] = ino, None
             blocks = self.volume.dir_blocks(self.volume.read_inode(parent))
-            kept.room = blocks[-1][1] if blocks else None
+            kept.room, kept.tail = (blocks[-1][1] if blocks else None), None
 
     def _edit_entry(self, parent: int, name: bytes, edit) -> None:
         """Apply `edit(block bytes) -> bool` to the block holding `name` (known, else each)."""
@@ -173,7 +182,10 @@ class Namespace:
             data = bytearray(v.read_block(block))
             if edit(data):
                 v.write_dir_block(block, data)
-                self._listing(parent).blocks[name] = block
+                kept = self._listing(parent)
+                kept.blocks[name] = block
+                if block == kept.room:
+                    kept.tail = None  # a removal may have merged the last entry
                 return
         raise fail(E.ENOENT, os.fsdecode(name))
 
@@ -212,20 +224,23 @@ class Namespace:
         return bytes(out)
 
     def _pieces(self, fields, offset: int, end: int,
-                blocks: np.ndarray | None = None) -> list[tuple[int, int | None, int]]:
+                blocks: list[int] | None = None) -> list[tuple[int, int | None, int]]:
         """(file offset, device offset or None for a hole, length) over [offset, end),
         consecutive blocks joined; `blocks`: the range's map when the caller has it."""
         first = offset // C.BLOCK_SIZE
         if blocks is None:
             blocks = self.map_range(fields, first, (end - 1) // C.BLOCK_SIZE + 1)
-        holes = blocks == 0
-        joined = (holes[1:] & holes[:-1]) | ((np.diff(blocks) == 1) & ~holes[1:] & ~holes[:-1])
-        bounds = [0, *(np.flatnonzero(~joined) + 1).tolist(), len(blocks)]
+        bounds = [0]
+        for i in range(1, len(blocks)):
+            a, b = blocks[i - 1], blocks[i]
+            if (a or b) and not (a and b == a + 1):
+                bounds.append(i)
+        bounds.append(len(blocks))
         out = []
         for a, b in zip(bounds, bounds[1:]):
             start = (first + a) * C.BLOCK_SIZE
             lo, hi = max(offset, start), min(end, (first + b) * C.BLOCK_SIZE)
-            block = int(blocks[a])
+            block = blocks[a]
             out.append((lo, block * C.BLOCK_SIZE + lo - start if block else None, hi - lo))
         return out
 
@@ -382,7 +397,7 @@ class Namespace:
         fields = inode.fields
         first, last = offset // C.BLOCK_SIZE, (end - 1) // C.BLOCK_SIZE
         blocks = self.map_range(fields, first, last + 1)
-        missing = (np.flatnonzero(blocks == 0) + first).tolist()
+        missing = [first + i for i, block in enumerate(blocks) if not block]
         fresh: set[int] = set()
         if missing:
             if self.volume.sb.s_free_blocks < len(missing) + indirect_bound(len(missing)):
@@ -418,7 +433,8 @@ class Namespace:
         layout: one at a time, the lowest free block first (the kernel's order). Extended:
         each run of consecutive logical blocks in one contiguous run, right after the
         file's previous block when that is free, else first fit, else block by block
-        near it. The blocks are not zeroed: the write covers them (or zeroes their rest)."""
+        near it; a single block, the first free one after the file's previous block (a
+        new file's: after the last block this Namespace took). The blocks are not zeroed: the write covers them (or zeroes their rest)."""
         v = self.volume
         pairs: list[tuple[int, int]] = []
         if not v.indirect:
@@ -426,36 +442,39 @@ class Namespace:
                 pairs.append((logical, v.allocate_block(zero=False)))
         else:
             before = self.mapped(fields, first - 1) if first else 0
-            goal = before + 1 if before else None
+            goal = before + 1 if before else self._goal
             for start, count in logical_runs(missing):
-                try:
-                    block = v.allocate_run(count, goal)
-                except NoSpaceError:
-                    block = None
+                block = None
+                if count > 1:
+                    try:
+                        block = v.allocate_run(count, goal)
+                    except NoSpaceError:
+                        pass
                 for n in range(count):
                     physical = v.allocate_block(goal, zero=False) if block is None else block + n
                     pairs.append((start + n, physical))
                     goal = physical + 1
+            self._goal = goal
         v.set_blocks(fields, pairs)
         fields.i_blocks += len(pairs)
         return pairs
 
-    def map_range(self, fields, start: int, stop: int) -> np.ndarray:
+    def map_range(self, fields, start: int, stop: int) -> list[int]:
         """The physical block of each logical block start..stop-1 (0: a hole), by one walk
         down the map per block of pointers, not per block."""
-        out = np.zeros(stop - start, np.int64)
+        out: list[int] = []
         logical = start
         while logical < stop:
             if logical < C.DIRECT_BLOCKS:
                 n = min(stop, C.DIRECT_BLOCKS) - logical
-                out[logical - start:logical - start + n] = fields.i_block[logical:logical + n]
+                out += fields.i_block[logical:logical + n]
             elif not self.volume.indirect:
-                break
+                n = stop - logical
+                out += [0] * n
             else:
                 pointers, index = self._leaf(fields, logical)
                 n = min(stop - logical, P - index)
-                if pointers is not None:
-                    out[logical - start:logical - start + n] = pointers[index:index + n]
+                out += [0] * n if pointers is None else pointers[index:index + n].tolist()
             logical += n
         return out
 
@@ -473,7 +492,7 @@ class Namespace:
 
     def mapped(self, fields, logical: int) -> int:
         """The physical block at `logical` (0: a hole)."""
-        return int(self.map_range(fields, logical, logical + 1)[0])
+        return self.map_range(fields, logical, logical + 1)[0]
 
     def truncate(self, ino: int, size: int) -> None:
         """Grow (a hole) or shrink: blocks past the new end are freed, the tail of the last
@@ -527,12 +546,19 @@ class Namespace:
     # --- removing ------------------------------------------------------------------------------
 
     def _remove_entry(self, parent: int, name: bytes) -> None:
-        v = self.volume
-        self._edit_entry(parent, name, lambda data: directory.remove_entry(
-            data, name, chain_end=v.chain_end) is not None)
-        kept = self._listing(parent)
+        v, kept = self.volume, self._listing(parent)
+        block, at = kept.blocks.get(name), kept.offsets.get(name)
+        data = bytearray(v.read_block(block)) if block is not None and at is not None else None
+        if data is not None and remove_at(data, at, name):
+            v.write_dir_block(block, data)
+        else:
+            self._edit_entry(parent, name, lambda data: directory.remove_entry(
+                data, name, chain_end=v.chain_end) is not None)
+        if block == kept.room:
+            kept.tail = None  # the last entry may have been merged
         kept.names.pop(name, None)
         kept.blocks.pop(name, None)
+        kept.offsets.pop(name, None)
 
     def unlink(self, parent: int, name: bytes) -> None:
         ino = self.lookup(parent, name)
@@ -741,6 +767,50 @@ def check_name(name: bytes) -> None:
         raise fail(E.ENAMETOOLONG, f"a name of {len(name)} bytes")
     if b"/" in name or b"\0" in name:
         raise fail(E.EINVAL, f"{name!r} is not a file name")
+
+
+def last_entry(data: bytes, chain_end: int) -> int | None:
+    records = directory.walk_block(data, chain_end=chain_end).records
+    return records[-1].offset if records else None
+
+
+def split_last(data: bytearray, at: int, name: bytes, ino: int, file_type: int, chain_end: int) -> int | None:
+    """Put a new entry in the slack of a block's last entry (at `at`, ending the chain), as
+    directory.insert_entry splits one, without walking the block: where it went, or None
+    when there is no room (or `at` is no longer the last entry)."""
+    inode, rec_len, name_len, kind = DIRENT_HEADER.unpack_from(data, at)
+    if rec_len == 0 or at + rec_len != chain_end:
+        return None
+    used = directory.min_rec_len(name_len) if inode else 0
+    if rec_len - used < directory.min_rec_len(len(name)):
+        return None
+    if used:
+        DIRENT_HEADER.pack_into(data, at, inode, used, name_len, kind)
+    new = at + used
+    DIRENT_HEADER.pack_into(data, new, ino, rec_len - used, len(name), file_type)
+    data[new + C.DIRENT_HEADER_SIZE:new + C.DIRENT_HEADER_SIZE + len(name)] = name
+    return new
+
+
+def remove_at(data: bytearray, at: int, name: bytes) -> bool:
+    """directory.remove_entry for an entry known to start at `at`: the chain is followed
+    only up to it. False (nothing changed) when no live entry `name` starts there."""
+    previous, offset = None, 0
+    while offset < at:
+        rec_len = DIRENT_HEADER.unpack_from(data, offset)[1]
+        if rec_len == 0:
+            return False
+        previous, offset = offset, offset + rec_len
+    inode, rec_len, name_len, kind = DIRENT_HEADER.unpack_from(data, at)
+    start = at + C.DIRENT_HEADER_SIZE
+    if offset != at or not inode or bytes(data[start:start + name_len]) != name:
+        return False
+    if previous is None:
+        DIRENT_HEADER.pack_into(data, at, 0, rec_len, name_len, kind)
+    else:
+        p_inode, p_len, p_name_len, p_kind = DIRENT_HEADER.unpack_from(data, previous)
+        DIRENT_HEADER.pack_into(data, previous, p_inode, p_len + rec_len, p_name_len, p_kind)
+    return True
 
 
 def file_type_of(mode: int) -> int:

@@ -542,10 +542,25 @@ class Volume:
         pointers, as ext2 leaves them, for whoever reads it later."""
         inode = InodeRecord(0, fields, b"")
         block_map = self.block_map(inode)
-        for _, block in block_map.mapping():
-            self.free_block(block)
+        for _, first, count in block_map.runs():
+            self.free_run(first, count)
         for block in block_map.indirect_blocks():
             self.free_block(block)
+
+    def free_run(self, first: int, count: int) -> None:
+        """free_block over consecutive blocks, the bitmap changed a bitmap block at a time."""
+        if self.on_block_change is not None or count < 16:
+            for block in range(first, first + count):
+                self.free_block(block)
+            return
+        used = int(np.count_nonzero(self.bitmap.bits(first, count)))
+        self.bitmap.set_range(first, count, False)
+        self.sb.s_free_blocks += used
+        self.sb_dirty = True
+        self._freed.update(range(first, first + count))
+        for block in range(first, first + count):
+            self._cache.pop(block, None)
+            self._dirty.discard(block)
 
     # --- block maps and file contents ------------------------------------------------------
 
@@ -596,9 +611,13 @@ class Volume:
         """set_block for many (logical, physical) pairs: each indirect block changed is
         sealed and written once, not once per pointer."""
         tables: dict[int, np.ndarray] = {}
-        for logical, physical in pairs:
+        pairs = list(pairs)
+        i = 0
+        while i < len(pairs):
+            logical, physical = pairs[i]
             if logical < C.DIRECT_BLOCKS:
                 fields.i_block[logical] = physical
+                i += 1
                 continue
             if not self.indirect:
                 raise LimitError(f"the {self.layout} layout holds at most {C.DIRECT_BLOCKS} blocks "
@@ -614,11 +633,16 @@ class Volume:
                 pointers = tables.get(table)
                 if pointers is None:
                     pointers = tables[table] = indirect_pointers(self._meta(table)).copy()
-                if depth == 0:
-                    pointers[index] = physical
-                elif not pointers[index]:
-                    pointers[index] = self._new_indirect(fields)
-                table = int(pointers[index])
+                if depth:
+                    if not pointers[index]:
+                        pointers[index] = self._new_indirect(fields)
+                    table = int(pointers[index])
+            # The pairs that follow in the same last-level block go in with one slice.
+            j = i + 1
+            while j < len(pairs) and pairs[j][0] == logical + j - i and index + j - i < P:
+                j += 1
+            pointers[index:index + j - i] = [pair[1] for pair in pairs[i:j]]
+            i = j
         for table, pointers in tables.items():
             self._write_indirect(table, pointers)
 
