@@ -11,6 +11,7 @@ import filecmp
 import hashlib
 import os
 import random
+import shutil
 import signal
 import subprocess
 import time
@@ -19,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import kernel_image, kernel_md5, run, tool
+from tests.conftest import digest, kernel_image, kernel_md5, run, tool
+from tests.writes import fsck_clean, layout, layout_args  # noqa: F401 (fixtures)
 from vexfs_tools.format import constants as C
 from vexfs_tools.format.offsets import field_span
 from vexfs_tools.format.superblock import Superblock
@@ -30,24 +32,6 @@ from vexfs_tools.volume import Volume
 from .fuse import is_mounted, mounted, needs_fuse, wait_for
 
 pytestmark = needs_fuse
-
-
-@pytest.fixture(params=["kernel", "extended"])
-def layout(request):
-    return request.param
-
-
-def layout_args(layout: str) -> tuple[str, ...]:
-    return ("--compat", "kernel") if layout == "kernel" else ()
-
-
-def fsck_clean(image: Path) -> None:
-    result = run("fsck.vexfs", "-fn", image)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def state_of(image: Path) -> int:
@@ -327,3 +311,84 @@ def test_fio_verify_crc32c(tmp_path, fresh_image):
         assert result.returncode == 0, result.stdout + result.stderr
         assert "verify" in result.stdout and "err= 0" in result.stdout
     fsck_clean(image)
+
+
+def test_enospc_mid_mount_keeps_the_image_consistent(tmp_path, fresh_image, layout):
+    """Fill the file system through the mount: the write that finds no room fails with
+    ENOSPC, what was written before reads back whole (also after unmount), space freed is
+    usable again, and fsck finds nothing."""
+    image = fresh_image("8M", *layout_args(layout))
+    mnt = tmp_path / "mnt"
+    early = random.Random(5).randbytes(20_000)
+    chunk = random.Random(6).randbytes(40_000)  # under the kernel layout's 48 KiB per file
+    written = []
+    with mounted(image, mnt):
+        (mnt / "early").write_bytes(early)
+        with pytest.raises(OSError) as info:
+            for i in range(10_000):
+                directory = mnt / f"d{i // 50}"
+                directory.mkdir(exist_ok=True)
+                fd = os.open(directory / f"f{i}", os.O_CREAT | os.O_WRONLY, 0o644)
+                try:
+                    written.append(directory / f"f{i}")
+                    assert os.write(fd, chunk) == len(chunk)
+                finally:
+                    os.close(fd)
+        assert info.value.errno == E.ENOSPC
+        assert len(written) > 50
+        assert (mnt / "early").read_bytes() == early
+        assert all(path.read_bytes() == chunk for path in written[:-1])
+        for path in written[:10]:
+            path.unlink()
+        (mnt / "after").write_bytes(chunk)
+        assert (mnt / "after").read_bytes() == chunk
+    fsck_clean(image)
+    assert run("vexfs", "cat", image, "/early").stdout_bytes == early
+    assert run("vexfs", "cat", image, "/after").stdout_bytes == chunk
+
+
+def test_mount_dash_t_fuse_vexfs_dispatch(tmp_path, fresh_image):
+    """`mount -t fuse.vexfs IMG MNT`: util-linux runs /sbin/mount.fuse.vexfs if installed,
+    else fuse3's mount.fuse, which runs the subtype as a command through sh: `vexfs IMG MNT
+    -o OPTS`. That dispatch is driven here exactly, with the helper as `vexfs` first on
+    PATH (mount(8) itself hands its helpers no PATH of ours)."""
+    helper = shutil.which("mount.fuse3", path="/sbin:/usr/sbin") or shutil.which("mount.fuse", path="/sbin:/usr/sbin")
+    if helper is None:
+        pytest.skip("fuse3's mount.fuse3 is not installed (Debian: fuse3)")
+    image = fresh_image("16M")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "vexfs").symlink_to(tool("mount.fuse.vexfs"))
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ.get('PATH', '')}")
+    result = subprocess.run([helper, str(image), str(mnt), "-t", "fuse.vexfs", "-o", "rw,nosuid,nodev"],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    try:
+        assert is_mounted(mnt)
+        (mnt / "through-mount").write_bytes(b"helper\n")
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False, capture_output=True)
+        wait_for(lambda: not is_mounted(mnt), 30)
+    assert not is_mounted(mnt)
+    assert wait_for(lambda: run("fsck.vexfs", "-fn", image).returncode == 0, 30)
+    assert run("vexfs", "cat", image, "/through-mount").stdout_bytes == b"helper\n"
+
+
+@pytest.mark.skipif(not os.path.exists("/sbin/mount.fuse.vexfs"),
+                    reason="/sbin/mount.fuse.vexfs is not installed (util-linux looks for helpers "
+                           "only in /sbin, /sbin/fs.d, /sbin/fs)")
+def test_mount_dash_t_fuse_vexfs(tmp_path, fresh_image):
+    image = fresh_image("16M")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    result = subprocess.run(["mount", "-t", "fuse.vexfs", str(image), str(mnt)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    try:
+        (mnt / "x").write_bytes(b"x")
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False, capture_output=True)
+        wait_for(lambda: not is_mounted(mnt), 30)
+    assert wait_for(lambda: run("fsck.vexfs", "-fn", image).returncode == 0, 30)

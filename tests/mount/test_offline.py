@@ -4,41 +4,19 @@ every byte back, an image not cleanly unmounted is refused, and fsck -fn finds n
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
-from pathlib import Path
 
-import pytest
-
-from tests.conftest import run
+from tests.conftest import digest, run
+from tests.writes import fsck_clean, image, layout  # noqa: F401 (fixtures)
 from vexfs_tools.format import constants as C
 from vexfs_tools.volume import Volume
-
-
-@pytest.fixture(params=["kernel", "extended"])
-def layout(request):
-    return request.param
-
-
-@pytest.fixture
-def image(fresh_image, layout):
-    return fresh_image("16M", *(("--compat", "kernel") if layout == "kernel" else ()))
 
 
 def vexfs(*args, code: int = 0) -> str:
     result = run("vexfs", *args)
     assert result.returncode == code, result.stdout + result.stderr
     return result.stdout if code == 0 else result.stderr
-
-
-def fsck_clean(image: Path) -> None:
-    result = run("fsck.vexfs", "-fn", image)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_each_command(image, tmp_path):

@@ -6,14 +6,14 @@ image and to a host directory and compares."""
 from __future__ import annotations
 
 import errno as E
-import hashlib
 import os
 import random
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run
+from tests.conftest import digest, run
+from tests.writes import fsck_clean, image, layout  # noqa: F401 (fixtures)
 from vexfs_tools.format import constants as C
 from vexfs_tools.volume import Volume
 from vexfs_tools.volume.namespace import Namespace, NamespaceError
@@ -22,29 +22,10 @@ BLOCK = 4096
 ROOT = C.ROOT_INO
 
 
-@pytest.fixture(params=["kernel", "extended"])
-def layout(request):
-    return request.param
-
-
-@pytest.fixture
-def image(fresh_image, layout):
-    return fresh_image("16M", *(("--compat", "kernel") if layout == "kernel" else ()))
-
-
-def fsck_clean(image: Path) -> None:
-    result = run("fsck.vexfs", "-fn", image)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
 def errno_of(call, *args) -> int:
     with pytest.raises(NamespaceError) as info:
         call(*args)
     return info.value.errno
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_create_write_read_sparse(image, layout):

@@ -30,6 +30,9 @@ GET_VECTOR_META = 0x80285602
 INFO_SPAN = field_span(V.VectorHeader, "info")
 ERRORS = ("continue", "remount-ro", "panic")
 TYPE_MODES = {t: m for m, t in C.MODE_TO_FILE_TYPE.items()}
+# utimensat's special tv_nsec values, as libfuse passes them on (tv_sec 0): mfusepy's
+# nanoseconds are then exactly these.
+UTIME_NOW, UTIME_OMIT = (1 << 30) - 1, (1 << 30) - 2
 
 
 def as_errno(func):
@@ -55,6 +58,10 @@ class VexfsOperations(mfusepy.Operations):
     """One open Volume served to the kernel (single-threaded: libfuse's -s)."""
 
     use_ns = True
+    # An open file whose last name is gone (hard_remove) is served by its fh with no path:
+    # libfuse's nullpath_ok, which mfusepy sets only when both flags are here.
+    flag_nullpath_ok = True
+    flag_nopath = True
 
     def __init__(self, volume: Volume, *, writable: bool, uid: int | None = None,
                  gid: int | None = None, fakeroot: bool = False, errors: str = "continue"):
@@ -68,6 +75,7 @@ class VexfsOperations(mfusepy.Operations):
         # idea of the size, stale when another name of the inode wrote: appends are placed
         # here, at the inode's true end.
         self.handles: dict[int, tuple[int, bool]] = {}
+        self.fh_of_call: int | None = None  # the open file a path-less setattr is for
         self._next_fh = 1
 
     def _handle(self, ino: int, flags: int) -> int:
@@ -120,19 +128,31 @@ class VexfsOperations(mfusepy.Operations):
 
     # --- names -----------------------------------------------------------------------------
 
-    def _lookup(self, inode, name: bytes) -> int | None:
+    def _ino(self, path: str | None) -> int:
+        if path is None:  # a setattr on an open file (VexfsFUSE), else no name reaches it
+            if self.fh_of_call is None:
+                raise mfusepy.FuseOSError(E.ESTALE)
+            return self._fh_ino(self.fh_of_call)
         if self.recovery is not None:
-            return self.recovery.lookup(inode, name)
-        return self.ns.listing(inode.ino).get(name)
+            return self._ino_read_only(path)
+        ino = C.ROOT_INO
+        for part in os.fsencode(path).split(b"/"):
+            if part:  # the kept listings: no inode read per step (ENOTDIR from a file's)
+                found = self.ns.listing(ino).get(part)
+                if found is None:
+                    raise mfusepy.FuseOSError(E.ENAMETOOLONG if len(part) > C.MAX_NAME_LEN else E.ENOENT)
+                ino = found
+        return ino
 
-    def _ino(self, path: str) -> int:
+    def _ino_read_only(self, path: str) -> int:
+        """Through inspect/recovery: directories the 2.0 kernel's mkdir orphaned too."""
         inode = self.volume.read_inode(C.ROOT_INO)
         for part in os.fsencode(path).split(b"/"):
             if not part:
                 continue
             if not inode.is_dir:
                 raise mfusepy.FuseOSError(E.ENOTDIR)
-            found = self._lookup(inode, part)
+            found = self.recovery.lookup(inode, part)
             if found is None:
                 raise mfusepy.FuseOSError(E.ENOENT)
             inode = self.volume.read_inode(found)
@@ -186,7 +206,9 @@ class VexfsOperations(mfusepy.Operations):
         if times is None:
             self.ns.utimens(ino)
         else:
-            self.ns.utimens(ino, times[0] // 10**9, times[1] // 10**9)
+            inode = self.volume.read_inode(ino)
+            self.ns.utimens(ino, *(None if t == UTIME_NOW else old if t == UTIME_OMIT else t // 10**9
+                                   for t, old in zip(times, (inode.fields.i_atime, inode.fields.i_mtime))))
         return 0
 
     @as_errno
@@ -196,8 +218,16 @@ class VexfsOperations(mfusepy.Operations):
     # --- directories -----------------------------------------------------------------------
 
     @as_errno
+    def opendir(self, path):
+        return self._handle(self._ino(path), 0)
+
+    @as_errno
+    def releasedir(self, path, fh):
+        return self.release(path, fh)
+
+    @as_errno
     def readdir(self, path, fh):
-        ino = self._ino(path)
+        ino = self._fh_ino(fh)
         inode = self.volume.read_inode(ino)
         if not inode.is_dir:
             raise mfusepy.FuseOSError(E.ENOTDIR)
@@ -333,3 +363,28 @@ class VexfsOperations(mfusepy.Operations):
         info = head[INFO_SPAN.offset:INFO_SPAN.offset + INFO_SPAN.size]
         memmove(data, info, len(info))
         return 0
+
+
+class VexfsFUSE(mfusepy.FUSE):
+    """mfusepy's FUSE, telling the operations which open file a setattr with no path is for
+    (ftruncate, fchmod, fchown, futimens: with nullpath_ok libfuse gives only the fh, which
+    mfusepy drops)."""
+
+    def _by_fh(self, fip, call, *args):
+        self.operations.fh_of_call = fip.contents.fh if fip else None
+        try:
+            return call(*args)
+        finally:
+            self.operations.fh_of_call = None
+
+    def truncate_fuse_3(self, path, length, fip):
+        return self._by_fh(fip, super().truncate_fuse_3, path, length, fip)
+
+    def chmod_fuse_3(self, path, mode, fip):
+        return self._by_fh(fip, super().chmod_fuse_3, path, mode, fip)
+
+    def chown_fuse_3(self, path, uid, gid, fip):
+        return self._by_fh(fip, super().chown_fuse_3, path, uid, gid, fip)
+
+    def utimens_fuse_3(self, path, buf, fip):
+        return self._by_fh(fip, super().utimens_fuse_3, path, buf, fip)

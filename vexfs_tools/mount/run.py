@@ -12,6 +12,7 @@ from ..volume.volume import Volume
 
 OURS = {"ro", "rw", "uid", "gid", "fakeroot", "errors"}
 PASSED = {"allow_other", "allow_root", "default_permissions", "auto_unmount"}
+ENTRY_TIMEOUT = 1.0  # seconds, libfuse's default
 IGNORED = {"defaults", "auto", "noauto", "user", "nouser", "users", "nofail", "_netdev", "exec",
            "noexec", "suid", "nosuid", "dev", "nodev", "atime", "noatime", "relatime"}
 
@@ -64,13 +65,16 @@ def open_for_mount(image: str, writable: bool) -> Volume:
 
 
 def fuse_arguments(image: str, options: MountOptions, foreground: bool) -> dict:
-    """What libfuse is told: our inode numbers, no attribute or entry caching and direct I/O
-    (libfuse's high-level API gives each name of a hard link its own kernel inode: no page
-    cache of one name can go stale after a write through another), the image's real path as the source (so our own tools and
-    findmnt see what is mounted)."""
+    """What libfuse is told: our inode numbers; no attribute caching and direct I/O
+    (libfuse's high-level API gives each name of a hard link its own kernel inode: neither
+    attributes nor page cache of one name may go stale after a write through another);
+    names (and their absence) cached for ENTRY_TIMEOUT, as every change of a name passes
+    through this mount's kernel, which updates its own cache; the image's real path as the
+    source (so our own tools and findmnt see what is mounted)."""
     args = dict(options.fuse)
     args.update(fsname=os.path.realpath(image), subtype="vexfs", use_ino=True, nothreads=True,
-                foreground=foreground, attr_timeout=0, entry_timeout=0, negative_timeout=0,
+                foreground=foreground, attr_timeout=0, entry_timeout=ENTRY_TIMEOUT,
+                negative_timeout=ENTRY_TIMEOUT,
                 ac_attr_timeout=0, hard_remove=True, direct_io=True)
     if not options.writable:
         args["ro"] = True
@@ -82,7 +86,7 @@ def mount(image: str, mountpoint: str, options: MountOptions, *, foreground: boo
     os.environ.setdefault("FUSE_LIBRARY_NAME", "fuse3")  # never libfuse 2, if both are here
     import mfusepy  # noqa: PLC0415 - libfuse3 is looked up only by the mount itself
 
-    from .ops import VexfsOperations  # noqa: PLC0415
+    from .ops import VexfsFUSE, VexfsOperations  # noqa: PLC0415
 
     if not os.path.isdir(mountpoint):
         raise UsageError(f"{mountpoint}: not a directory")
@@ -91,7 +95,7 @@ def mount(image: str, mountpoint: str, options: MountOptions, *, foreground: boo
                           fakeroot=options.fakeroot, errors=options.errors)
     ops.mark_mounted()
     try:
-        mfusepy.FUSE(ops, mountpoint, **fuse_arguments(image, options, foreground))
+        VexfsFUSE(ops, mountpoint, **fuse_arguments(image, options, foreground))
     except RuntimeError as exc:
         ops.destroy("/")  # never mounted: clean again
         raise UsageError(f"{mountpoint}: mount failed ({exc})") from None

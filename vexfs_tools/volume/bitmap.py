@@ -226,10 +226,13 @@ class BlockBitmap:
         per = self.bits_per_block
         first, last = start // per, (end - 1) // per
         n = last - first + 1
-        raw = np.frombuffer(self.device.read_or_zeros((self.geometry.bitmap_start + first) * C.BLOCK_SIZE,
-                                                      n * C.BLOCK_SIZE), np.uint8).reshape(n, C.BLOCK_SIZE)
         cached = [index for index in range(first, last + 1) if index in self._blocks]
-        if cached:
+        if len(cached) == n:  # all in memory (a writer's allocations): no read
+            raw = np.frombuffer(b"".join(self._blocks[index] for index in cached), np.uint8).reshape(n, C.BLOCK_SIZE)
+        else:
+            raw = np.frombuffer(self.device.read_or_zeros((self.geometry.bitmap_start + first) * C.BLOCK_SIZE,
+                                                          n * C.BLOCK_SIZE), np.uint8).reshape(n, C.BLOCK_SIZE)
+        if cached and len(cached) < n:
             raw = raw.copy()
             for index in cached:
                 raw[index - first] = np.frombuffer(self._blocks[index], np.uint8)

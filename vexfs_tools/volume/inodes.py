@@ -78,7 +78,10 @@ def new_inode(**fields) -> Container:
 
 
 def build_inode(fields: Container) -> bytearray:
-    return bytearray(Inode.build(fields))
+    """parse_inode's inverse, through the same struct (every write of an inode builds one)."""
+    values = [fields[name] for name in _NAMES[:_BLOCK_AT]] + list(fields["i_block"])
+    values += [fields[name] for name in _NAMES[_BLOCK_AT + 1:]]
+    return bytearray(INODE_STRUCT.pack(*values))
 
 
 def table_as_array(data: bytes, blocks: int) -> np.ndarray:

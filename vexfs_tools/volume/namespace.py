@@ -13,15 +13,17 @@ import errno as E
 import heapq
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import (CorruptionError, DeviceError, LimitError, NoSpaceError, NotADirectoryError_,
                       PathNotFoundError, UsageError, VexfsError)
 from ..format import constants as C
+from ..format.dtypes import DIRENT_HEADER
 from . import directory
-from .blockmap import LEVEL_SPAN, LEVEL_START, P, indirect_pointers
+from .blockmap import LEVEL_SPAN, LEVEL_START, TOP_FIELDS, P, indirect_pointers
+from .findings import Code, Finding
 from .inodes import InodeRecord
 from .volume import Volume, now
 
@@ -54,6 +56,18 @@ def fail(code: int, message: str) -> NamespaceError:
     return NamespaceError(code, f"{message}: {os.strerror(code)}")
 
 
+@dataclass
+class Listing:
+    """A directory as kept: each name's inode and the block holding it (None: not known),
+    and the block a new name is tried in first (the last one that had room)."""
+
+    names: dict[bytes, int]
+    blocks: dict[bytes, int | None]
+    room: int | None = None
+    tail: int | None = None  # where the last entry of the room block starts, when known
+    offsets: dict[bytes, int] = field(default_factory=dict)  # where each entry starts (they never move)
+
+
 @dataclass(frozen=True)
 class Entry:
     name: bytes
@@ -68,11 +82,13 @@ class Namespace:
         self.volume = volume
         self.open_counts: dict[int, int] = {}  # inodes held open (FUSE): freed on last release
         self.unlinked: set[int] = set()  # link count 0, still open
-        # Directory listings ({name: inode}) kept between calls, dropped for each directory a
-        # call changes; and the free inode slots, lowest first (the kernel's order), found
-        # by one sweep of the table instead of one per create.
-        self._listings: dict[int, dict[bytes, int]] = {}
+        # Directory listings kept between calls and changed in place by each call that
+        # changes a directory (a re-read per create would make a big directory quadratic);
+        # and the free inode slots, lowest first (the kernel's order), found by one sweep
+        # of the table instead of one per create.
+        self._listings: dict[int, Listing] = {}
         self._free_inodes: list[int] | None = None
+        self._goal: int | None = None  # where the next new file's data is looked for
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -99,18 +115,79 @@ class Namespace:
         return self.listing(parent).get(name)
 
     def listing(self, ino: int) -> dict[bytes, int]:
-        """{name: inode} of a directory, read once and kept until a change drops it."""
+        """{name: inode} of a directory, read once and kept up to date."""
+        return self._listing(ino).names
+
+    def _listing(self, ino: int) -> "Listing":
         found = self._listings.get(ino)
         if found is None:
-            found = {r.name: r.inode for r in self.volume.iter_dir(self.directory(ino))}
+            found = self._read_listing(self.directory(ino))
             if len(self._listings) > 4096:
                 self._listings.clear()
             self._listings[ino] = found
         return found
 
+    def _read_listing(self, inode: InodeRecord) -> "Listing":
+        """Each live name's inode and block, as Volume.iter_dir walks them."""
+        v = self.volume
+        found = Listing({}, {})
+        for _, block in v.dir_blocks(inode):
+            walk = directory.walk_block(v.read_block(block), chain_end=v.chain_end)
+            if walk.problem:
+                v.problems.append(Finding(Code.DIRECTORY_CHAIN, inode=inode.ino, block=block,
+                                          detail=walk.problem))
+            for record in walk.records:
+                if record.inode:
+                    found.names[record.name] = record.inode
+                    found.blocks[record.name] = block
+                    found.offsets[record.name] = record.offset
+            found.room, found.tail = block, walk.records[-1].offset if walk.records else None
+        return found
+
     def _forget(self, *dirs: int) -> None:
         for ino in dirs:
             self._listings.pop(ino, None)
+
+    def _add_entry(self, parent: int, name: bytes, ino: int, file_type: int) -> None:
+        """Link a name (checked new) into a directory: after the last entry of the block that
+        last had room, else first fit there, else Volume.add_entry's first fit or new block."""
+        v, kept = self.volume, self._listing(parent)
+        if kept.room is not None:
+            data = bytearray(v.read_block(kept.room))
+            at = kept.tail if kept.tail is not None else last_entry(data, v.chain_end)
+            new = None if at is None else split_last(data, at, name, ino, file_type, v.chain_end)
+            if new is not None or directory.insert_entry(data, name, ino, file_type, chain_end=v.chain_end):
+                v.write_dir_block(kept.room, data)
+                kept.names[name], kept.blocks[name], kept.tail = ino, kept.room, new
+                if new is not None:
+                    kept.offsets[name] = new
+                return
+        v.add_entry(parent, name, ino, file_type)
+        self._added(parent, name, ino)
+
+    def _added(self, parent: int, name: bytes, ino: int) -> None:
+        """A name Volume linked in (its block not known); new names go to the last block."""
+        kept = self._listings.get(parent)
+        if kept is not None:
+            kept.names[name], kept.blocks[name] = ino, None
+            blocks = self.volume.dir_blocks(self.volume.read_inode(parent))
+            kept.room, kept.tail = (blocks[-1][1] if blocks else None), None
+
+    def _edit_entry(self, parent: int, name: bytes, edit) -> None:
+        """Apply `edit(block bytes) -> bool` to the block holding `name` (known, else each)."""
+        v = self.volume
+        known = self._listing(parent).blocks.get(name)
+        blocks = [b for _, b in v.dir_blocks(v.read_inode(parent))]
+        for block in ([known] if known in blocks else []) + [b for b in blocks if b != known]:
+            data = bytearray(v.read_block(block))
+            if edit(data):
+                v.write_dir_block(block, data)
+                kept = self._listing(parent)
+                kept.blocks[name] = block
+                if block == kept.room:
+                    kept.tail = None  # a removal may have merged the last entry
+                return
+        raise fail(E.ENOENT, os.fsdecode(name))
 
     def entries(self, ino: int) -> list[Entry]:
         return [Entry(r.name, r.inode, r.file_type) for r in self.volume.iter_dir(self.directory(ino))]
@@ -130,38 +207,42 @@ class Namespace:
 
     def read_inode_data(self, inode: InodeRecord, offset: int, size: int) -> bytes:
         """Bytes of [offset, offset+size) cut at i_size, holes as zeros: only the blocks of
-        the range are looked up (cost by the range, never by the file's size)."""
+        the range are looked up (cost by the range, never by the file's size); a range in
+        one run is one read."""
         end = min(inode.i_size, offset + size, self.volume.max_file_size())
         if offset >= end:
             return b""
+        pieces = self._pieces(inode.fields, offset, end)
+        device = self.volume.device
+        if len(pieces) == 1 and pieces[0][1] is not None:
+            return device.read(pieces[0][1], end - offset)
         out = bytearray(end - offset)
-        for position, where, length in self._pieces(inode.fields, offset, end):
+        view = memoryview(out)
+        for position, where, length in pieces:
             if where is not None:
-                out[position - offset:position - offset + length] = self.volume.device.read(where, length)
+                device.read_into(where, view[position - offset:position - offset + length])
         return bytes(out)
 
-    def _pieces(self, fields, offset: int, end: int) -> Iterator[tuple[int, int | None, int]]:
+    def _pieces(self, fields, offset: int, end: int,
+                blocks: list[int] | None = None) -> list[tuple[int, int | None, int]]:
         """(file offset, device offset or None for a hole, length) over [offset, end),
-        consecutive blocks joined."""
-        run_at, run_where, run_len = offset, None, 0
-        position = offset
-        tables: dict = {}
-        while position < end:
-            logical = position // C.BLOCK_SIZE
-            stop = min(end, (logical + 1) * C.BLOCK_SIZE)
-            block = self.mapped(fields, logical, tables)
-            where = block * C.BLOCK_SIZE + position % C.BLOCK_SIZE if block else None
-            joined = (where is None and run_where is None and run_len) or \
-                     (where is not None and run_where is not None and run_where + run_len == where)
-            if not joined and run_len:
-                yield run_at, run_where, run_len
-                run_at, run_len = position, 0
-            if not run_len:
-                run_at, run_where = position, where
-            run_len += stop - position
-            position = stop
-        if run_len:
-            yield run_at, run_where, run_len
+        consecutive blocks joined; `blocks`: the range's map when the caller has it."""
+        first = offset // C.BLOCK_SIZE
+        if blocks is None:
+            blocks = self.map_range(fields, first, (end - 1) // C.BLOCK_SIZE + 1)
+        bounds = [0]
+        for i in range(1, len(blocks)):
+            a, b = blocks[i - 1], blocks[i]
+            if (a or b) and not (a and b == a + 1):
+                bounds.append(i)
+        bounds.append(len(blocks))
+        out = []
+        for a, b in zip(bounds, bounds[1:]):
+            start = (first + a) * C.BLOCK_SIZE
+            lo, hi = max(offset, start), min(end, (first + b) * C.BLOCK_SIZE)
+            block = blocks[a]
+            out.append((lo, block * C.BLOCK_SIZE + lo - start if block else None, hi - lo))
+        return out
 
     def readlink(self, ino: int) -> bytes:
         inode = self.inode(ino)
@@ -222,13 +303,12 @@ class Namespace:
         fields = v.new_inode_fields(mode, uid=uid, gid=gid)
         try:
             v.write_contents(fields, data)
-            v.add_entry(parent, name, ino, file_type_of(mode))
+            self._add_entry(parent, name, ino, file_type_of(mode))
         except BaseException:
             v.free_blocks_of(fields)
             self._give_inode(ino)
             raise
         v.write_inode(ino, fields)
-        self._forget(parent)
         self._touch_dir(parent)
         return ino
 
@@ -262,24 +342,14 @@ class Namespace:
         spare = self.volume.sb.s_free_blocks
         if spare < 2 and spare < 1 + (0 if self._fits_in_place(dir_inode, name) else 1):
             raise fail(E.ENOSPC, "no free block left")
-        v = self.volume
         ino = self._take_inode()
-        fields = v.new_inode_fields(C.S_IFDIR | (mode & 0o7777), uid=uid, gid=gid, links=2)
         try:
-            block = v.allocate_block()
-            fields.i_block[0] = block
-            fields.i_blocks = 1
-            fields.i_size = C.BLOCK_SIZE
-            entries = [(b".", ino, C.FT_DIR), (b"..", parent, C.FT_DIR)]
-            v.write_dir_block(block, directory.pack_entries(entries, chain_end=v.chain_end)[0])
-            v.add_entry(parent, name, ino, C.FT_DIR)
+            self.volume.mkdir(parent, name, mode=C.S_IFDIR | (mode & 0o7777), ino=ino, uid=uid, gid=gid)
         except BaseException:
-            v.free_blocks_of(fields)
             self._give_inode(ino)
             raise
-        v.write_inode(ino, fields)
-        self._forget(parent)
-        self._touch_dir(parent, 1)
+        self._added(parent, name, ino)
+        self._touch_dir(parent)
         return ino
 
     def _fits_in_place(self, dir_inode: InodeRecord, name: bytes) -> bool:
@@ -303,8 +373,7 @@ class Namespace:
         if inode.i_links_count >= MAX_LINKS:
             raise fail(E.EMLINK, f"inode {ino} has {MAX_LINKS} links")
         self._check_new(parent, name)
-        self.volume.add_entry(parent, name, ino, file_type_of(inode.mode))
-        self._forget(parent)
+        self._add_entry(parent, name, ino, file_type_of(inode.mode))
         inode = self.volume.read_inode(ino)
         inode.fields.i_links_count += 1
         inode.fields.i_ctime = now()
@@ -330,85 +399,103 @@ class Namespace:
             return 0
         fields = inode.fields
         first, last = offset // C.BLOCK_SIZE, (end - 1) // C.BLOCK_SIZE
-        tables: dict = {}
-        missing = [lb for lb in range(first, last + 1) if not self.mapped(fields, lb, tables)]
+        blocks = self.map_range(fields, first, last + 1)
+        missing = [first + i for i, block in enumerate(blocks) if not block]
+        fresh: set[int] = set()
         if missing:
             if self.volume.sb.s_free_blocks < len(missing) + indirect_bound(len(missing)):
                 raise fail(E.ENOSPC, "no free block left")
-            self._allocate(fields, missing, offset, end, first)
+            pairs = self._allocate(fields, missing, first)
+            for logical, physical in pairs:
+                blocks[logical - first] = physical
+            fresh = {physical for _, physical in pairs}
         fields.i_size = max(fields.i_size, end)
         fields.i_mtime = fields.i_ctime = now()
         self.volume.write_inode(ino, fields)
-        for position, where, length in self._pieces(fields, offset, end):
-            piece = data[position - offset:position - offset + length]
-            self._write_at(where, piece)
+        for position, where, length in self._pieces(fields, offset, end, blocks):
+            self._write_run(where, data[position - offset:position - offset + length], fresh)
         return len(data)
 
-    def _write_at(self, where: int, piece: memoryview) -> None:
-        """Write into mapped blocks from device offset `where`; a start inside a block keeps
-        the block's bytes around the piece."""
+    def _write_run(self, where: int, piece: memoryview, fresh: set[int]) -> None:
+        """Write a piece into consecutive mapped blocks from device offset `where`, in one
+        write: a block it covers in part keeps its other bytes (read from it), or, newly
+        taken, gets zeros there."""
         block, head = divmod(where, C.BLOCK_SIZE)
+        last, tail = divmod(where + len(piece), C.BLOCK_SIZE)
+        before = after = b""
         if head:
-            n = min(len(piece), C.BLOCK_SIZE - head)
-            current = bytearray(self.volume.read_block(block))
-            current[head:head + n] = piece[:n]
-            self.volume.write_data(block, bytes(current[:head + n]))
-            piece, block = piece[n:], block + 1
-        if len(piece):
-            self.volume.write_data(block, piece)
+            before = bytes(head) if block in fresh else self.volume.read_block(block)[:head]
+        if tail and last in fresh:
+            after = bytes(C.BLOCK_SIZE - tail)
+        if before or after:
+            piece = memoryview(b"".join((before, piece, after)))
+        self.volume.write_data(block, piece)
 
-    def _allocate(self, fields, missing: list[int], offset: int, end: int, first: int) -> None:
-        """Map the missing logical blocks. Kernel layout: one at a time, the lowest free
-        block first (the kernel's order). Extended: each run of consecutive logical blocks
-        in one contiguous run where one is free, else block by block near the file's
-        previous block; blocks the write covers only in part are zeroed first."""
+    def _allocate(self, fields, missing: list[int], first: int) -> list[tuple[int, int]]:
+        """Map the missing logical blocks, their (logical, physical) pairs returned. Kernel
+        layout: one at a time, the lowest free block first (the kernel's order). Extended:
+        each run of consecutive logical blocks in one contiguous run, right after the
+        file's previous block when that is free, else first fit, else block by block
+        near it; a single block, the first free one after the file's previous block (a
+        new file's: after the last block this Namespace took). The blocks are not zeroed: the write covers them (or zeroes their rest)."""
         v = self.volume
+        pairs: list[tuple[int, int]] = []
         if not v.indirect:
             for logical in missing:
-                v.set_block(fields, logical, v.allocate_block())
-                fields.i_blocks += 1
-            return
-        before = self.mapped(fields, first - 1) if first else 0
-        goal = before + 1 if before else None
-        for start, count in logical_runs(missing):
-            try:
-                block = v.allocate_run(count)
-            except NoSpaceError:
+                pairs.append((logical, v.allocate_block(zero=False)))
+        else:
+            before = self.mapped(fields, first - 1) if first else 0
+            goal = before + 1 if before else self._goal
+            for start, count in logical_runs(missing):
                 block = None
-            for n in range(count):
-                logical = start + n
-                if block is None:
-                    physical = v.allocate_block(goal)  # zeroed by the allocator
-                else:
-                    physical = block + n
-                    lo, hi = logical * C.BLOCK_SIZE, (logical + 1) * C.BLOCK_SIZE
-                    if lo < offset or hi > end:
-                        v.write_data(physical, bytes(C.BLOCK_SIZE))
-                v.set_block(fields, logical, physical)
-                fields.i_blocks += 1
-                goal = physical + 1
+                if count > 1:
+                    try:
+                        block = v.allocate_run(count, goal)
+                    except NoSpaceError:
+                        pass
+                for n in range(count):
+                    physical = v.allocate_block(goal, zero=False) if block is None else block + n
+                    pairs.append((start + n, physical))
+                    goal = physical + 1
+            self._goal = goal
+        v.set_blocks(fields, pairs)
+        fields.i_blocks += len(pairs)
+        return pairs
 
-    def mapped(self, fields, logical: int, tables: dict | None = None) -> int:
-        """The physical block at `logical` (0: a hole), by one walk down the map; `tables`
-        keeps the indirect blocks read, for a caller that walks many neighbours."""
-        if logical < C.DIRECT_BLOCKS:
-            return int(fields.i_block[logical])
-        if not self.volume.indirect:
-            return 0
+    def map_range(self, fields, start: int, stop: int) -> list[int]:
+        """The physical block of each logical block start..stop-1 (0: a hole), by one walk
+        down the map per block of pointers, not per block."""
+        out: list[int] = []
+        logical = start
+        while logical < stop:
+            if logical < C.DIRECT_BLOCKS:
+                n = min(stop, C.DIRECT_BLOCKS) - logical
+                out += fields.i_block[logical:logical + n]
+            elif not self.volume.indirect:
+                n = stop - logical
+                out += [0] * n
+            else:
+                pointers, index = self._leaf(fields, logical)
+                n = min(stop - logical, P - index)
+                out += [0] * n if pointers is None else pointers[index:index + n].tolist()
+            logical += n
+        return out
+
+    def _leaf(self, fields, logical: int) -> tuple[np.ndarray | None, int]:
+        """The last-level pointers that map `logical` (None: not allocated) and its index there."""
         level = next(lv for lv in range(3) if logical < LEVEL_START[lv] + LEVEL_SPAN[lv])
-        table = getattr(fields, ("i_indirect", "i_double_indirect", "i_triple_indirect")[level])
+        table = getattr(fields, TOP_FIELDS[level])
         offset = logical - LEVEL_START[level]
-        for depth in range(level, -1, -1):
+        for depth in range(level, 0, -1):
             if not table:
-                return 0
+                return None, offset % P
             index, offset = divmod(offset, P ** depth)
-            pointers = tables.get(table) if tables is not None else None
-            if pointers is None:
-                pointers = indirect_pointers(self.volume.read_block(table))
-                if tables is not None:
-                    tables[table] = pointers
-            table = int(pointers[index])
-        return table
+            table = int(indirect_pointers(self.volume.read_block(table))[index])
+        return (indirect_pointers(self.volume.read_block(table)) if table else None), offset
+
+    def mapped(self, fields, logical: int) -> int:
+        """The physical block at `logical` (0: a hole)."""
+        return self.map_range(fields, logical, logical + 1)[0]
 
     def truncate(self, ino: int, size: int) -> None:
         """Grow (a hole) or shrink: blocks past the new end are freed, the tail of the last
@@ -462,14 +549,19 @@ class Namespace:
     # --- removing ------------------------------------------------------------------------------
 
     def _remove_entry(self, parent: int, name: bytes) -> None:
-        self._forget(parent)
-        v = self.volume
-        for _, block in v.dir_blocks(v.read_inode(parent)):
-            data = bytearray(v.read_block(block))
-            if directory.remove_entry(data, name, chain_end=v.chain_end) is not None:
-                v.write_dir_block(block, data)
-                return
-        raise fail(E.ENOENT, os.fsdecode(name))
+        v, kept = self.volume, self._listing(parent)
+        block, at = kept.blocks.get(name), kept.offsets.get(name)
+        data = bytearray(v.read_block(block)) if block is not None and at is not None else None
+        if data is not None and remove_at(data, at, name):
+            v.write_dir_block(block, data)
+        else:
+            self._edit_entry(parent, name, lambda data: directory.remove_entry(
+                data, name, chain_end=v.chain_end) is not None)
+        if block == kept.room:
+            kept.tail = None  # the last entry may have been merged
+        kept.names.pop(name, None)
+        kept.blocks.pop(name, None)
+        kept.offsets.pop(name, None)
 
     def unlink(self, parent: int, name: bytes) -> None:
         ino = self.lookup(parent, name)
@@ -583,11 +675,10 @@ class Namespace:
             self._check_new(new_parent, new_name)
             if inode.is_dir and self.volume.read_inode(new_parent).i_links_count >= MAX_LINKS:
                 raise fail(E.EMLINK, f"directory inode {new_parent}")
-            self.volume.add_entry(new_parent, new_name, ino, file_type_of(inode.mode))
+            self._add_entry(new_parent, new_name, ino, file_type_of(inode.mode))
         # The new name is on disk before the old one goes (ext4's order): a crash in between
         # leaves two names that fsck counts, never a file without a name that it reclaims.
         self.volume.flush_metadata()
-        self._forget(new_parent)
         self._remove_entry(old_parent, old_name)
         moved = inode.is_dir and old_parent != new_parent
         if moved:
@@ -605,14 +696,10 @@ class Namespace:
                 self._drop_link(target)
 
     def _retarget(self, parent: int, name: bytes, ino: int, file_type: int) -> None:
-        self._forget(parent)
         v = self.volume
-        for _, block in v.dir_blocks(v.read_inode(parent)):
-            data = bytearray(v.read_block(block))
-            if directory.retarget_entry(data, name, ino, file_type, chain_end=v.chain_end):
-                v.write_dir_block(block, data)
-                return
-        raise fail(E.ENOENT, os.fsdecode(name))
+        self._edit_entry(parent, name, lambda data: directory.retarget_entry(
+            data, name, ino, file_type, chain_end=v.chain_end))
+        self._listing(parent).names[name] = ino
 
     def _set_dotdot(self, ino: int, parent: int) -> None:
         self._retarget(ino, b"..", parent, C.FT_DIR)
@@ -686,6 +773,50 @@ def check_name(name: bytes) -> None:
         raise fail(E.ENAMETOOLONG, f"a name of {len(name)} bytes")
     if b"/" in name or b"\0" in name:
         raise fail(E.EINVAL, f"{name!r} is not a file name")
+
+
+def last_entry(data: bytes, chain_end: int) -> int | None:
+    records = directory.walk_block(data, chain_end=chain_end).records
+    return records[-1].offset if records else None
+
+
+def split_last(data: bytearray, at: int, name: bytes, ino: int, file_type: int, chain_end: int) -> int | None:
+    """Put a new entry in the slack of a block's last entry (at `at`, ending the chain), as
+    directory.insert_entry splits one, without walking the block: where it went, or None
+    when there is no room (or `at` is no longer the last entry)."""
+    inode, rec_len, name_len, kind = DIRENT_HEADER.unpack_from(data, at)
+    if rec_len == 0 or at + rec_len != chain_end:
+        return None
+    used = directory.min_rec_len(name_len) if inode else 0
+    if rec_len - used < directory.min_rec_len(len(name)):
+        return None
+    if used:
+        DIRENT_HEADER.pack_into(data, at, inode, used, name_len, kind)
+    new = at + used
+    DIRENT_HEADER.pack_into(data, new, ino, rec_len - used, len(name), file_type)
+    data[new + C.DIRENT_HEADER_SIZE:new + C.DIRENT_HEADER_SIZE + len(name)] = name
+    return new
+
+
+def remove_at(data: bytearray, at: int, name: bytes) -> bool:
+    """directory.remove_entry for an entry known to start at `at`: the chain is followed
+    only up to it. False (nothing changed) when no live entry `name` starts there."""
+    previous, offset = None, 0
+    while offset < at:
+        rec_len = DIRENT_HEADER.unpack_from(data, offset)[1]
+        if rec_len == 0:
+            return False
+        previous, offset = offset, offset + rec_len
+    inode, rec_len, name_len, kind = DIRENT_HEADER.unpack_from(data, at)
+    start = at + C.DIRENT_HEADER_SIZE
+    if offset != at or not inode or bytes(data[start:start + name_len]) != name:
+        return False
+    if previous is None:
+        DIRENT_HEADER.pack_into(data, at, 0, rec_len, name_len, kind)
+    else:
+        p_inode, p_len, p_name_len, p_kind = DIRENT_HEADER.unpack_from(data, previous)
+        DIRENT_HEADER.pack_into(data, previous, p_inode, p_len + rec_len, p_name_len, p_kind)
+    return True
 
 
 def file_type_of(mode: int) -> int:

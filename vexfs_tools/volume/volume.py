@@ -466,9 +466,10 @@ class Volume:
         if self.distrust is not None:
             raise CorruptionError(self.distrust)
 
-    def allocate_block(self, goal: int | None = None) -> int:
+    def allocate_block(self, goal: int | None = None, *, zero: bool = True) -> int:
         """The lowest free data block from `goal` (the kernel's rule: from the first data
-        block, never below it), marked used and zeroed."""
+        block, never below it), marked used and zeroed (unless the caller writes it whole:
+        `zero` False)."""
         self.check_before_writing()
         first = self.geometry.first_data_block
         while True:
@@ -489,11 +490,13 @@ class Volume:
             self.on_block_change(block, True)
         self.sb.s_free_blocks = max(0, self.sb.s_free_blocks - 1)
         self.sb_dirty = True
-        self.write_data(block, bytes(C.BLOCK_SIZE))
+        if zero:
+            self.write_data(block, bytes(C.BLOCK_SIZE))
         return block
 
-    def allocate_run(self, count: int) -> int:
-        """`count` contiguous free data blocks (first fit), marked used; their first block.
+    def allocate_run(self, count: int, goal: int | None = None) -> int:
+        """`count` contiguous free data blocks (from `goal` when the run there is free, else
+        first fit), marked used; their first block.
         File data written as one run can be memory-mapped in one piece. The bitmap is
         scanned a slice at a time (RUN_SLICE bytes, a few MiB of work), stopping at the
         first fit: memory stays small on a terabyte image."""
@@ -501,6 +504,8 @@ class Volume:
         g = self.geometry
         if self._freed:
             self.flush_metadata()  # freed blocks are let go of on disk before reuse
+        if goal is not None and self._run_free(goal, count):
+            return self._take_run(goal, count)
         carry_start, carry = 0, 0  # a free run reaching the end of the previous chunk
         for first, packed in self._bitmap_slices():
             n = max(0, min(packed.size * 8, g.addressable_blocks - first))
@@ -514,17 +519,27 @@ class Volume:
                 else:
                     run_first, length = first + start, end - start
                 if length >= count:
-                    self.bitmap.set_range(run_first, count)
-                    self._fresh_runs.append((run_first, count))
-                    self.sb.s_free_blocks = max(0, self.sb.s_free_blocks - count)
-                    self.sb_dirty = True
-                    return run_first
+                    return self._take_run(run_first, count)
             if n and free[-1]:
                 last_start = first + int(starts[-1])
                 carry_start, carry = (carry_start, carry + n) if starts[-1] == 0 and carry else (last_start, first + n - last_start)
             else:
                 carry = 0
         raise NoSpaceError(f"no run of {count} free blocks left")
+
+    def _run_free(self, first: int, count: int) -> bool:
+        """Are blocks first .. first+count-1 all free data blocks?"""
+        g = self.geometry
+        return (g.first_data_block <= first and first + count <= g.addressable_blocks and
+                not (g.backup_sb_block and first <= g.backup_sb_block < first + count) and
+                not self.bitmap.bits(first, count).any())
+
+    def _take_run(self, first: int, count: int) -> int:
+        self.bitmap.set_range(first, count)
+        self._fresh_runs.append((first, count))
+        self.sb.s_free_blocks = max(0, self.sb.s_free_blocks - count)
+        self.sb_dirty = True
+        return first
 
     def _bitmap_slices(self) -> Iterator[tuple[int, np.ndarray]]:
         """(first block described, packed bits) in slices of at most RUN_SLICE bytes."""
@@ -581,10 +596,25 @@ class Volume:
         pointers, as ext2 leaves them, for whoever reads it later."""
         inode = InodeRecord(0, fields, b"")
         block_map = self.block_map(inode)
-        for _, block in block_map.mapping():
-            self.free_block(block)
+        for _, first, count in block_map.runs():
+            self.free_run(first, count)
         for block in block_map.indirect_blocks():
             self.free_block(block)
+
+    def free_run(self, first: int, count: int) -> None:
+        """free_block over consecutive blocks, the bitmap changed a bitmap block at a time."""
+        if self.on_block_change is not None or count < 16:
+            for block in range(first, first + count):
+                self.free_block(block)
+            return
+        used = int(np.count_nonzero(self.bitmap.bits(first, count)))
+        self.bitmap.set_range(first, count, False)
+        self.sb.s_free_blocks += used
+        self.sb_dirty = True
+        self._freed.update(range(first, first + count))
+        for block in range(first, first + count):
+            self._cache.pop(block, None)
+            self._dirty.discard(block)
 
     # --- block maps and file contents ------------------------------------------------------
 
@@ -629,29 +659,46 @@ class Volume:
     def set_block(self, fields, logical: int, physical: int) -> None:
         """Point logical block `logical` of an inode at `physical`, allocating indirect blocks
         as needed (each counted in i_blocks). The caller writes the inode."""
-        if logical < C.DIRECT_BLOCKS:
-            fields.i_block[logical] = physical
-            return
-        if not self.indirect:
-            raise LimitError(f"the {self.layout} layout holds at most {C.DIRECT_BLOCKS} blocks "
-                             f"({C.KERNEL_MAX_FILE_SIZE} bytes) per file")
-        level = next(lv for lv in range(3) if logical < LEVEL_START[lv] + LEVEL_SPAN[lv])
-        offset = logical - LEVEL_START[level]
-        field = TOP_FIELDS[level]
-        if not getattr(fields, field):
-            setattr(fields, field, self._new_indirect(fields))
-        table = getattr(fields, field)
-        for depth in range(level, -1, -1):
-            span = P ** depth
-            index, offset = divmod(offset, span)
-            data = bytearray(self._meta(table))
-            pointers = indirect_pointers(data).copy()
-            if depth == 0:
-                pointers[index] = physical
-            elif not pointers[index]:
-                pointers[index] = self._new_indirect(fields)
+        self.set_blocks(fields, [(logical, physical)])
+
+    def set_blocks(self, fields, pairs) -> None:
+        """set_block for many (logical, physical) pairs: each indirect block changed is
+        sealed and written once, not once per pointer."""
+        tables: dict[int, np.ndarray] = {}
+        pairs = list(pairs)
+        i = 0
+        while i < len(pairs):
+            logical, physical = pairs[i]
+            if logical < C.DIRECT_BLOCKS:
+                fields.i_block[logical] = physical
+                i += 1
+                continue
+            if not self.indirect:
+                raise LimitError(f"the {self.layout} layout holds at most {C.DIRECT_BLOCKS} blocks "
+                                 f"({C.KERNEL_MAX_FILE_SIZE} bytes) per file")
+            level = next(lv for lv in range(3) if logical < LEVEL_START[lv] + LEVEL_SPAN[lv])
+            offset = logical - LEVEL_START[level]
+            field = TOP_FIELDS[level]
+            if not getattr(fields, field):
+                setattr(fields, field, self._new_indirect(fields))
+            table = getattr(fields, field)
+            for depth in range(level, -1, -1):
+                index, offset = divmod(offset, P ** depth)
+                pointers = tables.get(table)
+                if pointers is None:
+                    pointers = tables[table] = indirect_pointers(self._meta(table)).copy()
+                if depth:
+                    if not pointers[index]:
+                        pointers[index] = self._new_indirect(fields)
+                    table = int(pointers[index])
+            # The pairs that follow in the same last-level block go in with one slice.
+            j = i + 1
+            while j < len(pairs) and pairs[j][0] == logical + j - i and index + j - i < P:
+                j += 1
+            pointers[index:index + j - i] = [pair[1] for pair in pairs[i:j]]
+            i = j
+        for table, pointers in tables.items():
             self._write_indirect(table, pointers)
-            table = int(pointers[index])
 
     def map_run(self, fields, first: int, count: int) -> None:
         """Point logical blocks 0..count-1 of an inode with an empty map at the physical run
@@ -672,7 +719,7 @@ class Volume:
         fields.i_blocks += len(metas)
 
     def _new_indirect(self, fields) -> int:
-        block = self.allocate_block()
+        block = self.allocate_block(zero=False)  # written whole through the cache
         self._write_indirect(block, np.zeros(P, np.uint32))
         fields.i_blocks += 1
         return block
@@ -809,10 +856,12 @@ class Volume:
         self.write_inode(ino, fields)
         return ino
 
-    def mkdir(self, parent_ino: int, name: bytes, *, mode: int = 0o40755, **attrs) -> int:
-        """A new directory `name`; like create_file, nothing leaks when linking fails."""
+    def mkdir(self, parent_ino: int, name: bytes, *, mode: int = 0o40755, ino: int | None = None,
+              **attrs) -> int:
+        """A new directory `name`; like create_file, nothing leaks when linking fails. `ino`:
+        a free slot the caller chose (the mount keeps its own free list), else the lowest."""
         self._check_new_entry(parent_ino, name)
-        ino = self.allocate_inode()
+        ino = self.allocate_inode() if ino is None else ino
         fields = self.new_inode_fields(mode, links=2, **attrs)
         try:
             block = self.allocate_block()
