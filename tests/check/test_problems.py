@@ -21,7 +21,7 @@ PASSES = (0x00, 0x01, 0x11, 0x02, 0x03, 0x04, 0x05, 0x06)
 
 def fix_calls() -> list[tuple[str, int, set[str], set[str]]]:
     """(file, line, problem names the call may raise, keyword fields it passes) of every
-    checker.fix(...) call in the fsck engine. A problem name held in a variable is followed
+    checker.fix(...) and checker.report(...) call in the fsck engine. A problem name held in a variable is followed
     to the string constants assigned to that variable in the same function."""
     calls = []
     for source in SOURCES:
@@ -38,14 +38,11 @@ def fix_calls() -> list[tuple[str, int, set[str], set[str]]]:
                         if isinstance(target, ast.Name):
                             assigned.setdefault(target.id, set()).update(values)
             for node in ast.walk(function):
-                # checker.fix(NAME, ...), or pass_vectors.report(checker, NAME, ...)
-                is_fix = (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                          and node.func.attr == "fix" and node.args)
-                is_report = (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                             and node.func.id == "report" and len(node.args) > 1)
-                if not (is_fix or is_report):
+                # checker.fix(NAME, ...), or checker.report(NAME, ...) (report only)
+                if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                        and node.func.attr in ("fix", "report") and node.args):
                     continue
-                first = node.args[1] if is_report else node.args[0]
+                first = node.args[0]
                 if isinstance(first, ast.Constant):
                     names = {first.value}
                 elif isinstance(first, ast.Name):
