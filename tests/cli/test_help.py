@@ -26,8 +26,9 @@ def walk(command: click.Command, path: tuple[str, ...]):
     """(path of names, command) of `command` and every command below it."""
     yield path, command
     if isinstance(command, click.Group):
-        for name, sub in sorted(command.commands.items()):
-            yield from walk(sub, path + (name,))
+        ctx = click.Context(command)
+        for name in command.list_commands(ctx):
+            yield from walk(command.get_command(ctx, name), path + (name,))
 
 
 COMMANDS = [(path, command) for prog, top in ENTRY_POINTS.items() for path, command in walk(top, (prog,))]

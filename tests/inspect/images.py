@@ -88,8 +88,8 @@ def orphan_like_kernel_mkdir(image: Path, path: str) -> tuple[int, int]:
 
 
 def _registered(command: str) -> bool:
-    from vexfs_tools.cli.main import cli
-    return command in cli.commands
+    from vexfs_tools.cli.main import COMMANDS
+    return command in COMMANDS
 
 
 def vexfs(*args, check: bool = False, env: dict | None = None, timeout: float | None = None) -> subprocess.CompletedProcess:

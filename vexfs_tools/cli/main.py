@@ -1,26 +1,34 @@
-"""`vexfs`: every tool under one command."""
+"""`vexfs`: every tool under one command. A command's module is imported only when that
+command runs (click's lazy group), so `vexfs ls` does not pay for the mount, the vector
+search or the forensic views at start-up."""
 
 from __future__ import annotations
+
+import importlib
 
 import click
 
 from .. import __version__
 from .common import run_standalone
-from .demo import demo_command
-from .dump import dump_command
-from .files import cat_command, ls_command, stat_command
-from .forensic import blkcat_command, extract_command, icheck_command, ncheck_command, timeline_command
-from .forensic import dfxml_command
-from .forensic import diff_command
-from .forensic import blkls_command, ils_command, partitions_command
-from .fsck import fsck_command
-from .maintenance import image_command, tune_command
-from .maintenance import resize_command
-from .mkfs import mkfs_command
-from .mount import mount_command
-from .undo import undo_command
-from .vectors import search_command, vectors_group, verify_command
-from .write import WRITE_COMMANDS
+
+# name -> (module under vexfs_tools.cli, attribute)
+COMMANDS = {
+    "mkfs": ("mkfs", "mkfs_command"), "fsck": ("fsck", "fsck_command"), "dump": ("dump", "dump_command"),
+    "ls": ("files", "ls_command"), "stat": ("files", "stat_command"), "cat": ("files", "cat_command"),
+    "icheck": ("forensic", "icheck_command"), "ncheck": ("forensic", "ncheck_command"),
+    "blkcat": ("forensic", "blkcat_command"), "timeline": ("forensic", "timeline_command"),
+    "extract": ("forensic", "extract_command"), "dfxml": ("forensic", "dfxml_command"),
+    "diff": ("forensic", "diff_command"), "blkls": ("forensic", "blkls_command"),
+    "ils": ("forensic", "ils_command"), "partitions": ("forensic", "partitions_command"),
+    "undo": ("undo", "undo_command"), "demo": ("demo", "demo_command"),
+    "vectors": ("vectors", "vectors_group"), "search": ("vectors", "search_command"),
+    "verify": ("vectors", "verify_command"),
+    "tune": ("maintenance", "tune_command"), "image": ("maintenance", "image_command"),
+    "resize": ("maintenance", "resize_command"),
+    "mount": ("mount", "mount_command"),
+    "write": ("write", "write_command"), "mkdir": ("write", "mkdir_command"), "rm": ("write", "rm_command"),
+    "mv": ("write", "mv_command"), "ln": ("write", "ln_command"), "chmod": ("write", "chmod_command"),
+}
 
 EPILOG = """\b
 Examples:
@@ -39,25 +47,23 @@ Examples:
 """
 
 
-@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose commands are imported by name, on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[name]
+        return getattr(importlib.import_module(f"{__package__}.{module}"), attribute)
+
+
+@click.group(cls=LazyGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="vexfs")
 def cli():
     """Offline tools for VexFS images and devices."""
-
-
-for command in (mkfs_command, fsck_command, dump_command, ls_command, stat_command, cat_command,
-                icheck_command, ncheck_command, blkcat_command, timeline_command, extract_command,
-                undo_command, demo_command, vectors_group, search_command, verify_command,
-                tune_command, image_command):
-    cli.add_command(command)
-for command in (mount_command, *WRITE_COMMANDS):  # the FUSE mount; offline writes
-    cli.add_command(command)
-cli.add_command(dfxml_command)
-cli.add_command(diff_command)
-cli.add_command(blkls_command)
-cli.add_command(ils_command)
-cli.add_command(partitions_command)
-cli.add_command(resize_command)
 
 
 def main() -> None:
