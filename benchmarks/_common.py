@@ -135,3 +135,16 @@ def child_env() -> dict[str, str]:
     for var in ("PYTHONDONTWRITEBYTECODE", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         env.pop(var, None)
     return env
+
+
+def random_npy(path: str, rows: int, dims: int, rng, rows_per_block: int = 1 << 18) -> None:
+    """A float32 .npy of `rows` standard-normal rows, written a bounded block at a time
+    through a memory map (10M rows never sit in memory at once)."""
+    import numpy as np
+
+    out = np.lib.format.open_memmap(path, mode="w+", dtype="<f4", shape=(rows, dims))
+    for start in range(0, rows, rows_per_block):
+        n = min(rows_per_block, rows - start)
+        out[start:start + n] = rng.standard_normal((n, dims), dtype=np.float32)
+    out.flush()
+    del out

@@ -31,7 +31,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import child_env, human, tool  # noqa: E402
+from _common import child_env, human, random_npy, tool  # noqa: E402
 
 DIMS = 128
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -42,12 +42,7 @@ def make_image(where: str, rows: int, nq: int) -> tuple[str, str]:
     tree = os.path.join(where, "tree")
     os.makedirs(tree)
     base = os.path.join(tree, "base.vec.npy")
-    out = np.lib.format.open_memmap(base, mode="w+", dtype="<f4", shape=(rows, DIMS))
-    for start in range(0, rows, 1 << 18):
-        n = min(1 << 18, rows - start)
-        out[start:start + n] = rng.standard_normal((n, DIMS), dtype=np.float32)
-    out.flush()
-    del out
+    random_npy(base, rows, DIMS, rng)
     queries = os.path.join(where, "q.npy")
     np.save(queries, rng.standard_normal((nq, DIMS), dtype=np.float32))
     image = os.path.join(where, "v.img")

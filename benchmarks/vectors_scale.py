@@ -32,7 +32,7 @@ import numpy as np
 from crc32c import crc32c
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import child_env, faiss_flat, faiss_round, human, timed_round, tool  # noqa: E402
+from _common import child_env, faiss_flat, faiss_round, human, random_npy, timed_round, tool  # noqa: E402
 
 DIMS = 128
 QUERIES = 1000
@@ -82,12 +82,7 @@ def write_data(where: str, rows: int) -> tuple[str, str, str]:
     rng = np.random.default_rng(10)
     base = os.path.join(where, "tree", "base.vec.npy")
     os.makedirs(os.path.dirname(base))
-    out = np.lib.format.open_memmap(base, mode="w+", dtype="<f4", shape=(rows, DIMS))
-    for start in range(0, rows, 1 << 18):
-        n = min(1 << 18, rows - start)
-        out[start:start + n] = rng.standard_normal((n, DIMS), dtype=np.float32)
-    out.flush()
-    del out
+    random_npy(base, rows, DIMS, rng)
     more = os.path.join(where, "more.npy")
     np.save(more, rng.standard_normal((max(1, rows // 100), DIMS), dtype=np.float32))
     queries = os.path.join(where, "q.npy")
