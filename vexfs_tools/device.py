@@ -315,6 +315,17 @@ class Device:
             self.write(offset, chunk[:n])
             offset += n
 
+    def set_size(self, size: int) -> None:
+        """Grow (sparse) or cut an image file, after what was written is on disk; `size`
+        follows. A block device's size is its own."""
+        if not self.writable:
+            raise DeviceError(f"{self.path}: opened read-only")
+        if self.is_block_device:
+            raise DeviceError(f"{self.path}: a block device's size can not be changed")
+        self.flush()
+        os.ftruncate(self.fd, size)
+        self.size = size
+
     def flush(self) -> None:
         if self.writable:
             os.fsync(self.fd)

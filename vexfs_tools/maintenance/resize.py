@@ -11,7 +11,6 @@ marked used that no inode owns (fsck.vexfs -y frees them).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -96,7 +95,7 @@ def resize(path: str, request: ResizeRequest, *, preflight: Callable[[str], None
         messages.append(f"Resizing the file system on {path} to {blocks} (4k) blocks.")
         device = volume.device
         if not device.is_block_device and blocks * C.BLOCK_SIZE > device.size:
-            set_file_size(device, blocks * C.BLOCK_SIZE)  # beyond the file system: nothing sees it
+            device.set_size(blocks * C.BLOCK_SIZE)  # beyond the file system: nothing sees it
         if request.undo_path:
             device.undo = UndoRecorder(device, request.undo_path)
         run_resize(volume, blocks, request.progress)
@@ -105,20 +104,13 @@ def resize(path: str, request: ResizeRequest, *, preflight: Callable[[str], None
                 messages.append(f"{path} keeps its size for the undo file; `truncate -s "
                                 f"{blocks * C.BLOCK_SIZE} {path}` gives the space back")
             else:
-                set_file_size(device, blocks * C.BLOCK_SIZE)
+                device.set_size(blocks * C.BLOCK_SIZE)
         messages.append(f"The file system on {path} is now {blocks} (4k) blocks long.")
         volume.close()
     except BaseException:
         volume.device.close()
         raise
     return messages
-
-
-def set_file_size(device, size: int) -> None:
-    """Grow (sparse) or cut an image file; the device's size follows."""
-    device.flush()
-    os.ftruncate(device.fd, size)
-    device.size = size
 
 
 def run_resize(volume: Volume, blocks: int, progress: Progress | None = None) -> None:
