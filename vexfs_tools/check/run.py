@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..device import Device
 from ..errors import FormatError, UsageError, VexfsError
 from ..undo import UndoRecorder, UndoSpaceError
 from ..volume.geometry import KERNEL
 from ..volume.volume import Volume
-from ..window import OffsetDevice
+from ..window import open_volume_in
 from .context import NO, Checker, Finding, PreenStop
 from .pass0 import run_pass0
 from .pass1 import run_pass1
@@ -48,13 +47,7 @@ def _open(path: str, writable: bool, backup: bool, window: tuple[int, int | None
     if writable:
         raise UsageError("a file system inside a disk image (-o, --offset, --partition) is checked with -n only; "
                          "to repair it, copy the partition out, fsck the copy, and write it back")
-    device = OffsetDevice(Device(path), *window)
-    try:
-        return Volume.open_on(device, writable=False, backup=backup, superblock_block=None,
-                              ignore_checksums=ignore_checksums)
-    except BaseException:
-        device.close()
-        raise
+    return open_volume_in(path, *window, backup=backup, ignore_checksums=ignore_checksums)
 
 
 def open_for_check(path: str, writable: bool, backup: bool,
