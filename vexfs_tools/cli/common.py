@@ -162,6 +162,12 @@ def open_device_readonly(image: str):
     return OffsetDevice(device, offset, length)
 
 
+def undo_option(func):
+    """-z UNDO, as e2fsprogs' writers take it."""
+    return click.option("-z", "undo_file", type=click.Path(dir_okay=False),
+                        help="Save the old contents of every block changed in this undo file.")(func)
+
+
 def offset_options(func):
     """-o SECTORS / --offset BYTES / --partition N (The Sleuth Kit's -o, mmls's numbers):
     the command's open_readonly looks for the file system there."""

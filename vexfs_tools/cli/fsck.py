@@ -14,7 +14,8 @@ import click
 from .. import __version__
 from ..check.context import ASK, NO, PREEN, YES
 from ..check.run import CheckResult, run_check
-from .common import PLACEMENT, fail, handle_errors, offset_options, placement_window, run_standalone
+from .common import (PLACEMENT, fail, handle_errors, offset_options, placement_window, run_standalone,
+                     undo_option)
 from .output import Progress
 
 EXIT_OPERATIONAL, EXIT_USAGE = 8, 16
@@ -49,8 +50,7 @@ def summary_lines(device: str, result: CheckResult) -> list[str]:
 @click.option("-v", "verbose", is_flag=True, help="Accepted, as e2fsck takes it; the output is the same.")
 @click.option("--json", "as_json", is_flag=True, help="Print every finding as JSON.")
 @click.option("-b", "--backup", is_flag=True, help="Use the backup superblock.")
-@click.option("-z", "undo_file", type=click.Path(dir_okay=False),
-              help="Save the old contents of every block changed in this undo file.")
+@undo_option
 @offset_options
 @handle_errors(error_code=EXIT_OPERATIONAL, usage_code=EXIT_USAGE)
 def fsck_command(device, no, preen, yes, force, verbose, as_json, backup, undo_file):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 from .. import __version__
@@ -12,7 +14,7 @@ from ..inspect.superblocks import compare_superblocks
 from ..maintenance.image import ImageOptions, restore_compact, write_image
 from ..maintenance.resize import ResizeRequest, print_minimum, resize
 from ..maintenance.tune import TuneRequest, tune
-from .common import SETTINGS, handle_errors, open_readonly
+from .common import SETTINGS, handle_errors, open_readonly, undo_option
 from .dump import print_summary, print_superblocks
 
 TUNE_EPILOG = """\b
@@ -25,11 +27,13 @@ Examples:
 """
 
 
-def _fsck_first(path: str) -> None:
-    """Feature changes rewrite metadata: only on an image fsck.vexfs -fn passes."""
-    result = run_check(path)
-    if result.exit_code:
-        raise UsageError(f"{path}: fsck.vexfs -fn finds problems; run fsck.vexfs before changing features")
+def fsck_before(doing: str, hint: str = "") -> Callable[[str], None]:
+    """A preflight for writers that rewrite metadata (feature changes, resize, as e2fsprogs'
+    tools ask for a checked file system): refuse an image fsck.vexfs -fn does not pass."""
+    def preflight(path: str) -> None:
+        if run_check(path).exit_code:
+            raise UsageError(f"{path}: fsck.vexfs -fn finds problems; run fsck.vexfs before {doing}{hint}")
+    return preflight
 
 
 @click.command("tune", epilog=TUNE_EPILOG, context_settings=SETTINGS)
@@ -46,8 +50,7 @@ def _fsck_first(path: str) -> None:
 @click.option("-O", "features", metavar="[^]FEATURE,...",
               help="Set or (^) clear features that need no data moved: backup_super, metadata_csum, "
                    "vector_files, indirect_blocks, large_dir, lazy_itable.")
-@click.option("-z", "undo_file", type=click.Path(dir_okay=False),
-              help="Save the old contents of every block changed in this undo file.")
+@undo_option
 @handle_errors(error_code=1)
 def tune_command(image, list_, label, uuid, errors, max_mount_count, interval, features, undo_file):
     """Change superblock fields and features of the unmounted VexFS file system on IMAGE
@@ -58,7 +61,7 @@ def tune_command(image, list_, label, uuid, errors, max_mount_count, interval, f
     if request.empty() and not list_:
         raise UsageError("nothing to do (give -l, -L, -U, -e, -c, -i or -O)")
     if not request.empty():
-        for message in tune(image, request, undo_path=undo_file, preflight=_fsck_first):
+        for message in tune(image, request, undo_path=undo_file, preflight=fsck_before("changing features")):
             click.echo(message)
     elif undo_file:
         raise UsageError("-z needs a change to record")
@@ -133,12 +136,6 @@ class _Progress:
             click.echo(err=True)
 
 
-def _fsck_before_resize(path: str) -> None:
-    """resize2fs asks for a checked file system: refuse one fsck.vexfs -fn does not pass."""
-    result = run_check(path)
-    if result.exit_code:
-        raise UsageError(f"{path}: fsck.vexfs -fn finds problems; run fsck.vexfs before resizing "
-                         "(or -f to force)")
 
 
 @click.command("resize", epilog=RESIZE_EPILOG, context_settings=SETTINGS)
@@ -148,8 +145,7 @@ def _fsck_before_resize(path: str) -> None:
 @click.option("-P", "print_min", is_flag=True, help="Print the minimum size (in blocks) and change nothing.")
 @click.option("-p", "progress", is_flag=True, help="Show the progress of block and inode moves on stderr.")
 @click.option("-f", "force", is_flag=True, help="Resize even if fsck.vexfs -fn finds problems.")
-@click.option("-z", "undo_file", type=click.Path(dir_okay=False),
-              help="Save the old contents of every block changed in this undo file.")
+@undo_option
 @handle_errors(error_code=1)
 def resize_command(image, size, minimum, print_min, progress, force, undo_file):
     """Grow or shrink the unmounted VexFS file system on IMAGE (resize2fs), extended layout
@@ -166,7 +162,7 @@ def resize_command(image, size, minimum, print_min, progress, force, undo_file):
     display = _Progress() if progress else None
     request = ResizeRequest(size=size, minimum=minimum, undo_path=undo_file, progress=display)
     try:
-        messages = resize(image, request, preflight=None if force else _fsck_before_resize)
+        messages = resize(image, request, preflight=None if force else fsck_before("resizing", " (or -f to force)"))
     finally:
         if display is not None:
             display.close()

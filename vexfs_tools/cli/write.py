@@ -17,14 +17,9 @@ from ..format import constants as C
 from ..undo import UndoRecorder
 from ..volume.namespace import Namespace, NamespaceError
 from ..volume.volume import Volume
-from .common import SETTINGS, handle_errors
+from .common import SETTINGS, handle_errors, undo_option
 
 COPY_CHUNK = 1 << 20
-
-
-def undo_option(func):
-    return click.option("-z", "undo_file", type=click.Path(dir_okay=False),
-                        help="Save the old contents of every block changed in this undo file.")(func)
 
 
 def check_clean(volume: Volume, image: str) -> None:
