@@ -97,9 +97,9 @@ def replace_in(ns: Namespace, source: str, parent: int, name: bytes) -> int:
     with one link the new copy is written whole under a temporary name first (as rsync does)
     and then renamed over it. A file with more links is overwritten in place, as cp does."""
     old = ns.find(parent, name)
-    if old is None or not ns.inode(old).is_reg or ns.inode(old).i_links_count > 1:
+    keep = ns.inode(old) if old is not None else None
+    if keep is None or not keep.is_reg or keep.i_links_count > 1:
         return copy_in(ns, source, parent, name)
-    keep = ns.inode(old)
     temporary = temporary_name(ns, parent, name)
     try:
         ino = copy_in(ns, source, parent, temporary)
