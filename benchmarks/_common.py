@@ -148,3 +148,18 @@ def random_npy(path: str, rows: int, dims: int, rng, rows_per_block: int = 1 << 
         out[start:start + n] = rng.standard_normal((n, dims), dtype=np.float32)
     out.flush()
     del out
+
+
+def big_and_tree_arguments(doc: str):
+    """The options of the benchmarks that time one big file and a tree of small ones
+    (dfxml_hash, extract_debugfs): --only, --big-mib, --files, --repeat, --dir."""
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=("big", "tree"))
+    parser.add_argument("--big-mib", type=int, default=1024)
+    parser.add_argument("--files", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--dir", default=tempfile.gettempdir())
+    return parser.parse_args()

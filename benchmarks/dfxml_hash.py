@@ -12,7 +12,6 @@ tree is kept (warm in the page cache) for the anchor; the image is made from it 
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import shutil
@@ -22,7 +21,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import alternate, human, report, run_timed, tool  # noqa: E402
+from _common import alternate, big_and_tree_arguments, human, report, run_timed, tool  # noqa: E402
 from extract_debugfs import SEED, build_tree  # noqa: E402
 
 CHUNK = 64 << 20
@@ -61,13 +60,7 @@ def run_case(name: str, source: str, nbytes: int, files: int, repeat: int, work:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=("big", "tree"))
-    parser.add_argument("--big-mib", type=int, default=1024)
-    parser.add_argument("--files", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--dir", default=tempfile.gettempdir())
-    args = parser.parse_args()
+    args = big_and_tree_arguments(__doc__)
     work = tempfile.mkdtemp(prefix="vexfs-dfxml-bench-", dir=args.dir)
     ratios = {}
     try:

@@ -21,18 +21,16 @@ images and write to memory, so what is compared is their own work.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import alternate, anchor, human, remove, report, run_timed, tool  # noqa: E402
+from _common import alternate, big_and_tree_arguments, anchor, human, remove, report, run_timed, tool  # noqa: E402
 
 SEED = 20240602
 FILES_PER_DIR = 1000
@@ -40,11 +38,7 @@ SMALL_MAX = 2 << 10
 
 
 def extract_argv(image: str, out: str) -> list[str]:
-    """`vexfs extract`, or the same command through its module until `vexfs` registers it."""
-    proc = subprocess.run([tool("vexfs"), "extract", "--help"], capture_output=True, check=False)
-    if proc.returncode == 0:
-        return [tool("vexfs"), "extract", "-q", image, "/", out]
-    return [sys.executable, "-m", "vexfs_tools.cli.forensic", "extract", "-q", image, "/", out]
+    return [tool("vexfs"), "extract", "-q", image, "/", out]
 
 
 def build_big(root: str, mib: int) -> int:
@@ -136,13 +130,7 @@ def run_case(name: str, source: str, nbytes: int, inodes: int, image_size: int, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=("big", "tree"))
-    parser.add_argument("--big-mib", type=int, default=1024)
-    parser.add_argument("--files", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--dir", default=tempfile.gettempdir())
-    args = parser.parse_args()
+    args = big_and_tree_arguments(__doc__)
     work = tempfile.mkdtemp(prefix="vexfs-extract-bench-", dir=args.dir)
     ratios = {}
     try:
