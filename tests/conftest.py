@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from vexfs_tools.format import constants as C
+from vexfs_tools.volume import Volume
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 KERNEL_IMAGES = SHARED / "kernel-images"
@@ -85,6 +88,16 @@ def digest(path: Path | str) -> str:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
+
+
+def stray_bitmap_bits(image: Path | str, byte: int) -> None:
+    """Set byte `byte` of the block bitmap to 0xff: blocks marked used that no inode owns,
+    the damage fsck.vexfs -fn reports and preflight checks refuse."""
+    with Volume.open(str(image)) as volume:
+        block = volume.geometry.bitmap_start
+    with open(image, "r+b") as f:
+        f.seek(block * C.BLOCK_SIZE + byte)
+        f.write(b"\xff")
 
 
 class Unchanged:

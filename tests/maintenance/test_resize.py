@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.cli.helpers import error_line
-from tests.conftest import Unchanged, digest, kernel_image, run
+from tests.conftest import Unchanged, digest, kernel_image, run, stray_bitmap_bits
 from tests.safety.crash import file_bytes, vector_files
 from vexfs_tools.errors import DeviceBusyError
 from vexfs_tools.format import constants as C
@@ -181,11 +181,7 @@ def test_kernel_layout_is_refused(tmp_path):
 
 
 def test_damaged_image_is_refused_unless_forced(image):
-    with Volume.open(str(image)) as volume:
-        block = volume.geometry.bitmap_start
-    with open(image, "r+b") as f:  # a bitmap bit the inodes do not account for
-        f.seek(block * C.BLOCK_SIZE + 300)
-        f.write(b"\xff")
+    stray_bitmap_bits(image, 300)
     with Unchanged(image):
         result = run("vexfs", "resize", image, "20M")
     error_line(result, "vexfs", "run fsck.vexfs", "-f", code=1)

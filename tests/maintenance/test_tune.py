@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.cli.helpers import error_line
-from tests.conftest import Unchanged, digest, kernel_image, run
+from tests.conftest import Unchanged, digest, kernel_image, run, stray_bitmap_bits
 from vexfs_tools.errors import DeviceBusyError
 from vexfs_tools.format import constants as C
 from vexfs_tools.maintenance import tune as tune_module
@@ -205,11 +205,7 @@ def test_existing_undo_file_is_refused_before_anything_is_written(image, tmp_pat
 
 
 def test_feature_change_refused_on_a_damaged_image(image):
-    with Volume.open(str(image)) as volume:
-        block = volume.geometry.bitmap_start
-    with open(image, "r+b") as f:  # a bitmap bit the inodes do not account for
-        f.seek(block * C.BLOCK_SIZE + 100)
-        f.write(b"\xff")
+    stray_bitmap_bits(image, 100)
     with Unchanged(image):
         result = run("vexfs", "tune", "-O", "^metadata_csum", image)
     error_line(result, "vexfs", "run fsck.vexfs", code=1)

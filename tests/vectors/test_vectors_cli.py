@@ -10,8 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from tests.cli.helpers import digest, error_line
-from tests.conftest import run
+from tests.cli.helpers import error_line
+from tests.conftest import Unchanged, run
 from vexfs_tools.format import constants as C
 from vexfs_tools.format import vector as V
 from vexfs_tools.vectors import sources
@@ -50,18 +50,6 @@ def brute(queries, vectors, ids, k, metric="l2"):
 
 def vexfs(*args, **kw):
     return run("vexfs", *args, **kw)
-
-
-class Unchanged:
-    def __init__(self, path):
-        self.path = path
-
-    def __enter__(self):
-        self.before = digest(self.path)
-
-    def __exit__(self, exc_type, *rest):
-        if exc_type is None:
-            assert digest(self.path) == self.before, "a read-only command changed the image"
 
 
 @pytest.fixture
