@@ -80,3 +80,46 @@ def test_data_ranges_leave_holes_out_and_stay_inside_the_range(tmp_path):
         assert list(device.data_ranges(1 << 20, 4096)) == []
         assert list(device.data_ranges(3 << 20, 1 << 20)) == []
         assert list(device.data_ranges(0, 0)) == []
+
+
+def _runs_image(tmp_path, units: int = 16, unit: int = 512):
+    path = tmp_path / "runs.img"
+    data = bytes(range(256)) * (units * unit // 256)
+    path.write_bytes(data)
+    return path, data
+
+
+def test_read_runs_fills_each_run_from_its_offset(tmp_path):
+    import numpy as np
+
+    path, data = _runs_image(tmp_path)
+    out = np.zeros((5, 512), np.uint8)
+    firsts, ends, offsets = [0, 1, 4], [1, 4, 5], [512 * 7, 100, 512 * 15]
+    with Device(str(path)) as device:
+        device.read_runs(out, firsts, ends, offsets, 512)
+    assert out.tobytes() == data[3584:4096] + data[100:1636] + data[7680:8192]
+
+
+def test_read_runs_past_the_end_says_truncated(tmp_path):
+    import numpy as np
+
+    path, _ = _runs_image(tmp_path)
+    out = np.zeros((2, 512), np.uint8)
+    with Device(str(path)) as device:
+        with pytest.raises(TruncatedImageError, match="truncated"):
+            device.read_runs(out, [0, 1], [1, 2], [0, 512 * 16 - 100], 512)
+
+
+def test_read_runs_in_a_window_is_relative_and_bounded(tmp_path):
+    import numpy as np
+
+    from vexfs_tools.window import OffsetDevice
+
+    path, data = _runs_image(tmp_path)
+    out = np.zeros((2, 512), np.uint8)
+    with Device(str(path)) as device:
+        window = OffsetDevice(device, 1024, 4096)
+        window.read_runs(out, [0, 1], [1, 2], [0, 3584], 512)
+        assert out.tobytes() == data[1024:1536] + data[4608:5120]
+        with pytest.raises(TruncatedImageError, match="truncated"):
+            window.read_runs(out, [0, 1], [1, 2], [0, 3585], 512)

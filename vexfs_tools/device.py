@@ -229,6 +229,18 @@ class Device:
                 raise TruncatedImageError(f"{self.path}: short read at offset {offset + done}")
             done += got
 
+    def read_runs(self, out, firsts: list[int], ends: list[int], offsets: list[int], unit: int) -> None:
+        """Fill rows firsts[i]..ends[i] of `out` (rows of `unit` bytes) from byte offsets[i],
+        for every i: read_into for many scattered runs, one system call each (fsck reads
+        tens of thousands of indirect blocks this way)."""
+        view = memoryview(out).cast("B")
+        end_of_device = self.size
+        preadv, fd = os.preadv, self.fd
+        for first, end, offset in zip(firsts, ends, offsets):
+            part = view[first * unit:end * unit]
+            if offset + len(part) > end_of_device or preadv(fd, [part], offset) != len(part):
+                self.read_into(offset, part)  # the end of the device, or a short read: say which
+
     def is_hole(self, offset: int, length: int) -> bool:
         """True when [offset, offset+length) of an image file is a hole (reads as zeros
         without being stored): bulk scans skip it instead of reading zeros. Always False

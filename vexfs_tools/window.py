@@ -42,6 +42,11 @@ class OffsetDevice:
         self._check(offset, len(memoryview(buffer).cast("B")))
         self.device.read_into(self.offset + offset, buffer)
 
+    def read_runs(self, out, firsts: list[int], ends: list[int], offsets: list[int], unit: int) -> None:
+        for first, end, offset in zip(firsts, ends, offsets):
+            self._check(offset, (end - first) * unit)
+        self.device.read_runs(out, firsts, ends, [self.offset + offset for offset in offsets], unit)
+
     def read_or_zeros(self, offset: int, length: int) -> bytes | bytearray:
         self._check(offset, length)
         return self.device.read_or_zeros(self.offset + offset, length)

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from construct import Container
-from crc32c import crc32c
 
 from ..errors import CorruptionError, UsageError
 from ..format import constants as C
 from ..format import vector as V
+from ..volume.checksums import crc32c
 
 CHUNK_SIZE = 1 << 20  # vector data bytes per checksum
 ID_DTYPE = V.VECTOR_ID_DTYPE

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-from crc32c import crc32c
 
 from ..errors import CorruptionError, UsageError
 from ..format import constants as C
 from ..format import vector as V
 from ..inspect.walk import walk_tree
+from ..volume.checksums import crc32c
 from ..volume.fileio import FileData
 from ..volume.geometry import KERNEL
 from ..volume.inodes import InodeRecord

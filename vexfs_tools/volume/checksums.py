@@ -8,15 +8,41 @@ is the inode number for an inode and the block number for a block.
 from __future__ import annotations
 
 import functools
+import importlib.machinery
+import importlib.util
+import os
 import struct
+import sys
+from collections.abc import Callable
 
 import numpy as np
-
-from crc32c import crc32c
 
 from ..format.offsets import BLOCK_TAIL_OFFSET, INODE_CHECKSUM_OFFSET, SUPERBLOCK_CHECKSUM_OFFSET
 
 _LE32 = struct.Struct("<I")  # every checksum field is a le32
+
+
+def _load_crc32c() -> Callable[..., int]:
+    """The crc32c package's C function, loaded without the package's __init__: that one reads
+    its own version through importlib.metadata and imports its command line (argparse, email),
+    a third of a small fsck's start-up. Falls back to the plain import if the layout differs."""
+    spec = importlib.util.find_spec("crc32c")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = os.path.join(folder, "_crc32c" + suffix)
+            if os.path.isfile(path):
+                loader = importlib.machinery.ExtensionFileLoader("crc32c._crc32c", path)
+                module_spec = importlib.util.spec_from_file_location("crc32c._crc32c", path, loader=loader)
+                module = importlib.util.module_from_spec(module_spec)
+                loader.exec_module(module)
+                sys.modules.setdefault("crc32c._crc32c", module)
+                return module.crc32c
+    from crc32c import crc32c as imported  # noqa: PLC0415 - only if the fast path is missing
+
+    return imported
+
+
+crc32c = _load_crc32c()
 
 
 def seed_for_uuid(uuid: bytes) -> int:

@@ -204,9 +204,8 @@ class Volume:
             raise CorruptionError(f"block {bad} is outside the file system (0..{self.geometry.blocks_count - 1})")
         out = np.empty((len(blocks), C.BLOCK_SIZE), np.uint8)
         breaks = np.flatnonzero(np.diff(blocks) != 1) + 1
-        starts = blocks[np.concatenate([[0], breaks])].tolist() if len(blocks) else []
-        for first, end, block in zip([0, *breaks.tolist()], [*breaks.tolist(), len(blocks)], starts):
-            self.device.read_into(block * C.BLOCK_SIZE, out[first:end])
+        offsets = (blocks[np.concatenate([[0], breaks])] * C.BLOCK_SIZE).tolist() if len(blocks) else []
+        self.device.read_runs(out, [0, *breaks.tolist()], [*breaks.tolist(), len(blocks)], offsets, C.BLOCK_SIZE)
         if self._cache:
             for row in np.flatnonzero(np.isin(blocks, np.fromiter(self._cache, np.int64))).tolist():
                 out[row] = np.frombuffer(self._cache[int(blocks[row])], np.uint8)
