@@ -113,11 +113,38 @@ def test_grow_across_bitmap_blocks_moves_the_bitmap_once(image, source):
         assert g.bitmap_blocks == 3 and g.bitmap_start == g.inode_table_start + g.inode_table_blocks
         assert g.backup_sb_block == g.blocks_count - 1
     same_contents(source, image)
-    run("vexfs", "resize", image, "1G", check=True)  # now in place, after the table
+    run("vexfs", "resize", image, "1G", check=True)  # the table grows: the bitmap moves past it
     fsck_clean(image)
     with Volume.open(str(image)) as volume:
-        assert volume.geometry.bitmap_blocks == 9 and volume.geometry.bitmap_start == g.bitmap_start
+        big = volume.geometry
+        assert big.bitmap_blocks == 9 and big.bitmap_start == big.inode_table_start + big.inode_table_blocks
+        assert big.inode_table_start == g.inode_table_start and big.inode_table_blocks > g.inode_table_blocks
     same_contents(source, image)
+
+
+def test_grow_adds_inodes_at_the_same_ratio_and_they_hold_files(image, source):
+    """As resize2fs adds inode tables with the groups it adds: 4x the blocks, 4x the inodes
+    (whole table blocks), and more files fit than the old table could hold."""
+    with Volume.open(str(image)) as volume:
+        old = volume.geometry
+        free_before = volume.count_free_inodes()
+    run("vexfs", "resize", image, "64M", check=True)
+    fsck_clean(image)
+    same_contents(source, image)
+    with Volume.open(str(image), writable=True) as volume:
+        g = volume.geometry
+        per = C.INODES_PER_BLOCK
+        assert g.inodes_count == -(-old.inodes_count * 4 // per) * per
+        assert g.inode_table_start == old.inode_table_start
+        assert volume.count_free_inodes() == free_before + g.inodes_count - old.inodes_count
+        ns = Namespace(volume)
+        crowd = ns.mkdir(C.ROOT_INO, b"crowd")
+        last = max(ns.create(crowd, b"n%05d" % i) for i in range(free_before + 10))
+        ns.fsync()
+    assert last > old.inodes_count
+    fsck_clean(image)
+    kept = {path: data for path, data in file_bytes(image).items() if not path.startswith("/crowd/")}
+    assert kept == file_bytes(source)
 
 
 def test_print_minimum_changes_nothing_and_shrink_to_it(image, source):
@@ -182,6 +209,9 @@ def test_kernel_layout_is_refused(tmp_path):
 
 def test_damaged_image_is_refused_unless_forced(image):
     stray_bitmap_bits(image, 300)
+    with Volume.open(str(image), writable=True, check_trust=False) as volume:
+        volume.sb.s_free_blocks = volume.count_free_blocks()  # damage only fsck's pass 5 sees
+        volume.sb_dirty = True
     with Unchanged(image):
         result = run("vexfs", "resize", image, "20M")
     error_line(result, "vexfs", "run fsck.vexfs", "-f", code=1)

@@ -25,7 +25,8 @@ from ..volume.bitmap import BlockBitmap
 from ..volume.geometry import KERNEL
 from ..volume.volume import Volume
 from .resize_move import BlockMover, Progress, renumber_inodes
-from .resize_plan import ResizePlan, Usage, grow_step, minimum_blocks, parse_size, plan_resize
+from .resize_plan import (InodeRatio, ResizePlan, Usage, grow_step, inodes_for, minimum_blocks, parse_size,
+                          plan_resize)
 
 
 @dataclass
@@ -114,13 +115,18 @@ def resize(path: str, request: ResizeRequest, *, preflight: Callable[[str], None
 
 
 def run_resize(volume: Volume, blocks: int, progress: Progress | None = None) -> None:
-    """Every step to `blocks`: a grow may take several (each one a complete resize)."""
-    while volume.geometry.blocks_count != blocks:
+    """Every step to `blocks`: a grow may take several (each one a complete resize), until
+    the size and the inode count the original ratio gives are both reached."""
+    ratio = InodeRatio.of(volume.geometry)
+    while True:
         usage = Usage.of(volume)
-        if blocks > volume.geometry.blocks_count:
-            plan = grow_step(volume, usage, blocks)
+        old = volume.geometry
+        if blocks < old.blocks_count:
+            plan = plan_resize(old, usage, blocks)
+        elif blocks > old.blocks_count or inodes_for(old, usage, blocks, ratio) > old.inodes_count:
+            plan = grow_step(volume, usage, blocks, ratio)
         else:
-            plan = plan_resize(volume.geometry, usage, blocks)
+            return
         execute(volume, plan, usage, progress)
 
 
@@ -171,6 +177,9 @@ def commit(volume: Volume, plan: ResizePlan, usage: Usage) -> None:
     old_bitmap = range(old.bitmap_start, old.bitmap_start + old.bitmap_blocks)
     before = [(b, d) for b, d in bitmap_blocks(bits, plan, volume.seed) if b not in old_bitmap]
     after = [(b, d) for b, d in bitmap_blocks(bits, plan, volume.seed) if b in old_bitmap]
+    grown = new.inode_table_blocks - old.inode_table_blocks
+    if grown > 0:  # blocks the old file system has let go of: the new slots read as zeros
+        device.zero_range((old.inode_table_start + old.inode_table_blocks) * C.BLOCK_SIZE, grown * C.BLOCK_SIZE)
     for block, data in before:
         device.write(block * C.BLOCK_SIZE, data)
     sb = volume.sb

@@ -3,9 +3,10 @@ emptied first, and the smallest size the file system fits in. Nothing here write
 
 The extended layout keeps its regions in this order: superblock, then the bitmap and the
 inode table (mkfs: bitmap first), then data, the backup superblock last. The inode table
-never moves (every inode's place is computed from its start); the bitmap grows in place
-when the blocks after it can be emptied, or else moves once to just after the table
-(its old blocks stay reserved, FORMAT.md "Resize"); the table shrinks at its end.
+never moves (every inode's place is computed from its start): it grows and shrinks at its
+end, keeping the bytes per inode; the bitmap grows in place when the blocks after it can be
+emptied, or else moves to just after the table's new end (its old blocks stay reserved,
+FORMAT.md "Resize").
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..volume.volume import Volume
 
 SIZE_UNITS = {"s": 512, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 MIN_INODES = C.EXTENDED_FIRST_INO + 16  # what mkfs.vexfs gives the smallest file system
+MAX_INODES = C.MAX_INODES_COUNT // C.INODES_PER_BLOCK * C.INODES_PER_BLOCK  # whole table blocks
 
 
 def parse_size(text: str) -> int:
@@ -83,12 +85,26 @@ class ResizePlan:
 
 
 def new_geometry(old: Geometry, blocks: int, inodes: int) -> Geometry:
-    """The geometry of `blocks` blocks and `inodes` inodes, keeping the table in place."""
+    """The geometry of `blocks` blocks and `inodes` inodes, keeping the table's start. A
+    table grows at its end, in one step only over blocks the old file system can give up
+    before the switch: never over the old bitmap nor the old backup superblock (a bitmap in
+    the way moves past the table's new end first; run_resize takes another step)."""
     bitmap_blocks = ceil_div(blocks, C.BITMAP_BITS_PER_BLOCK)
-    table_blocks = ceil_div(inodes, C.INODES_PER_BLOCK)
     start, table = old.bitmap_start, old.inode_table_start
-    if bitmap_blocks > old.bitmap_blocks and table > start and start + bitmap_blocks > table:
-        start = table + old.inode_table_blocks  # no room before the table: move after it
+    wanted = ceil_div(inodes, C.INODES_PER_BLOCK)
+    table_blocks = wanted
+    if wanted > old.inode_table_blocks:
+        limit = old.blocks_count - (1 if old.backup_sb_block else 0)
+        if start > table:
+            limit = min(limit, start)
+        table_blocks = max(old.inode_table_blocks, min(wanted, limit - table))
+        if table_blocks < wanted:
+            inodes = table_blocks * C.INODES_PER_BLOCK
+    if start > table:  # after the table (moved there by an earlier resize)
+        if start < table + wanted:
+            start = max(table + wanted, old.bitmap_start + old.bitmap_blocks)
+    elif bitmap_blocks > old.bitmap_blocks and start + bitmap_blocks > table:
+        start = table + wanted  # no room before the table: move after it
     first_data = max(table + table_blocks, start + bitmap_blocks)
     if blocks > old.blocks_count:
         first_data = max(first_data, old.first_data_block)
@@ -96,12 +112,28 @@ def new_geometry(old: Geometry, blocks: int, inodes: int) -> Geometry:
     return Geometry(EXTENDED, blocks, inodes, start, bitmap_blocks, table, table_blocks, first_data, backup)
 
 
-def inodes_for(old: Geometry, usage: Usage, blocks: int) -> int:
-    """Growing keeps the inode count; shrinking keeps the bytes per inode (whole table
-    blocks), never below what the inodes in use need."""
+@dataclass(frozen=True)
+class InodeRatio:
+    """Inodes per block of the file system a resize started from: a grow in several steps
+    ends with the inode count one step would give."""
+    inodes: int
+    blocks: int
+
+    @classmethod
+    def of(cls, geometry: Geometry) -> "InodeRatio":
+        return cls(geometry.inodes_count, geometry.blocks_count)
+
+
+def inodes_for(old: Geometry, usage: Usage, blocks: int, ratio: InodeRatio | None = None) -> int:
+    """Growing keeps the blocks per inode (resize2fs adds inode tables with the groups it
+    adds); shrinking keeps the bytes per inode too, never below what the inodes in use need.
+    Whole table blocks either way."""
+    per = C.INODES_PER_BLOCK
     if blocks >= old.blocks_count:
-        return old.inodes_count
-    scaled = ceil_div(ceil_div(old.inodes_count * blocks, old.blocks_count), C.INODES_PER_BLOCK) * C.INODES_PER_BLOCK
+        ratio = ratio or InodeRatio.of(old)
+        scaled = ceil_div(ceil_div(ratio.inodes * blocks, ratio.blocks), per) * per
+        return max(old.inodes_count, min(scaled, MAX_INODES))
+    scaled = ceil_div(ceil_div(old.inodes_count * blocks, old.blocks_count), per) * per
     return min(old.inodes_count, max(scaled, usage.inodes_needed()))
 
 
@@ -114,7 +146,7 @@ def minimum_blocks(old: Geometry, usage: Usage) -> int:
     return min(old.blocks_count, max(low, g.first_data_block + 2 + backup))
 
 
-def plan_resize(old: Geometry, usage: Usage, blocks: int) -> ResizePlan:
+def plan_resize(old: Geometry, usage: Usage, blocks: int, ratio: InodeRatio | None = None) -> ResizePlan:
     """The plan for `blocks`, refused with the reason when the file system can not take it."""
     if blocks > C.MAX_BLOCKS_COUNT:
         raise UsageError(f"{blocks} blocks is more than the extended layout addresses "
@@ -123,7 +155,7 @@ def plan_resize(old: Geometry, usage: Usage, blocks: int) -> ResizePlan:
         minimum = minimum_blocks(old, usage)
         if blocks < minimum:
             raise UsageError(f"new size {blocks} blocks is smaller than the minimum ({minimum} blocks)")
-    plan = ResizePlan(old, new_geometry(old, blocks, inodes_for(old, usage, blocks)))
+    plan = ResizePlan(old, new_geometry(old, blocks, inodes_for(old, usage, blocks, ratio)))
     plan.new.validate(blocks)
     return plan
 
@@ -137,22 +169,23 @@ def moves_needed(volume: Volume, plan: ResizePlan) -> tuple[int, int]:
     return inside, room
 
 
-def grow_step(volume: Volume, usage: Usage, target: int) -> ResizePlan:
+def grow_step(volume: Volume, usage: Usage, target: int, ratio: InodeRatio | None = None) -> ResizePlan:
     """The largest grow towards `target` whose moves fit in the free blocks (a grow that
-    needs a bigger bitmap first empties the blocks the bitmap moves to; a nearly full or a
-    tiny file system gets there in several steps)."""
+    needs a bigger bitmap or table first empties the blocks they grow into; a nearly full or
+    a tiny file system gets there in several steps)."""
     old = volume.geometry
-    plan = plan_resize(old, usage, target)
+    plan = plan_resize(old, usage, target, ratio)
     need, room = moves_needed(volume, plan)
     if need <= room:
         return plan
     low, high = old.blocks_count, target  # low fits (nothing moves), high does not
     while high - low > 1:
         middle = (low + high) // 2
-        need, room = moves_needed(volume, plan_resize(old, usage, middle))
+        need, room = moves_needed(volume, plan_resize(old, usage, middle, ratio))
         low, high = (middle, high) if need <= room else (low, middle)
-    if low == old.blocks_count:
+    step = plan_resize(old, usage, low, ratio)
+    if step.new == old or moves_needed(volume, step)[0] > moves_needed(volume, step)[1]:
         need, room = moves_needed(volume, plan)
-        raise UsageError(f"growing needs {need} blocks in use moved out of the way of the bitmap, "
-                         f"and only {room} blocks are free; free some space first")
-    return plan_resize(old, usage, low)
+        raise UsageError(f"growing needs {need} blocks in use moved out of the way of the bitmap "
+                         f"and the inode table, and only {room} blocks are free; free some space first")
+    return step
