@@ -6,6 +6,7 @@ seen twice (an inode copied when the crash came) is a whole copy in /lost+found.
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -48,13 +49,20 @@ def judge(before: dict[str, bytes], image: Path, after: int) -> None:
     np.testing.assert_array_equal(vector_files(image)["/emb.vec"], VECTORS)
 
 
-@pytest.mark.parametrize("args", [["-M"], ["300M"]], ids=["shrink-to-minimum", "grow-moving-the-bitmap"])
-def test_interrupted_resize_loses_nothing(source, tmp_path, args):  # noqa: F811
+@pytest.mark.parametrize("first, args", [(None, ["-M"]), (None, ["300M"]), (["300M"], ["1G"])],
+                         ids=["shrink-to-minimum", "grow-moving-the-bitmap", "grow-the-table-over-the-bitmap"])
+def test_interrupted_resize_loses_nothing(source, tmp_path, first, args):  # noqa: F811
+    """The third case starts from a grown image, whose bitmap lies just after the table: the
+    table grows over it, so the bitmap moves past the table's new end first."""
     before = file_bytes(source)
     image = tmp_path / "c.img"
+    start = tmp_path / "start.img"
+    shutil.copyfile(source, start)
+    if first:
+        resize_work(first)(start)()
 
     def fresh(target: Path) -> None:
-        shutil.copyfile(source, target)
+        subprocess.run(["cp", "--sparse=always", str(start), str(target)], check=True)  # holes stay holes
 
     work = resize_work(args)
     total = count_writes(image, fresh, work)
