@@ -32,6 +32,7 @@ class PreenStop(VexfsError):
 
 @dataclass
 class Finding:
+    """A problem met: its code and the fields its message is made of, and what was done."""
     code: int
     name: str
     pass_number: int

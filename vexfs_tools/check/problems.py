@@ -15,6 +15,7 @@ NO_OK = 2  # answering no does not leave the file system invalid (stale counters
 
 @dataclass(frozen=True)
 class Problem:
+    """A row of the problem table: code, name, message, the fix offered, and when preen may fix it."""
     code: int
     name: str
     message: str

@@ -27,6 +27,7 @@ EXIT_OK, EXIT_CORRECTED, EXIT_UNCORRECTED = 0, 1, 4
 
 @dataclass
 class CheckResult:
+    """A check's outcome: the findings, whether the image was changed, fsck's exit code."""
     findings: list[Finding]
     modified: bool
     exit_code: int

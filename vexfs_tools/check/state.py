@@ -219,6 +219,8 @@ class InodesInUse:
 
 @dataclass
 class CheckState:
+    """What the passes learn and hand on: claimed blocks, inodes in use, directories and
+    who names them, deleted names, lost+found."""
     claims: BlockClaims
     inodes: InodesInUse = field(default_factory=InodesInUse)
     directories: list[int] = field(default_factory=list)

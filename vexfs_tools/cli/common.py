@@ -136,6 +136,7 @@ def open_readonly(image: str, backup: bool = False, superblock_block: int | None
 
 @dataclass(frozen=True)
 class Placement:
+    """Where in a whole-disk image the file system lies (-o sectors, --offset bytes, --partition N)."""
     sectors: int | None = None
     offset: int | None = None
     partition: int | None = None

@@ -15,6 +15,7 @@ INCOMPAT = "incompat"
 
 @dataclass(frozen=True)
 class Feature:
+    """A feature flag: its name, its word (compat, ro_compat, incompat) and its bit."""
     name: str
     word: str  # COMPAT, RO_COMPAT or INCOMPAT
     bit: int

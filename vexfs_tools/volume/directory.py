@@ -18,6 +18,7 @@ def min_rec_len(name_len: int) -> int:
 
 @dataclass(frozen=True)
 class DirRecord:
+    """One directory record as it lies in its block."""
     offset: int
     inode: int
     rec_len: int
@@ -28,6 +29,7 @@ class DirRecord:
 
 @dataclass
 class BlockWalk:
+    """What walking one directory block's chain of records found."""
     records: list[DirRecord]  # every record on the chain, inode 0 included
     problem: str | None  # why the walk stopped early, if it did
     end: int  # where the chain stopped

@@ -23,6 +23,7 @@ def ceil_div(a: int, b: int) -> int:
 
 @dataclass(frozen=True)
 class Geometry:
+    """Where a file system's regions lie, from its superblock (or a plan for one)."""
     layout: str
     blocks_count: int
     inodes_count: int

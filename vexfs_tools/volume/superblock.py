@@ -36,6 +36,7 @@ def check_magic(sb: Container, where: str) -> None:
 
 @dataclass(frozen=True)
 class FeatureSet:
+    """The three feature words of a superblock, asked by feature name."""
     compat: int
     ro_compat: int
     incompat: int
