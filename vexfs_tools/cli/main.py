@@ -5,6 +5,8 @@ search or the forensic views at start-up."""
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 
 import click
 
@@ -43,6 +45,7 @@ Examples:
   vexfs search disk.img --query q.npy -k 10
   vexfs verify disk.img /e.vec --queries q.npy --results kernel.json
   vexfs mount disk.img /mnt           read-write FUSE mount (umount /mnt)
+  vexfs disk.img /mnt -o ro           the same, as fuse3's mount.fuse runs it for fstab lines
   vexfs write disk.img notes.txt /docs/     copy a file in (offline; also mkdir, rm, mv, ln, chmod)
 """
 
@@ -66,5 +69,19 @@ def cli():
     """Offline tools for VexFS images and devices."""
 
 
+def is_mount_call(argv: list[str]) -> bool:
+    """`vexfs SOURCE MOUNTPOINT [-o OPTIONS]`: what fuse3's mount.fuse runs for an fstab line
+    or `mount -t fuse.vexfs` when there is no /sbin/mount.fuse.vexfs (it runs the subtype as
+    a command). A first word that is no command but an existing file or device, and a second
+    that is a directory, say so."""
+    return len(argv) >= 2 and argv[0] not in COMMANDS and not argv[0].startswith("-") \
+        and os.path.exists(argv[0]) and os.path.isdir(argv[1])
+
+
 def main() -> None:
+    if is_mount_call(sys.argv[1:]):
+        from .mount import helper_main  # noqa: PLC0415 - the mount's own imports, only here
+
+        helper_main()
+        return
     run_standalone(cli, usage_code=2)
