@@ -42,3 +42,26 @@ def test_other_element_types_are_checked_as_before():
         codec.scan_rows([rows], V.ELEMENT_FLOAT16, 8)
     with pytest.raises(UsageError, match="dimensions"):
         codec.scan_rows([np.zeros((1, 70000), np.float32)], V.ELEMENT_FLOAT32, 70000)
+
+
+def test_append_keeps_the_old_whole_chunks_checksums_and_they_hold(tmp_path):
+    """An append over 1 MiB: the old whole chunks' checksums are carried over, the partial
+    one and the new rows' are computed; every one matches the merged rows."""
+    from vexfs_tools.mkfs.plan import MkfsOptions
+    from vexfs_tools.mkfs.run import run_mkfs
+    from vexfs_tools.vectors import manage
+    from vexfs_tools.volume import Volume
+
+    image = str(tmp_path / "a.img")
+    run_mkfs(image, MkfsOptions(), size=32 << 20)
+    old, new = _rows(7000), _rows(900)[::-1].copy()
+    np.save(tmp_path / "old.npy", old)
+    np.save(tmp_path / "new.npy", new)
+    with Volume.open(image, writable=True) as volume:
+        manage.add_from_file(volume, "/e.vec", str(tmp_path / "old.npy"))
+        file = manage.add_from_file(volume, "/e.vec", str(tmp_path / "new.npy"), append=True)
+        merged = np.concatenate([old, new])
+        assert list(file.info.chunk_checksums) == codec.chunk_checksums([merged.view(np.uint8).reshape(-1)])
+        assert file.bad_chunks() == []
+        assert np.array_equal(file.vectors(), merged)
+        assert file.ids().tolist() == list(range(7900))
