@@ -8,6 +8,7 @@ import pytest
 from vexfs_tools.errors import UsageError
 from vexfs_tools.format import vector as V
 from vexfs_tools.vectors import codec
+from tests.conftest import run
 
 
 def _rows(count: int, dims: int = 100) -> np.ndarray:
@@ -65,3 +66,4 @@ def test_append_keeps_the_old_whole_chunks_checksums_and_they_hold(tmp_path):
         assert file.bad_chunks() == []
         assert np.array_equal(file.vectors(), merged)
         assert file.ids().tolist() == list(range(7900))
+    assert run("fsck.vexfs", "-fn", image).returncode == 0  # the old copy's blocks, indirect ones too, freed
