@@ -66,4 +66,5 @@ def test_append_keeps_the_old_whole_chunks_checksums_and_they_hold(tmp_path):
         assert file.bad_chunks() == []
         assert np.array_equal(file.vectors(), merged)
         assert file.ids().tolist() == list(range(7900))
+        del file  # its memory maps share the image's lock
     assert run("fsck.vexfs", "-fn", image).returncode == 0  # the old copy's blocks, indirect ones too, freed
