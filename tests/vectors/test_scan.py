@@ -68,3 +68,16 @@ def test_append_keeps_the_old_whole_chunks_checksums_and_they_hold(tmp_path):
         assert file.ids().tolist() == list(range(7900))
         del file  # its memory maps share the image's lock
     assert run("fsck.vexfs", "-fn", image).returncode == 0  # the old copy's blocks, indirect ones too, freed
+
+
+def test_threads_share_the_chunks_and_agree(monkeypatch):
+    """Runs of chunks on several threads: the same checksums, in order, and a NaN in the
+    last thread's run is still found and named."""
+    rows = _rows(7000)
+    expected = codec.chunk_checksums([rows.view(np.uint8).reshape(-1)])
+    monkeypatch.setattr(codec, "SCAN_THREAD_MIN_BYTES", 1)
+    monkeypatch.setattr(codec, "_cpus", lambda: 3)
+    assert codec.scan_rows([rows[:3000], rows[3000:]], V.ELEMENT_FLOAT32, 100) == expected
+    rows[6999, 99] = np.nan
+    with pytest.raises(UsageError, match="row 6999"):
+        codec.scan_rows([rows], V.ELEMENT_FLOAT32, 100)
