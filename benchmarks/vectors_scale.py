@@ -154,6 +154,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     try:
         base, more, queries = write_data(where, args.rows)
+        os.sync()  # the data written: on the disk before anything is timed (cp's anchors too)
         data_bytes = os.path.getsize(base)
         # room for two copies: add --append writes old and new rows to new blocks before it
         # frees the old ones (crash-safe); the image is sparse, so unused room costs no disk
@@ -171,12 +172,14 @@ def main() -> None:
         os.unlink(copy)
         # our writers fsync before the inode points at the data (FORMAT.md, write order);
         # cp does not: cp then sync of the copy is the durable copy, shown beside
+        os.sync()
         durable = timed(["sh", "-c", 'cp "$1" "$2" && sync "$2"', "sh", base, copy])[0]
         os.unlink(copy)
         crc = crc_seconds(base)
         rows: list[tuple[str, float, int, int, str, float, float | None]] = []
 
         def measure(name: str, argv: list[str], anchor_name: str, anchor: float, goal: float | None) -> None:
+            os.sync()  # the steps before leave nothing dirty for this command's fsync to wait for
             seconds, rss, anon = timed(argv)
             rows.append((name, seconds, rss, anon, anchor_name, anchor, goal))
 
