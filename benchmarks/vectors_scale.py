@@ -5,7 +5,10 @@ Data (deterministic): --rows vectors (default 1,000,000; the issue's second size
 queries drawn the same way. For each command: wall-clock seconds, peak RSS and peak
 anonymous RSS (sampled from /proc), then its anchor, measured in the same run:
 
-  vectors add, add --append, export, mkfs -d: `cp` of the source .npy (goal: within 1.5x);
+  vectors add, export, mkfs -d: `cp` of the source .npy (goal: within 1.5x); add --append
+  (which writes a new copy of the file, old rows and new): cp of the source plus cp of the
+  appended .npy; add and mkfs -d also beside cp then `sync` of the copy (they fsync before
+  the inode points at the data; cp does not), printed after the table;
   vectors ls, fsck.vexfs -fn: crc32c over the same bytes in this process (goal: within 2x);
   search and verify of 1,000 queries: FAISS IndexFlatL2 over the same vectors (goal: no
   slower); one query, one thread each, in process (goal: no slower). Needs faiss-cpu
@@ -36,6 +39,7 @@ from _common import child_env, faiss_flat, faiss_round, human, random_npy, timed
 
 DIMS = 128
 QUERIES = 1000
+DURABLE = ("vectors add", "mkfs -d")  # also compared with cp then sync (they fsync; cp does not)
 
 
 def _status(pid: int) -> dict[str, int]:
@@ -150,6 +154,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     try:
         base, more, queries = write_data(where, args.rows)
+        os.sync()  # the data written: on the disk before anything is timed (cp's anchors too)
         data_bytes = os.path.getsize(base)
         # room for two copies: add --append writes old and new rows to new blocks before it
         # frees the old ones (crash-safe); the image is sparse, so unused room costs no disk
@@ -161,16 +166,26 @@ def main() -> None:
         copy = os.path.join(where, "copy.npy")
         cp = timed(["cp", base, copy])[0]
         os.unlink(copy)
+        # add --append writes a whole new copy (old rows and new, crash-safe): its anchor is
+        # cp of the file it rewrites plus cp of the rows it adds
+        cp_append = cp + timed(["cp", more, copy])[0]
+        os.unlink(copy)
+        # our writers fsync before the inode points at the data (FORMAT.md, write order);
+        # cp does not: cp then sync of the copy is the durable copy, shown beside
+        os.sync()
+        durable = timed(["sh", "-c", 'cp "$1" "$2" && sync "$2"', "sh", base, copy])[0]
+        os.unlink(copy)
         crc = crc_seconds(base)
         rows: list[tuple[str, float, int, int, str, float, float | None]] = []
 
         def measure(name: str, argv: list[str], anchor_name: str, anchor: float, goal: float | None) -> None:
+            os.sync()  # the steps before leave nothing dirty for this command's fsync to wait for
             seconds, rss, anon = timed(argv)
             rows.append((name, seconds, rss, anon, anchor_name, anchor, goal))
 
         measure("vectors add", [vexfs, "vectors", "add", image, "/base.vec", "--from", base], "cp", cp, 1.5)
         measure("vectors add --append", [vexfs, "vectors", "add", image, "/base.vec", "--from", more, "--append"],
-                "cp", cp, 1.5)
+                "cp base + cp more", cp_append, 1.5)
         measure("vectors ls", [vexfs, "vectors", "ls", image], "crc32c", crc, 2.0)
         out = os.path.join(where, "e.npy")
         measure("vectors export", [vexfs, "vectors", "export", image, "/base.vec", "-o", out], "cp", cp, 1.5)
@@ -204,6 +219,9 @@ def main() -> None:
             print(f"{name:<26} {seconds:>9.3f} {rss_text:>11} {anon_text:>11}   {anchor_name:<24} {anchor:>9.3f} "
                   f"{ratio:>7.2f} {goal_text:>6} {verdict(ratio, goal)}")
         print("(peak RSS counts the pages of memory maps of the image; peak anon is memory of the command's own)")
+        durable_rows = [(name, seconds) for name, seconds, *_ in rows if name in DURABLE]
+        print(f"cp then sync of the copy (a durable copy, as our writers make): {durable:.3f} s; "
+              + ", ".join(f"{name} {seconds / durable:.2f}x of it" for name, seconds in durable_rows))
     finally:
         if args.keep:
             print(f"files kept in {where}")

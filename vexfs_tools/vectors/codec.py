@@ -7,6 +7,8 @@ row_bytes each), zero padding to a block boundary, then vector_count u64 ids at 
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -19,6 +21,8 @@ from ..format import vector as V
 from ..volume.checksums import crc32c
 
 CHUNK_SIZE = 1 << 20  # vector data bytes per checksum
+SCAN_THREADS = 4  # threads that check and checksum rows before a write, at most
+SCAN_THREAD_MIN_BYTES = 32 << 20  # rows per thread below which fewer threads are used
 ID_DTYPE = V.VECTOR_ID_DTYPE
 CHECKSUM_DTYPE = V.CHUNK_CHECKSUM_DTYPE
 
@@ -136,27 +140,117 @@ def _byte_pieces(parts: list[np.ndarray], piece: int) -> Iterator[memoryview]:
             position += n
 
 
-def _chunk_checksums(parts: list[np.ndarray]) -> list[int]:
-    """crc32c of every CHUNK_SIZE bytes of the concatenated parts."""
-    checksums, value, filled = [], 0, 0
+def _chunk_checksums(parts: list[np.ndarray], finite: bool = False) -> list[int] | None:
+    """crc32c of every CHUNK_SIZE bytes of the concatenated parts; with `finite` (float32
+    rows), each piece is also checked for NaN and infinity while it is in the CPU's cache:
+    one pass over the rows instead of two. None when a piece is not finite. Large inputs
+    are shared out in runs of chunks to one thread per CPU (crc32c and BLAS let go of the
+    GIL): the pass a writer makes before its first write takes a fraction of the time."""
+    chunks = _chunk_views(parts)
+    workers = min(_cpus(), SCAN_THREADS, max(1, len(chunks) * CHUNK_SIZE // SCAN_THREAD_MIN_BYTES))
+    if workers < 2:
+        return _sum_chunks(chunks, finite)
+    step = -(-len(chunks) // workers)
+    results: list[list[int] | None] = [None] * workers
+    failures: list[BaseException] = []
+
+    def work(index: int) -> None:
+        try:
+            results[index] = _sum_chunks(chunks[index * step:(index + 1) * step], finite)
+        except BaseException as e:  # noqa: BLE001 - raised again in the calling thread
+            failures.append(e)
+
+    threads = [threading.Thread(target=work, args=(index,), daemon=True) for index in range(1, workers)]
+    for thread in threads:
+        thread.start()
+    work(0)
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    if any(result is None for result in results):
+        return None
+    return [value for result in results for value in result]
+
+
+def _chunk_views(parts: list[np.ndarray]) -> list[list[memoryview]]:
+    """The bytes of every CHUNK_SIZE chunk of the concatenated parts, as views (no copies)."""
+    chunks: list[list[memoryview]] = [[]]
+    filled = 0
     for view in _byte_pieces(parts, CHUNK_SIZE):
-        value = crc32c(view, value)
+        chunks[-1].append(view)
         filled += len(view)
         if filled == CHUNK_SIZE:
-            checksums.append(value)
-            value, filled = 0, 0
-    if filled:
+            chunks.append([])
+            filled = 0
+    return chunks if chunks[-1] else chunks[:-1]
+
+
+def _sum_chunks(chunks: list[list[memoryview]], finite: bool) -> list[int] | None:
+    """crc32c of each chunk; None when `finite` and a float32 component is not finite."""
+    zeros = np.zeros(CHUNK_SIZE // 4, np.float32) if finite else None
+    checksums = []
+    for views in chunks:
+        value = 0
+        for view in views:
+            value = crc32c(view, value)
+            if zeros is not None and not _finite_float32(view, zeros):
+                return None
         checksums.append(value)
     return checksums
 
 
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def chunk_checksums(parts: list[np.ndarray]) -> list[int]:
+    """crc32c of every CHUNK_SIZE bytes of the flat byte arrays `parts`, one after the other."""
+    return _chunk_checksums(parts)
+
+
+def _finite_float32(view: memoryview, zeros: np.ndarray) -> bool:
+    """Are all float32 components of the bytes finite? Their dot product with zeros is 0
+    exactly when they are (a NaN or an infinity times 0 is NaN, a finite one is 0: nothing
+    can overflow), and BLAS computes it at memory speed."""
+    values = np.frombuffer(view, np.float32)
+    with np.errstate(invalid="ignore"):  # inf * 0: the NaN is the answer, not a warning
+        return bool(np.isfinite(np.dot(values, zeros[:len(values)])))
+
+
+def scan_rows(parts: list[np.ndarray], element_type: int, dimensions: int) -> list[int]:
+    """Check rows for storing (as check_vectors) and return the crc32c of every chunk of
+    their bytes, for rows about to be written: float32 rows are read once for both (the
+    checksums are what `encode(checksums=...)` takes). A NaN or an infinity is named by
+    its row, as check_vectors does."""
+    dtype = NUMPY_TYPES[element_type]
+    data = [np.ascontiguousarray(part, dtype=dtype).reshape(len(part), -1) for part in parts if len(part)]
+    if element_type != V.ELEMENT_FLOAT32:
+        for part in data or [np.zeros((0, row_bytes(dimensions, element_type)), dtype)]:
+            check_vectors(part, element_type, dimensions)
+        return _chunk_checksums([part.view(np.uint8).reshape(-1) for part in data])
+    check_vectors(np.zeros((0, dimensions), dtype), element_type, dimensions)  # the dimensions' range
+    checksums = _chunk_checksums([part.view(np.uint8).reshape(-1) for part in data], finite=True)
+    if checksums is None:
+        for part in data:
+            check_vectors(part, element_type, dimensions)  # names the first row that is not finite
+        raise UsageError("a row has a NaN or infinite component; vectors must be finite")
+    return checksums
+
+
 def encode(vectors, ids: np.ndarray | None, *, element_type: int, metric: int,
-           dimensions: int | None = None, check: bool = True) -> tuple[int, Iterator[bytes]]:
+           dimensions: int | None = None, check: bool = True,
+           checksums: list[int] | None = None) -> tuple[int, Iterator[bytes]]:
     """(file size, chunks of the file's bytes) for `vectors` (rows; binary: packed bytes),
     or a sequence of such arrays taken as their concatenation (`vectors add --append`
     streams the old rows and the new ones, never holding both). check=False: the caller
     has checked the rows (finite) and the ids (unique) already. The chunks are views of
-    the rows where they are contiguous: memory stays bounded by the header and the ids."""
+    the rows where they are contiguous: memory stays bounded by the header and the ids.
+    `checksums`: the chunks' crc32c, computed already (scan_rows): the rows are not read
+    again before they are written."""
     parts = list(vectors) if isinstance(vectors, (list, tuple)) else [vectors]
     count = sum(len(part) for part in parts)
     if dimensions is None:
@@ -183,7 +277,10 @@ def encode(vectors, ids: np.ndarray | None, *, element_type: int, metric: int,
         raise UsageError(f"vectors are {data_bytes // max(count, 1)} bytes a row; {rb} expected for "
                          f"{dimensions} {ELEMENT_NAMES[element_type]} dimensions")
     header_bytes, data_offset, ids_offset, size = layout(dimensions, element_type, count)
-    checksums = _chunk_checksums(raws)
+    if checksums is None:
+        checksums = _chunk_checksums(raws)
+    elif len(checksums) != -(-data_bytes // CHUNK_SIZE):
+        raise UsageError(f"internal error: {len(checksums)} checksums for {data_bytes} bytes of rows")
     header = Container(
         version=V.VECTOR_VERSION, header_blocks=header_bytes // C.BLOCK_SIZE, flags=V.FLAG_HEADER_COPY,
         info=Container(dimensions=dimensions, element_type=element_type, vector_count=count,

@@ -378,11 +378,10 @@ class _Engine:
             self._update_margin()
         if metric != "l2":
             return rows, None
-        norm2 = norm2 * self.dtype.type(-0.5)  # not in place: `norms` is the file's
         if fold:
-            out[:, d] = norm2
+            np.multiply(norm2, self.dtype.type(-0.5), out=out[:, d])
             return out, None
-        return rows, -norm2
+        return rows, norm2 * self.dtype.type(0.5)  # not in place: `norms` is the file's; one pass
 
     def _scores(self, rows: int, tile: int) -> np.ndarray:
         """A (rows, tile) score buffer, kept between blocks (no fresh pages every block)."""
@@ -431,7 +430,10 @@ class _Engine:
 
     def _live_segments(self, segments: np.ndarray, tile_start: int, tile_end: int) -> "_Live | None":
         """The (segment, query) pairs whose best score reaches the query's threshold, grouped
-        by query; None when there are none."""
+        by query; None when there are none (one query: known from the block's best score
+        alone, one pass, as it is for most blocks once the threshold has risen)."""
+        if tile_end - tile_start == 1 and not segments.max() >= self.threshold[tile_start]:
+            return None
         segment, query = np.nonzero(segments.max(axis=1) >= self.threshold[tile_start:tile_end])
         if not len(segment):
             return None

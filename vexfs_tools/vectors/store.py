@@ -13,12 +13,12 @@ from ..errors import NoSpaceError, UsageError
 from ..format import constants as C
 from ..format import vector as V
 from ..format import features as F
-from ..volume.fileio import FileData
+from ..volume.fileio import FileData, physical_runs
 from ..volume.geometry import KERNEL
 from ..volume.inodes import InodeRecord
 from ..volume.volume import Volume, check_name
 from . import sources
-from .codec import METRIC_CODES, check_vectors, encode, layout
+from .codec import CHUNK_SIZE, METRIC_CODES, check_vectors, chunk_checksums, encode, layout, scan_rows
 from .files import VectorFile
 from .queries import check_metric
 
@@ -34,10 +34,11 @@ class VectorSource:
     metric: int
     size: int
     checked: bool = False  # rows finite and ids unique already checked (source_from_file)
+    checksums: list[int] | None = None  # the chunks' crc32c, when known already (scan_rows)
 
     def chunks(self) -> Iterator[bytes]:
         return encode(self.array, self.ids, element_type=self.element_type, metric=self.metric,
-                      dimensions=self.dimensions, check=not self.checked)[1]
+                      dimensions=self.dimensions, check=not self.checked, checksums=self.checksums)[1]
 
 
 def source_from_file(path: str, ids_path: str | None = None, metric: str | None = None, *,
@@ -52,14 +53,14 @@ def source_from_file(path: str, ids_path: str | None = None, metric: str | None 
         metric = "hamming" if element_type == V.ELEMENT_BINARY else "l2"
     check_metric(metric, element_type)
     try:
-        check_vectors(array, element_type, dims)
+        checksums = scan_rows([array], element_type, dims)  # checked and summed in one read
     except UsageError as e:
         raise UsageError(f"{path}: {e}") from None
     ids = sources.load_ids(ids_path, len(array)) if ids_path else None
     if ids is not None and len(np.unique(ids)) != len(ids):
         raise UsageError(f"{ids_path}: ids must be unique")
     return VectorSource(array, ids, element_type, dims, METRIC_CODES[metric],
-                        layout(dims, element_type, len(array))[3], checked=True)
+                        layout(dims, element_type, len(array))[3], checked=True, checksums=checksums)
 
 
 def mkfs_vector_name(name: bytes) -> bytes | None:
@@ -116,7 +117,7 @@ def add_vector_file(volume: Volume, path: str, source: VectorSource, *, append: 
         volume.flush_metadata()
         volume.write_inode(existing, fields)
         volume.flush_metadata()
-        volume.free_blocks_of(old_fields)
+        _free_blocks(volume, old_fields)
         volume.write_inode(existing, fields)
         _enable_feature(volume)
         return existing
@@ -153,9 +154,24 @@ def _appended(old: VectorFile, source: VectorSource) -> VectorSource:
     if not source.checked:
         check_vectors(np.asarray(source.array), source.element_type, source.dimensions)
     total = old.info.count + count
-    return VectorSource((old.vectors(), np.asarray(source.array)), np.concatenate([old_ids, new_ids]),
+    parts = (old.vectors(), np.asarray(source.array))
+    return VectorSource(parts, np.concatenate([old_ids, new_ids]),
                         source.element_type, source.dimensions, old.info.metric,
-                        layout(source.dimensions, source.element_type, total)[3], checked=True)
+                        layout(source.dimensions, source.element_type, total)[3], checked=True,
+                        checksums=_appended_checksums(old, parts))
+
+
+def _appended_checksums(old: VectorFile, parts: tuple[np.ndarray, np.ndarray]) -> list[int] | None:
+    """The merged rows' chunk checksums: the old file's whole chunks keep theirs (the
+    caller proved them intact), so only its last partial chunk and the new rows are read
+    for new ones. None (encode computes them all) when the old chunks are of another size."""
+    info = old.info
+    if info.chunk_size != CHUNK_SIZE:
+        return None
+    whole = info.data_bytes // CHUNK_SIZE
+    old_raw, new = (np.ascontiguousarray(part, info.numpy_type).view(np.uint8).reshape(-1) for part in parts)
+    tail = chunk_checksums([old_raw[whole * CHUNK_SIZE:], new])
+    return list(info.chunk_checksums[:whole]) + tail
 
 
 def _write_stream(volume: Volume, fields, size: int, chunks: Iterator[bytes]) -> None:
@@ -173,6 +189,17 @@ def _write_stream(volume: Volume, fields, size: int, chunks: Iterator[bytes]) ->
         written += len(chunk)
     if written != size:
         raise UsageError(f"internal size mismatch: wrote {written} of {size} bytes")
+
+
+def _free_blocks(volume: Volume, fields) -> None:
+    """Volume.free_blocks_of, with the map's runs found in bulk (fileio.physical_runs: an
+    indirect block's pointers at once, not one by one: the old copy of a large file has
+    hundreds of thousands); the indirect blocks as free_blocks_of frees them."""
+    inode = InodeRecord(0, fields, b"")
+    for _, first, count in physical_runs(volume, inode):
+        volume.free_run(first, count)
+    for block in volume.block_map(inode).indirect_blocks():
+        volume.free_block(block)
 
 
 def _enable_feature(volume: Volume) -> None:
