@@ -160,16 +160,27 @@ class BlockBitmap:
             block = start
             while block < stop:
                 index, bit = divmod(block, self.bits_per_block)
-                data = self._load(index)
-                bits = np.unpackbits(np.frombuffer(bytes(data[:self.bytes_per_block]), np.uint8),
-                                     bitorder="little")
                 end_bit = min(self.bits_per_block, stop - index * self.bits_per_block)
-                free = np.flatnonzero(bits[bit:end_bit] == 0) + index * self.bits_per_block + bit
-                if skip is not None:
-                    free = free[free != skip]
-                if free.size:
-                    return int(free[0])
+                found = self._first_clear(index, bit, end_bit, skip)
+                if found is not None:
+                    return found
                 block = (index + 1) * self.bits_per_block
+        return None
+
+    def _first_clear(self, index: int, bit: int, end_bit: int, skip: int | None) -> int | None:
+        """The lowest clear bit of bitmap block `index` in [bit, end_bit), never `skip`:
+        bytes that are not 0xFF are found first (no unpacking of the whole block per call)."""
+        data = self._load(index)
+        base = index * self.bits_per_block
+        raw = np.frombuffer(memoryview(data)[:self.bytes_per_block], np.uint8)
+        first = bit // 8
+        for offset in np.flatnonzero(raw[first:-(-end_bit // 8)] != 0xFF).tolist():
+            byte = first + offset
+            value = int(raw[byte])
+            for b in range(8):
+                position = byte * 8 + b
+                if bit <= position < end_bit and not value >> b & 1 and base + position != skip:
+                    return base + position
         return None
 
     def checksum_ok(self, index: int) -> bool:

@@ -223,6 +223,21 @@ class Namespace:
                 device.read_into(where, view[position - offset:position - offset + length])
         return bytes(out)
 
+    def read_inode_into(self, inode: InodeRecord, offset: int, buffer) -> int:
+        """read_inode_data into a writable buffer (the mount's reply buffer: no bytes
+        object in between); holes are zeroed there. Returns the bytes filled."""
+        view = memoryview(buffer).cast("B")
+        end = min(inode.i_size, offset + len(view), self.volume.max_file_size())
+        if offset >= end:
+            return 0
+        for position, where, length in self._pieces(inode.fields, offset, end):
+            part = view[position - offset:position - offset + length]
+            if where is None:
+                part[:] = bytes(length)
+            else:
+                self.volume.device.read_into(where, part)
+        return end - offset
+
     def _pieces(self, fields, offset: int, end: int,
                 blocks: list[int] | None = None) -> list[tuple[int, int | None, int]]:
         """(file offset, device offset or None for a hole, length) over [offset, end),
