@@ -51,6 +51,7 @@ class Handle:
     ino: int
     append: bool
     cached_path: str | None = None
+    listing: list[tuple[str, int, int]] | None = None  # an open directory's, read at offset 0
 
 
 def as_errno(func):
@@ -318,6 +319,14 @@ class VexfsOperations(mfusepy.Operations):
     def readdir(self, path, fh):
         return [(name, {"st_ino": ino, "st_mode": mode}, 0) for name, ino, mode in self.readdir_entries(fh)]
 
+    def listing_of(self, fh: int, fresh: bool) -> list[tuple[str, int, int]]:
+        """readdir_entries kept with the open directory: the kernel reads a listing a page
+        at a time, by offset into it (read again from offset 0, as rewinddir asks)."""
+        handle = self.handles[fh]
+        if fresh or handle.listing is None:
+            handle.listing = self.readdir_entries(fh)
+        return handle.listing
+
     def entry_inode(self, ino: int):
         """An entry's inode for readdirplus, or None when it can not be read or is not in
         use (the kernel then looks the name up, and the lookup answers the error)."""
@@ -554,9 +563,14 @@ class VexfsFUSE(mfusepy.FUSE):
         return self.operations.read_into(fip.contents.fh, offset, target)
 
     def readdir_fuse_3(self, path, buf, filler, offset, fip, flags):
+        """Entries from `offset` (an index into the listing, each entry's own offset the
+        next index) until libfuse's buffer is full: with offsets, libfuse 3 sends the
+        attributes of readdirplus entries on (without, it drops them)."""
         ops, st = self.operations, mfusepy.c_stat()
         plus = bool(flags & READDIR_PLUS)
-        for name, ino, mode in ops.readdir_entries(fip.contents.fh):
+        listing = ops.listing_of(fip.contents.fh, fresh=offset == 0)
+        for index in range(offset, len(listing)):
+            name, ino, mode = listing[index]
             ctypes.memset(ctypes.byref(st), 0, ctypes.sizeof(st))
             fill = 0
             inode = ops.entry_inode(ino) if plus and name not in (".", "..") else None
@@ -566,7 +580,7 @@ class VexfsFUSE(mfusepy.FUSE):
                 fill = FILL_DIR_PLUS
             else:
                 st.st_ino, st.st_mode = ino, mode
-            if filler(buf, name.encode(self.encoding, self.errors), st, 0, fill) != 0:
+            if filler(buf, name.encode(self.encoding, self.errors), st, index + 1, fill) != 0:
                 break
         return 0
 
