@@ -39,8 +39,9 @@ TYPE_MODES = {t: m for m, t in C.MODE_TO_FILE_TYPE.items()}
 # utimensat's special tv_nsec values, as libfuse passes them on (tv_sec 0): mfusepy's
 # nanoseconds are then exactly these.
 UTIME_NOW, UTIME_OMIT = (1 << 30) - 1, (1 << 30) - 2
+CAP_READDIRPLUS, CAP_READDIRPLUS_AUTO = 1 << 13, 1 << 14  # libfuse's FUSE_CAP_ bits
 DIRECT_SIZE = 128 << 10  # a file this big is read in direct I/O: 1 MiB requests, not 128 KiB readahead
-ATTR_TIMEOUT = 1.0  # seconds the kernel keeps attributes of what only one name reaches
+ATTR_TIMEOUT = 30.0  # seconds the kernel keeps attributes of what only one name reaches
 INVALIDATE_WAIT = 0.1  # seconds a handler waits for a cache drop (a helper thread sends it)
 
 
@@ -108,6 +109,10 @@ class VexfsOperations(mfusepy.Operations):
         self.config = config_3
         if config_3 is not None:
             config_3.attr_timeout = ATTR_TIMEOUT
+        if conn_info is not None and conn_info.capable & CAP_READDIRPLUS:
+            # Every page of a listing in readdirplus (auto: only the first, unless lookups
+            # came in between): `ls -l`, `rm -r` and globs read a directory whole first.
+            conn_info.want = (conn_info.want | CAP_READDIRPLUS) & ~CAP_READDIRPLUS_AUTO
 
     def _handle(self, ino: int, flags: int, path: str | None = None, *, direct: bool = True) -> int:
         fh = self._next_fh

@@ -12,7 +12,7 @@ from ..volume.volume import Volume
 
 OURS = {"ro", "rw", "uid", "gid", "fakeroot", "errors"}
 PASSED = {"allow_other", "allow_root", "default_permissions", "auto_unmount"}
-ENTRY_TIMEOUT = 1.0  # seconds, libfuse's default
+ENTRY_TIMEOUT = 30.0  # seconds: every change of a name passes through this mount
 IGNORED = {"defaults", "auto", "noauto", "user", "nouser", "users", "nofail", "_netdev", "exec",
            "noexec", "suid", "nosuid", "dev", "nodev", "atime", "noatime", "relatime"}
 

@@ -168,19 +168,29 @@ class BlockBitmap:
         return None
 
     def _first_clear(self, index: int, bit: int, end_bit: int, skip: int | None) -> int | None:
-        """The lowest clear bit of bitmap block `index` in [bit, end_bit), never `skip`:
-        bytes that are not 0xFF are found first (no unpacking of the whole block per call)."""
+        """The lowest clear bit of bitmap block `index` in [bit, end_bit), never `skip`: the
+        bytes at the start are looked at one by one (an allocator's goal is usually free),
+        then the first byte that is not 0xFF is searched for (no unpacking of the block)."""
         data = self._load(index)
         base = index * self.bits_per_block
-        raw = np.frombuffer(memoryview(data)[:self.bytes_per_block], np.uint8)
-        first = bit // 8
-        for offset in np.flatnonzero(raw[first:-(-end_bit // 8)] != 0xFF).tolist():
-            byte = first + offset
-            value = int(raw[byte])
-            for b in range(8):
-                position = byte * 8 + b
-                if bit <= position < end_bit and not value >> b & 1 and base + position != skip:
-                    return base + position
+        byte, stop = bit // 8, min(-(-end_bit // 8), self.bytes_per_block)
+        raw = None
+        while byte < stop:
+            if data[byte] != 0xFF:
+                value = data[byte]
+                for b in range(8):
+                    position = byte * 8 + b
+                    if bit <= position < end_bit and not value >> b & 1 and base + position != skip:
+                        return base + position
+            byte += 1
+            if byte % 8 == 0 and byte < stop:  # past the first few bytes: let numpy look
+                if raw is None:
+                    raw = np.frombuffer(memoryview(data)[:self.bytes_per_block], np.uint8)
+                rest = raw[byte:stop] != 0xFF
+                at = int(rest.argmax())
+                if not rest[at]:
+                    return None
+                byte += at
         return None
 
     def checksum_ok(self, index: int) -> bool:
