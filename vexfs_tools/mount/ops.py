@@ -534,12 +534,12 @@ def fill_stat(st, inode, owner: tuple[int, int]) -> None:
 
 class VexfsFUSE(mfusepy.FUSE):
     """mfusepy's FUSE, with the requests that come most often answered without its generic
-    layers: getattr fills the struct stat itself, read fills libfuse's buffer, open and
-    create say per file whether it bypasses the page cache (direct_io), readdir answers
-    with each entry's attributes when the kernel asks (readdirplus: `ls -l` and `rm -r`
-    need no lookup per name). It also tells the operations which open file a setattr with
-    no path is for (ftruncate, fchmod, fchown, futimens: with nullpath_ok libfuse gives
-    only the fh, which mfusepy drops)."""
+    layers: getattr fills the struct stat itself, read fills libfuse's buffer and write
+    writes from it, open and create say per file whether it bypasses the page cache
+    (direct_io), readdir answers with each entry's attributes (readdirplus: `ls -l` and
+    `rm -r` need no lookup per name). It also tells the operations which open file a
+    setattr with no path is for (ftruncate, fchmod, fchown, futimens: with nullpath_ok
+    libfuse gives only the fh, which mfusepy drops)."""
 
     def _path(self, path: bytes | None) -> str | None:
         return None if path is None else path.decode(self.encoding, self.errors)
@@ -566,6 +566,11 @@ class VexfsFUSE(mfusepy.FUSE):
     def read(self, path, buf, size, offset, fip):
         target = (ctypes.c_char * size).from_address(ctypes.cast(buf, ctypes.c_void_p).value)
         return self.operations.read_into(fip.contents.fh, offset, target)
+
+    def write(self, path, buf, size, offset, fip):
+        # The request's own buffer, not a copy: the write API writes it before returning.
+        data = memoryview((ctypes.c_char * size).from_address(ctypes.cast(buf, ctypes.c_void_p).value))
+        return self.operations.write(self._path(path), data, offset, fip.contents.fh)
 
     def readdir_fuse_3(self, path, buf, filler, offset, fip, flags):
         """Entries from `offset` (an index into the listing, each entry's own offset the
