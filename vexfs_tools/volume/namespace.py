@@ -450,7 +450,8 @@ class Namespace:
         """Map the missing logical blocks, their (logical, physical) pairs returned. Kernel
         layout: one at a time, the lowest free block first (the kernel's order). Extended:
         each run of consecutive logical blocks in one contiguous run, right after the
-        file's previous block when that is free, else first fit, else block by block
+        file's previous block (or the indirect blocks that follow it) when that is free,
+        else first fit, else block by block
         near it; a single block, the first free one after the file's previous block (a
         new file's: after the last block this Namespace took). The blocks are not zeroed: the write covers them (or zeroes their rest)."""
         v = self.volume
@@ -460,7 +461,7 @@ class Namespace:
                 pairs.append((logical, v.allocate_block(zero=False)))
         else:
             before = self.mapped(fields, first - 1) if first else 0
-            goal = before + 1 if before else self._goal
+            goal = self._past_used(before + 1) if before else self._goal
             for start, count in logical_runs(missing):
                 block = None
                 if count > 1:
@@ -476,6 +477,17 @@ class Namespace:
         v.set_blocks(fields, pairs)
         fields.i_blocks += len(pairs)
         return pairs
+
+    def _past_used(self, goal: int, reach: int = 4) -> int:
+        """The first free block among the `reach` from `goal`, else `goal`: a file written
+        in order has its indirect blocks right after its previous data run, and its next
+        run belongs right after them (not wherever a first fit from the start finds room,
+        a scan of the whole bitmap per write)."""
+        v = self.volume
+        for block in range(goal, min(goal + reach, v.geometry.addressable_blocks)):
+            if not v.bitmap.test(block):
+                return block
+        return goal
 
     def map_range(self, fields, start: int, stop: int) -> list[int]:
         """The physical block of each logical block start..stop-1 (0: a hole), by one walk
