@@ -432,7 +432,7 @@ class VexfsOperations(mfusepy.Operations):
         self._writing()
         uid, gid = self._owner()
         ino = self.ns.create(*self._split(path), stat.S_IFREG | (mode & 0o7777), uid=uid, gid=gid)
-        return self._handle(ino, flags, path, direct=False)
+        return self._handle(ino, flags, path, direct=self._open_direct(self.volume.read_inode(ino), flags))
 
     @as_errno
     def open(self, path, flags):
@@ -442,19 +442,20 @@ class VexfsOperations(mfusepy.Operations):
         if flags & os.O_TRUNC:
             self.ns.truncate(ino, 0)
             self._changed(ino)
-        return self._handle(ino, flags, path, direct=self._open_direct(self.volume.read_inode(ino)))
+        return self._handle(ino, flags, path, direct=self._open_direct(self.volume.read_inode(ino), flags))
 
-    def _open_direct(self, inode) -> bool:
+    def _open_direct(self, inode, flags: int) -> bool:
         """Direct I/O for a file with more than one name (each has its own page cache); else
-        as the opens already held (one kernel inode never mixes the two); else for a big
-        file (the kernel's readahead asks 128 KiB at a time, direct reads 1 MiB)."""
+        as the opens already held (one kernel inode never mixes the two); else for a file
+        opened write-only (no copy into pages nobody reads) or a big one (the kernel's
+        readahead asks 128 KiB at a time, direct reads 1 MiB)."""
         if not self.cacheable(inode):
             return True
         if inode.ino in self.cached:
             return False
         if self.ns.open_counts.get(inode.ino):
             return True
-        return inode.i_size >= DIRECT_SIZE
+        return flags & os.O_ACCMODE == os.O_WRONLY or inode.i_size >= DIRECT_SIZE
 
     @as_errno
     def release(self, path, fh):  # noqa: ARG002
