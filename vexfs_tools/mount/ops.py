@@ -1,8 +1,11 @@
 """The FUSE operations of `vexfs mount`, on mfusepy's path API over volume/namespace.
 
-Open files are keyed by inode number (fh = ino), so every name of a hard-linked file reads
-and writes the same inode at once; the mount asks the kernel for no attribute caching
-(run.py), so a size changed through one name is seen through another at once. Read-only
+Open files are keyed by inode number, so every name of a hard-linked file reads and writes
+the same inode at once. libfuse's path API gives each name its own kernel inode, so the
+kernel caches (attributes for ATTR_TIMEOUT, and the page cache) only what one kernel inode
+can see change: a directory or a file with one link. A file with more links is served with
+no attribute caching and direct I/O; when a file gains its second name, the caches of the
+names it had are dropped (fuse_invalidate_path), so no name sees a stale size. Read-only
 mounts read directories through inspect/recovery, as `vexfs ls` does, so the tree of an
 image the 2.0 kernel wrote shows the directories its mkdir orphaned. Every library error
 becomes the errno namespace.errno_of() gives it, in this one place.
@@ -10,11 +13,14 @@ becomes the errno namespace.errno_of() gives it, in this one place.
 
 from __future__ import annotations
 
+import ctypes
 import errno as E
 import functools
 import os
 import stat
+import threading
 from ctypes import memmove
+from dataclasses import dataclass
 
 import mfusepy
 
@@ -33,6 +39,20 @@ TYPE_MODES = {t: m for m, t in C.MODE_TO_FILE_TYPE.items()}
 # utimensat's special tv_nsec values, as libfuse passes them on (tv_sec 0): mfusepy's
 # nanoseconds are then exactly these.
 UTIME_NOW, UTIME_OMIT = (1 << 30) - 1, (1 << 30) - 2
+CAP_READDIRPLUS, CAP_READDIRPLUS_AUTO = 1 << 13, 1 << 14  # libfuse's FUSE_CAP_ bits
+DIRECT_SIZE = 128 << 10  # a file this big is read in direct I/O: 1 MiB requests, not 128 KiB readahead
+ATTR_TIMEOUT = 30.0  # seconds the kernel keeps attributes of what only one name reaches
+INVALIDATE_WAIT = 0.1  # seconds a handler waits for a cache drop (a helper thread sends it)
+
+
+@dataclass
+class Handle:
+    """An open file: its inode, O_APPEND, and (served through the page cache) its path."""
+
+    ino: int
+    append: bool
+    cached_path: str | None = None
+    listing: list[tuple[str, int, int]] | None = None  # an open directory's, read at offset 0
 
 
 def as_errno(func):
@@ -71,22 +91,81 @@ class VexfsOperations(mfusepy.Operations):
         self.uid, self.gid, self.fakeroot = uid, gid, fakeroot
         self.errors = errors
         self.recovery = None if writable else Recovery(volume)
-        # fh -> (inode, opened O_APPEND). The kernel computes an append's offset from its own
-        # idea of the size, stale when another name of the inode wrote: appends are placed
-        # here, at the inode's true end.
-        self.handles: dict[int, tuple[int, bool]] = {}
+        # The kernel computes an append's offset from its own idea of the size, stale when
+        # another name of the inode wrote: appends are placed here, at the inode's true end.
+        self.handles: dict[int, Handle] = {}
         self.fh_of_call: int | None = None  # the open file a path-less setattr is for
         self._next_fh = 1
+        # Files open through the page cache, by inode: {fh: path}. One of them that gains a
+        # second name is `shared`: each change drops the caches of those paths.
+        self.cached: dict[int, dict[int, str]] = {}
+        self.shared: set[int] = set()
+        self.config = None  # libfuse's fuse_config (init_with_config): its attr_timeout
+        self.fuse = None  # libfuse's struct fuse *, for fuse_invalidate_path
 
-    def _handle(self, ino: int, flags: int) -> int:
+    def init_with_config(self, conn_info, config_3) -> None:
+        """Keep libfuse's own config: its attr_timeout is read after each getattr, so
+        setting it there chooses the timeout of that one answer (single-threaded)."""
+        self.config = config_3
+        if config_3 is not None:
+            config_3.attr_timeout = ATTR_TIMEOUT
+        if conn_info is not None and conn_info.capable & CAP_READDIRPLUS:
+            # Every page of a listing in readdirplus (auto: only the first, unless lookups
+            # came in between): `ls -l`, `rm -r` and globs read a directory whole first.
+            conn_info.want = (conn_info.want | CAP_READDIRPLUS) & ~CAP_READDIRPLUS_AUTO
+
+    def _handle(self, ino: int, flags: int, path: str | None = None, *, direct: bool = True) -> int:
         fh = self._next_fh
         self._next_fh += 1
-        self.handles[fh] = (ino, bool(flags & os.O_APPEND))
+        cached_path = None if direct or path is None else path
+        self.handles[fh] = Handle(ino, bool(flags & os.O_APPEND), cached_path)
+        if cached_path is not None:
+            self.cached.setdefault(ino, {})[fh] = cached_path
         self.ns.opened(ino)
         return fh
 
     def _fh_ino(self, fh) -> int:
-        return self.handles[fh][0]
+        return self.handles[fh].ino
+
+    def direct_io(self, fh: int) -> bool:
+        """Whether an open file bypasses the page cache (a file with more than one name)."""
+        return self.handles[fh].cached_path is None
+
+    # --- caching -----------------------------------------------------------------------------
+
+    @staticmethod
+    def cacheable(inode) -> bool:
+        """May the kernel cache this inode's attributes and pages? Only when every change
+        of it passes through one kernel inode: a directory, or anything with one link."""
+        return inode.is_dir or inode.fields.i_links_count <= 1
+
+    def answer_timeout(self, inode) -> None:
+        """The attribute timeout of the answer being made about `inode`."""
+        if self.config is not None:
+            timeout = ATTR_TIMEOUT if self.cacheable(inode) else 0.0
+            if self.config.attr_timeout != timeout:
+                self.config.attr_timeout = timeout
+
+    def _invalidate(self, paths) -> None:
+        """Drop the kernel's attributes and pages of `paths`. Sent from a helper thread, as
+        the kernel may need this (single-threaded) daemon to answer a request first (a
+        read holding a page); waited for at most INVALIDATE_WAIT."""
+        paths = [os.fsencode(p) for p in paths if p]
+        if not paths:
+            return
+        if self.fuse is None:
+            self.fuse = ctypes.c_void_p(mfusepy._libfuse.fuse_get_context().contents.fuse)
+        call = mfusepy._libfuse.fuse_invalidate_path
+        call.argtypes, call.restype = [ctypes.c_void_p, ctypes.c_char_p], ctypes.c_int
+        fuse = self.fuse
+        helper = threading.Thread(target=lambda: [call(fuse, p) for p in paths], daemon=True)
+        helper.start()
+        helper.join(INVALIDATE_WAIT)
+
+    def _changed(self, ino: int) -> None:
+        """A change of a shared inode: the pages and attributes its cached opens hold go."""
+        if ino in self.shared:
+            self._invalidate(self.cached.get(ino, {}).values())
 
     # --- mounting ------------------------------------------------------------------------
 
@@ -174,10 +253,21 @@ class VexfsOperations(mfusepy.Operations):
     # --- attributes ------------------------------------------------------------------------
 
     @as_errno
-    def getattr(self, path, fh=None):
+    def stat_inode(self, path, fh=None):
+        """The inode getattr answers about, its answer's timeout chosen."""
         inode = self.volume.read_inode(self._fh_ino(fh) if fh else self._ino(path))
         if not inode.in_use:
             raise mfusepy.FuseOSError(E.ENOENT)
+        self.answer_timeout(inode)
+        return inode
+
+    def owner_of(self, inode) -> tuple[int, int]:
+        f = inode.fields
+        return (f.i_uid if self.uid is None else self.uid, f.i_gid if self.gid is None else self.gid)
+
+    @as_errno
+    def getattr(self, path, fh=None):
+        inode = self.stat_inode(path, fh)
         f = inode.fields
         return {"st_ino": inode.ino, "st_mode": f.i_mode, "st_nlink": f.i_links_count,
                 "st_uid": f.i_uid if self.uid is None else self.uid,
@@ -189,14 +279,18 @@ class VexfsOperations(mfusepy.Operations):
     @as_errno
     def chmod(self, path, mode):
         self._writing()
-        self.ns.chmod(self._ino(path), mode)
+        ino = self._ino(path)
+        self.ns.chmod(ino, mode)
+        self._changed(ino)
         return 0
 
     @as_errno
     def chown(self, path, uid, gid):
         self._writing()
-        self.ns.chown(self._ino(path), -1 if uid in (-1, 0xFFFFFFFF) else uid,
+        ino = self._ino(path)
+        self.ns.chown(ino, -1 if uid in (-1, 0xFFFFFFFF) else uid,
                       -1 if gid in (-1, 0xFFFFFFFF) else gid)
+        self._changed(ino)
         return 0
 
     @as_errno
@@ -209,6 +303,7 @@ class VexfsOperations(mfusepy.Operations):
             inode = self.volume.read_inode(ino)
             self.ns.utimens(ino, *(None if t == UTIME_NOW else old if t == UTIME_OMIT else t // 10**9
                                    for t, old in zip(times, (inode.fields.i_atime, inode.fields.i_mtime))))
+        self._changed(ino)
         return 0
 
     @as_errno
@@ -227,6 +322,28 @@ class VexfsOperations(mfusepy.Operations):
 
     @as_errno
     def readdir(self, path, fh):
+        return [(name, {"st_ino": ino, "st_mode": mode}, 0) for name, ino, mode in self.readdir_entries(fh)]
+
+    def listing_of(self, fh: int, fresh: bool) -> list[tuple[str, int, int]]:
+        """readdir_entries kept with the open directory: the kernel reads a listing a page
+        at a time, by offset into it (read again from offset 0, as rewinddir asks)."""
+        handle = self.handles[fh]
+        if fresh or handle.listing is None:
+            handle.listing = self.readdir_entries(fh)
+        return handle.listing
+
+    def entry_inode(self, ino: int):
+        """An entry's inode for readdirplus, or None when it can not be read or is not in
+        use (the kernel then looks the name up, and the lookup answers the error)."""
+        try:
+            inode = self.volume.read_inode(ino)
+        except VexfsError:
+            return None
+        return inode if inode.in_use else None
+
+    @as_errno
+    def readdir_entries(self, fh) -> list[tuple[str, int, int]]:
+        """(name, inode number, type bits) of each entry, `.` and `..` first."""
         ino = self._fh_ino(fh)
         inode = self.volume.read_inode(ino)
         if not inode.is_dir:
@@ -237,10 +354,8 @@ class VexfsOperations(mfusepy.Operations):
             entries = [(e.name, e.ino, e.file_type) for e in self.ns.entries(ino)]
         parent = next((i for n, i, _ in entries if n == b".."), ino)
         # Each name with its inode number (a d_ino of 0 is skipped by readdir(3)) and type.
-        out = [(".", {"st_ino": ino, "st_mode": stat.S_IFDIR}, 0),
-               ("..", {"st_ino": parent, "st_mode": stat.S_IFDIR}, 0)]
-        out += [(os.fsdecode(n), {"st_ino": i, "st_mode": TYPE_MODES.get(t, 0)}, 0)
-                for n, i, t in entries if n not in (b".", b"..")]
+        out = [(".", ino, stat.S_IFDIR), ("..", parent, stat.S_IFDIR)]
+        out += [(os.fsdecode(n), i, TYPE_MODES.get(t, 0)) for n, i, t in entries if n not in (b".", b"..")]
         return out
 
     @as_errno
@@ -268,12 +383,26 @@ class VexfsOperations(mfusepy.Operations):
         if flags:
             raise mfusepy.FuseOSError(E.EINVAL)
         self.ns.rename(*self._split(old), *self._split(new))
+        self._renamed(old, new)
         return 0
+
+    def _renamed(self, old: str, new: str) -> None:
+        """Cached opens under a renamed path are known by the new one."""
+        for paths in self.cached.values():
+            for fh, path in paths.items():
+                if path == old or path.startswith(old + "/"):
+                    paths[fh] = self.handles[fh].cached_path = new + path[len(old):]
 
     @as_errno
     def link(self, target, source):
         self._writing()  # mfusepy: link(new name, existing path)
-        self.ns.link(self._ino(source), *self._split(target))
+        ino = self._ino(source)
+        self.ns.link(ino, *self._split(target))
+        # The names it had keep the attributes (one link) and pages the kernel cached
+        # for them: dropped now; its opens through the page cache are dropped at each change.
+        if self.cached.get(ino):
+            self.shared.add(ino)
+        self._invalidate([source, *self.cached.get(ino, {}).values()])
         return 0
 
     @as_errno
@@ -303,7 +432,7 @@ class VexfsOperations(mfusepy.Operations):
         self._writing()
         uid, gid = self._owner()
         ino = self.ns.create(*self._split(path), stat.S_IFREG | (mode & 0o7777), uid=uid, gid=gid)
-        return self._handle(ino, flags)
+        return self._handle(ino, flags, path, direct=self._open_direct(self.volume.read_inode(ino), flags))
 
     @as_errno
     def open(self, path, flags):
@@ -312,13 +441,33 @@ class VexfsOperations(mfusepy.Operations):
             self._writing()
         if flags & os.O_TRUNC:
             self.ns.truncate(ino, 0)
-        return self._handle(ino, flags)
+            self._changed(ino)
+        return self._handle(ino, flags, path, direct=self._open_direct(self.volume.read_inode(ino), flags))
+
+    def _open_direct(self, inode, flags: int) -> bool:
+        """Direct I/O for a file with more than one name (each has its own page cache); else
+        as the opens already held (one kernel inode never mixes the two); else for a file
+        opened write-only (no copy into pages nobody reads) or a big one (the kernel's
+        readahead asks 128 KiB at a time, direct reads 1 MiB)."""
+        if not self.cacheable(inode):
+            return True
+        if inode.ino in self.cached:
+            return False
+        if self.ns.open_counts.get(inode.ino):
+            return True
+        return flags & os.O_ACCMODE == os.O_WRONLY or inode.i_size >= DIRECT_SIZE
 
     @as_errno
     def release(self, path, fh):  # noqa: ARG002
-        ino, _ = self.handles.pop(fh, (None, False))
-        if ino is not None:
-            self.ns.released(ino)
+        handle = self.handles.pop(fh, None)
+        if handle is not None:
+            paths = self.cached.get(handle.ino)
+            if paths is not None:
+                paths.pop(fh, None)
+                if not paths:
+                    del self.cached[handle.ino]
+                    self.shared.discard(handle.ino)
+            self.ns.released(handle.ino)
         return 0
 
     @as_errno
@@ -326,21 +475,26 @@ class VexfsOperations(mfusepy.Operations):
         return self.ns.read_inode_data(self.volume.read_inode(self._fh_ino(fh)), offset, size)
 
     @as_errno
+    def read_into(self, fh: int, offset: int, buffer) -> int:
+        """read() straight into libfuse's buffer (no bytes object in between)."""
+        return self.ns.read_inode_into(self.volume.read_inode(self._fh_ino(fh)), offset, buffer)
+
+    @as_errno
     def write(self, path, data, offset, fh):
         self._writing()
-        ino, append = self.handles[fh]
-        if append:
-            offset = self.volume.read_inode(ino).i_size
-        return self.ns.write(ino, offset, data)
+        handle = self.handles[fh]
+        if handle.append:
+            offset = self.volume.read_inode(handle.ino).i_size
+        written = self.ns.write(handle.ino, offset, data)
+        self._changed(handle.ino)
+        return written
 
     @as_errno
     def truncate(self, path, length, fh=None):
         self._writing()
-        self.ns.truncate(self._fh_ino(fh) if fh else self._ino(path), length)
-        return 0
-
-    @as_errno
-    def flush(self, path, fh):
+        ino = self._fh_ino(fh) if fh else self._ino(path)
+        self.ns.truncate(ino, length)
+        self._changed(ino)
         return 0
 
     @as_errno
@@ -365,10 +519,81 @@ class VexfsOperations(mfusepy.Operations):
         return 0
 
 
+FILL_DIR_PLUS = 1 << 1  # libfuse's FUSE_FILL_DIR_PLUS: the entry carries its attributes
+READDIR_PLUS = 1 << 0  # libfuse's FUSE_READDIR_PLUS: the kernel asks for them
+
+
+def fill_stat(st, inode, owner: tuple[int, int]) -> None:
+    """A struct stat from an inode, field by field (mfusepy's dict path costs a dict and a
+    loop of setattr per getattr, the most frequent request)."""
+    f = inode.fields
+    st.st_ino, st.st_mode, st.st_nlink = inode.ino, f.i_mode, f.i_links_count
+    st.st_uid, st.st_gid = owner
+    st.st_size, st.st_blocks, st.st_blksize = f.i_size, f.i_blocks * (C.BLOCK_SIZE // 512), C.BLOCK_SIZE
+    st.st_atimespec.tv_sec, st.st_mtimespec.tv_sec, st.st_ctimespec.tv_sec = f.i_atime, f.i_mtime, f.i_ctime
+
+
 class VexfsFUSE(mfusepy.FUSE):
-    """mfusepy's FUSE, telling the operations which open file a setattr with no path is for
-    (ftruncate, fchmod, fchown, futimens: with nullpath_ok libfuse gives only the fh, which
-    mfusepy drops)."""
+    """mfusepy's FUSE, with the requests that come most often answered without its generic
+    layers: getattr fills the struct stat itself, read fills libfuse's buffer and write
+    writes from it, open and create say per file whether it bypasses the page cache
+    (direct_io), readdir answers with each entry's attributes (readdirplus: `ls -l` and
+    `rm -r` need no lookup per name). It also tells the operations which open file a
+    setattr with no path is for (ftruncate, fchmod, fchown, futimens: with nullpath_ok
+    libfuse gives only the fh, which mfusepy drops)."""
+
+    def _path(self, path: bytes | None) -> str | None:
+        return None if path is None else path.decode(self.encoding, self.errors)
+
+    def getattr_fuse_3(self, path, buf, fip):
+        ops = self.operations
+        inode = ops.stat_inode(self._path(path), fip.contents.fh if fip else None)
+        ctypes.memset(buf, 0, ctypes.sizeof(mfusepy.c_stat))
+        fill_stat(buf.contents, inode, ops.owner_of(inode))
+        return 0
+
+    def open(self, path, fip):
+        fi = fip.contents
+        fi.fh = self.operations.open(self._path(path), fi.flags)
+        fi.direct_io = self.operations.direct_io(fi.fh)
+        return 0
+
+    def create(self, path, mode, fip):
+        fi = fip.contents
+        fi.fh = self.operations.create(self._path(path), mode, fi.flags)
+        fi.direct_io = self.operations.direct_io(fi.fh)
+        return 0
+
+    def read(self, path, buf, size, offset, fip):
+        target = (ctypes.c_char * size).from_address(ctypes.cast(buf, ctypes.c_void_p).value)
+        return self.operations.read_into(fip.contents.fh, offset, target)
+
+    def write(self, path, buf, size, offset, fip):
+        # The request's own buffer, not a copy: the write API writes it before returning.
+        data = memoryview((ctypes.c_char * size).from_address(ctypes.cast(buf, ctypes.c_void_p).value))
+        return self.operations.write(self._path(path), data, offset, fip.contents.fh)
+
+    def readdir_fuse_3(self, path, buf, filler, offset, fip, flags):
+        """Entries from `offset` (an index into the listing, each entry's own offset the
+        next index) until libfuse's buffer is full: with offsets, libfuse 3 sends the
+        attributes of readdirplus entries on (without, it drops them)."""
+        ops, st = self.operations, mfusepy.c_stat()
+        plus = bool(flags & READDIR_PLUS)
+        listing = ops.listing_of(fip.contents.fh, fresh=offset == 0)
+        for index in range(offset, len(listing)):
+            name, ino, mode = listing[index]
+            ctypes.memset(ctypes.byref(st), 0, ctypes.sizeof(st))
+            fill = 0
+            inode = ops.entry_inode(ino) if plus and name not in (".", "..") else None
+            if inode is not None:
+                fill_stat(st, inode, ops.owner_of(inode))
+                ops.answer_timeout(inode)
+                fill = FILL_DIR_PLUS
+            else:
+                st.st_ino, st.st_mode = ino, mode
+            if filler(buf, name.encode(self.encoding, self.errors), st, index + 1, fill) != 0:
+                break
+        return 0
 
     def _by_fh(self, fip, call, *args):
         self.operations.fh_of_call = fip.contents.fh if fip else None

@@ -12,7 +12,7 @@ from ..volume.volume import Volume
 
 OURS = {"ro", "rw", "uid", "gid", "fakeroot", "errors"}
 PASSED = {"allow_other", "allow_root", "default_permissions", "auto_unmount"}
-ENTRY_TIMEOUT = 1.0  # seconds, libfuse's default
+ENTRY_TIMEOUT = 30.0  # seconds: every change of a name passes through this mount
 IGNORED = {"defaults", "auto", "noauto", "user", "nouser", "users", "nofail", "_netdev", "exec",
            "noexec", "suid", "nosuid", "dev", "nodev", "atime", "noatime", "relatime"}
 
@@ -65,17 +65,16 @@ def open_for_mount(image: str, writable: bool) -> Volume:
 
 
 def fuse_arguments(image: str, options: MountOptions, foreground: bool) -> dict:
-    """What libfuse is told: our inode numbers; no attribute caching and direct I/O
-    (libfuse's high-level API gives each name of a hard link its own kernel inode: neither
-    attributes nor page cache of one name may go stale after a write through another);
-    names (and their absence) cached for ENTRY_TIMEOUT, as every change of a name passes
-    through this mount's kernel, which updates its own cache; the image's real path as the
-    source (so our own tools and findmnt see what is mounted)."""
+    """What libfuse is told: our inode numbers; names (and their absence) cached for
+    ENTRY_TIMEOUT, as every change of a name passes through this mount's kernel, which
+    updates its own cache; attributes and the page cache per answer (ops.py: libfuse's
+    high-level API gives each name of a hard link its own kernel inode, so only what one
+    name reaches is cached); the image's real path as the source (so our own tools and
+    findmnt see what is mounted)."""
     args = dict(options.fuse)
     args.update(fsname=os.path.realpath(image), subtype="vexfs", use_ino=True, nothreads=True,
-                foreground=foreground, attr_timeout=0, entry_timeout=ENTRY_TIMEOUT,
-                negative_timeout=ENTRY_TIMEOUT,
-                ac_attr_timeout=0, hard_remove=True, direct_io=True)
+                foreground=foreground, entry_timeout=ENTRY_TIMEOUT,
+                negative_timeout=ENTRY_TIMEOUT, hard_remove=True)
     if not options.writable:
         args["ro"] = True
     return args

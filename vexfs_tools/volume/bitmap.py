@@ -160,16 +160,37 @@ class BlockBitmap:
             block = start
             while block < stop:
                 index, bit = divmod(block, self.bits_per_block)
-                data = self._load(index)
-                bits = np.unpackbits(np.frombuffer(bytes(data[:self.bytes_per_block]), np.uint8),
-                                     bitorder="little")
                 end_bit = min(self.bits_per_block, stop - index * self.bits_per_block)
-                free = np.flatnonzero(bits[bit:end_bit] == 0) + index * self.bits_per_block + bit
-                if skip is not None:
-                    free = free[free != skip]
-                if free.size:
-                    return int(free[0])
+                found = self._first_clear(index, bit, end_bit, skip)
+                if found is not None:
+                    return found
                 block = (index + 1) * self.bits_per_block
+        return None
+
+    def _first_clear(self, index: int, bit: int, end_bit: int, skip: int | None) -> int | None:
+        """The lowest clear bit of bitmap block `index` in [bit, end_bit), never `skip`: the
+        bytes at the start are looked at one by one (an allocator's goal is usually free),
+        then the first byte that is not 0xFF is searched for (no unpacking of the block)."""
+        data = self._load(index)
+        base = index * self.bits_per_block
+        byte, stop = bit // 8, min(-(-end_bit // 8), self.bytes_per_block)
+        raw = None
+        while byte < stop:
+            if data[byte] != 0xFF:
+                value = data[byte]
+                for b in range(8):
+                    position = byte * 8 + b
+                    if bit <= position < end_bit and not value >> b & 1 and base + position != skip:
+                        return base + position
+            byte += 1
+            if byte % 8 == 0 and byte < stop:  # past the first few bytes: let numpy look
+                if raw is None:
+                    raw = np.frombuffer(memoryview(data)[:self.bytes_per_block], np.uint8)
+                rest = raw[byte:stop] != 0xFF
+                at = int(rest.argmax())
+                if not rest[at]:
+                    return None
+                byte += at
         return None
 
     def checksum_ok(self, index: int) -> bool:

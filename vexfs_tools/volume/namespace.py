@@ -223,6 +223,21 @@ class Namespace:
                 device.read_into(where, view[position - offset:position - offset + length])
         return bytes(out)
 
+    def read_inode_into(self, inode: InodeRecord, offset: int, buffer) -> int:
+        """read_inode_data into a writable buffer (the mount's reply buffer: no bytes
+        object in between); holes are zeroed there. Returns the bytes filled."""
+        view = memoryview(buffer).cast("B")
+        end = min(inode.i_size, offset + len(view), self.volume.max_file_size())
+        if offset >= end:
+            return 0
+        for position, where, length in self._pieces(inode.fields, offset, end):
+            part = view[position - offset:position - offset + length]
+            if where is None:
+                part[:] = bytes(length)
+            else:
+                self.volume.device.read_into(where, part)
+        return end - offset
+
     def _pieces(self, fields, offset: int, end: int,
                 blocks: list[int] | None = None) -> list[tuple[int, int | None, int]]:
         """(file offset, device offset or None for a hole, length) over [offset, end),
@@ -435,7 +450,8 @@ class Namespace:
         """Map the missing logical blocks, their (logical, physical) pairs returned. Kernel
         layout: one at a time, the lowest free block first (the kernel's order). Extended:
         each run of consecutive logical blocks in one contiguous run, right after the
-        file's previous block when that is free, else first fit, else block by block
+        file's previous block (or the indirect blocks that follow it) when that is free,
+        else first fit, else block by block
         near it; a single block, the first free one after the file's previous block (a
         new file's: after the last block this Namespace took). The blocks are not zeroed: the write covers them (or zeroes their rest)."""
         v = self.volume
@@ -445,7 +461,7 @@ class Namespace:
                 pairs.append((logical, v.allocate_block(zero=False)))
         else:
             before = self.mapped(fields, first - 1) if first else 0
-            goal = before + 1 if before else self._goal
+            goal = self._past_used(before + 1) if before else self._goal
             for start, count in logical_runs(missing):
                 block = None
                 if count > 1:
@@ -461,6 +477,17 @@ class Namespace:
         v.set_blocks(fields, pairs)
         fields.i_blocks += len(pairs)
         return pairs
+
+    def _past_used(self, goal: int, reach: int = 4) -> int:
+        """The first free block among the `reach` from `goal`, else `goal`: a file written
+        in order has its indirect blocks right after its previous data run, and its next
+        run belongs right after them (not wherever a first fit from the start finds room,
+        a scan of the whole bitmap per write)."""
+        v = self.volume
+        for block in range(goal, min(goal + reach, v.geometry.addressable_blocks)):
+            if not v.bitmap.test(block):
+                return block
+        return goal
 
     def map_range(self, fields, start: int, stop: int) -> list[int]:
         """The physical block of each logical block start..stop-1 (0: a hole), by one walk

@@ -595,8 +595,11 @@ class Volume:
         pointers, as ext2 leaves them, for whoever reads it later."""
         inode = InodeRecord(0, fields, b"")
         block_map = self.block_map(inode)
-        for _, first, count in block_map.runs():
-            self.free_run(first, count)
+        blocks = block_map.pointer_array()
+        blocks = blocks[self.data_block_mask(blocks)].astype(np.int64)
+        breaks = np.flatnonzero(np.diff(blocks) != 1) + 1  # runs of consecutive blocks
+        for run in np.split(blocks, breaks) if len(blocks) else []:
+            self.free_run(int(run[0]), len(run))
         for block in block_map.indirect_blocks():
             self.free_block(block)
 
