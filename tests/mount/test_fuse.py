@@ -350,8 +350,8 @@ def test_enospc_mid_mount_keeps_the_image_consistent(tmp_path, fresh_image, layo
 def test_mount_dash_t_fuse_vexfs_dispatch(tmp_path, fresh_image):
     """`mount -t fuse.vexfs IMG MNT`: util-linux runs /sbin/mount.fuse.vexfs if installed,
     else fuse3's mount.fuse, which runs the subtype as a command through sh: `vexfs IMG MNT
-    -o OPTS`. That dispatch is driven here exactly, with the helper as `vexfs` first on
-    PATH (mount(8) itself hands its helpers no PATH of ours)."""
+    -o OPTS`, which `vexfs` takes as a mount. That dispatch is driven here exactly, with our
+    `vexfs` first on PATH (mount(8) itself hands its helpers no PATH of ours)."""
     helper = shutil.which("mount.fuse3", path="/sbin:/usr/sbin") or shutil.which("mount.fuse", path="/sbin:/usr/sbin")
     if helper is None:
         pytest.skip("fuse3's mount.fuse3 is not installed (Debian: fuse3)")
@@ -360,7 +360,7 @@ def test_mount_dash_t_fuse_vexfs_dispatch(tmp_path, fresh_image):
     mnt.mkdir()
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "vexfs").symlink_to(tool("mount.fuse.vexfs"))
+    (bin_dir / "vexfs").symlink_to(tool("vexfs"))
     env = dict(os.environ, PATH=f"{bin_dir}:{os.environ.get('PATH', '')}")
     result = subprocess.run([helper, str(image), str(mnt), "-t", "fuse.vexfs", "-o", "rw,nosuid,nodev"],
                             env=env, capture_output=True, text=True, timeout=60)

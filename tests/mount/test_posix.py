@@ -690,6 +690,49 @@ def dotdot_of_subdir(d):
     return os.stat(d / "a" / "b" / "..").st_ino == os.stat(d / "a").st_ino
 
 
+@case
+def open_file_outlives_its_last_name(d):
+    """fstat, ftruncate and fchmod of an open file whose last name is gone (tmpfile(3),
+    Python's TemporaryFile); no trace of it in the listing."""
+    fd = os.open(d / "f", os.O_CREAT | os.O_RDWR, 0o644)
+    os.write(fd, b"hello")
+    os.unlink(d / "f")
+    try:
+        first = os.fstat(fd)
+        os.ftruncate(fd, 2)
+        os.fchmod(fd, 0o600)
+        second = os.fstat(fd)
+        os.lseek(fd, 0, os.SEEK_SET)
+        return (first.st_size, first.st_nlink, second.st_size, stat.S_IMODE(second.st_mode),
+                os.read(fd, 10), os.listdir(d))
+    finally:
+        os.close(fd)
+
+
+@case
+def open_file_outlives_rename_over_it_and_its_directory(d):
+    os.mkdir(d / "sub")
+    touch(d / "sub" / "old", b"old")
+    touch(d / "new", b"new")
+    fd = os.open(d / "sub" / "old", os.O_RDONLY)
+    try:
+        os.rename(d / "new", d / "sub" / "old")  # the open file loses its name
+        os.rename(d / "sub", d / "moved")
+        return os.read(fd, 10), os.fstat(fd).st_nlink, sorted(os.listdir(d / "moved")), \
+            (d / "moved" / "old").read_bytes()
+    finally:
+        os.close(fd)
+
+
+@case
+def temporary_file(d):
+    with tempfile.TemporaryFile(dir=d) as f:
+        f.write(b"x" * 10000)
+        f.flush()
+        f.seek(0)
+        return len(f.read()), os.fstat(f.fileno()).st_size, os.listdir(d)
+
+
 def observe(fn, where: Path):
     """What a case shows: its result, or the name of the errno it failed with."""
     try:

@@ -42,6 +42,7 @@ UTIME_NOW, UTIME_OMIT = (1 << 30) - 1, (1 << 30) - 2
 CAP_READDIRPLUS, CAP_READDIRPLUS_AUTO = 1 << 13, 1 << 14  # libfuse's FUSE_CAP_ bits
 DIRECT_SIZE = 128 << 10  # a file this big is read in direct I/O: 1 MiB requests, not 128 KiB readahead
 ATTR_TIMEOUT = 30.0  # seconds the kernel keeps attributes of what only one name reaches
+HIDDEN_PREFIX = ".fuse_hidden"  # libfuse's name for an open file that lost its last name
 INVALIDATE_WAIT = 0.1  # seconds a handler waits for a cache drop (a helper thread sends it)
 
 
@@ -78,8 +79,9 @@ class VexfsOperations(mfusepy.Operations):
     """One open Volume served to the kernel (single-threaded: libfuse's -s)."""
 
     use_ns = True
-    # An open file whose last name is gone (hard_remove) is served by its fh with no path:
-    # libfuse's nullpath_ok, which mfusepy sets only when both flags are here.
+    # An open file whose last name is gone is served by its fh where the kernel sends one
+    # (libfuse's nullpath_ok, which mfusepy sets only when both flags are here), and by the
+    # hidden name libfuse gives it where it does not (fstat: see HIDDEN_PREFIX).
     flag_nullpath_ok = True
     flag_nopath = True
 
@@ -95,6 +97,7 @@ class VexfsOperations(mfusepy.Operations):
         # another name of the inode wrote: appends are placed here, at the inode's true end.
         self.handles: dict[int, Handle] = {}
         self.fh_of_call: int | None = None  # the open file a path-less setattr is for
+        self.hidden: dict[str, int] = {}  # libfuse's name for an open file that lost its last: ino
         self._next_fh = 1
         # Files open through the page cache, by inode: {fh: path}. One of them that gains a
         # second name is `shared`: each change drops the caches of those paths.
@@ -212,6 +215,9 @@ class VexfsOperations(mfusepy.Operations):
             if self.fh_of_call is None:
                 raise mfusepy.FuseOSError(E.ESTALE)
             return self._fh_ino(self.fh_of_call)
+        hidden = self.hidden.get(path)
+        if hidden is not None:
+            return hidden
         if self.recovery is not None:
             return self._ino_read_only(path)
         ino = C.ROOT_INO
@@ -374,6 +380,8 @@ class VexfsOperations(mfusepy.Operations):
     @as_errno
     def unlink(self, path):
         self._writing()
+        if self.hidden.pop(path, None) is not None:
+            return 0  # libfuse's hidden name, after the last close: nothing on disk
         self.ns.unlink(*self._split(path))
         return 0
 
@@ -382,16 +390,31 @@ class VexfsOperations(mfusepy.Operations):
         self._writing()
         if flags:
             raise mfusepy.FuseOSError(E.EINVAL)
+        if os.path.basename(new).startswith(HIDDEN_PREFIX) and old not in self.hidden:
+            return self._hide(old, new)
         self.ns.rename(*self._split(old), *self._split(new))
         self._renamed(old, new)
         return 0
 
+    def _hide(self, old: str, new: str) -> int:
+        """libfuse keeps an open file whose last name goes under a hidden name (instead of
+        hard_remove), so that requests without a file handle (fstat) still find it. The
+        name is only libfuse's and ours: on disk the file is unlinked now, as with
+        hard_remove, and freed at its last close; listings never show it."""
+        ino = self._ino(old)
+        self.ns.unlink(*self._split(old))
+        self.hidden[new] = ino
+        self._renamed(old, new)
+        return 0
+
     def _renamed(self, old: str, new: str) -> None:
-        """Cached opens under a renamed path are known by the new one."""
+        """Cached opens and hidden names under a renamed path are known by the new one."""
         for paths in self.cached.values():
             for fh, path in paths.items():
                 if path == old or path.startswith(old + "/"):
                     paths[fh] = self.handles[fh].cached_path = new + path[len(old):]
+        for path in [p for p in self.hidden if p.startswith(old + "/")]:
+            self.hidden[new + path[len(old):]] = self.hidden.pop(path)
 
     @as_errno
     def link(self, target, source):

@@ -70,11 +70,13 @@ def fuse_arguments(image: str, options: MountOptions, foreground: bool) -> dict:
     updates its own cache; attributes and the page cache per answer (ops.py: libfuse's
     high-level API gives each name of a hard link its own kernel inode, so only what one
     name reaches is cached); the image's real path as the source (so our own tools and
-    findmnt see what is mounted)."""
+    findmnt see what is mounted). No hard_remove: libfuse keeps a name for an open file
+    whose last name goes (ops.HIDDEN_PREFIX, never on disk), so fstat and fchmod of it
+    reach us."""
     args = dict(options.fuse)
     args.update(fsname=os.path.realpath(image), subtype="vexfs", use_ino=True, nothreads=True,
                 foreground=foreground, entry_timeout=ENTRY_TIMEOUT,
-                negative_timeout=ENTRY_TIMEOUT, hard_remove=True)
+                negative_timeout=ENTRY_TIMEOUT)
     if not options.writable:
         args["ro"] = True
     return args

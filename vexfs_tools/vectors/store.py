@@ -13,7 +13,7 @@ from ..errors import NoSpaceError, UsageError
 from ..format import constants as C
 from ..format import vector as V
 from ..format import features as F
-from ..volume.fileio import FileData, physical_runs
+from ..volume.fileio import FileData
 from ..volume.geometry import KERNEL
 from ..volume.inodes import InodeRecord
 from ..volume.volume import Volume, check_name
@@ -117,7 +117,7 @@ def add_vector_file(volume: Volume, path: str, source: VectorSource, *, append: 
         volume.flush_metadata()
         volume.write_inode(existing, fields)
         volume.flush_metadata()
-        _free_blocks(volume, old_fields)
+        volume.free_blocks_of(old_fields)
         volume.write_inode(existing, fields)
         _enable_feature(volume)
         return existing
@@ -189,17 +189,6 @@ def _write_stream(volume: Volume, fields, size: int, chunks: Iterator[bytes]) ->
         written += len(chunk)
     if written != size:
         raise UsageError(f"internal size mismatch: wrote {written} of {size} bytes")
-
-
-def _free_blocks(volume: Volume, fields) -> None:
-    """Volume.free_blocks_of, with the map's runs found in bulk (fileio.physical_runs: an
-    indirect block's pointers at once, not one by one: the old copy of a large file has
-    hundreds of thousands); the indirect blocks as free_blocks_of frees them."""
-    inode = InodeRecord(0, fields, b"")
-    for _, first, count in physical_runs(volume, inode):
-        volume.free_run(first, count)
-    for block in volume.block_map(inode).indirect_blocks():
-        volume.free_block(block)
 
 
 def _enable_feature(volume: Volume) -> None:
