@@ -37,12 +37,13 @@ import numpy as np
 
 from ..errors import UsageError, VexfsError
 from ..format import constants as C
+from ..format.dtypes import INODE_DTYPE
 from ..volume.inodes import InodeRecord
 from ..volume.volume import Volume
 from .deleted import LINKED
 from .lost import lost_inodes
 from .names import display
-from .recovery import Listing, Recovery, join, walk
+from .recovery import Entry, Listing, Recovery, join, walk
 
 CHUNK = 8 << 20
 MAX_STORED_PROBLEMS = 10000
@@ -139,7 +140,10 @@ class Extractor:
             if os.path.exists(f"/proc/self/fd/{self.dest_fd}") else os.path.realpath(self.dest)
         self.first_copy: dict[int, tuple[bytes, bytes]] = {}  # inode -> (directory, name) of its first copy
         self.renamed: set[int] = set()  # inodes already reported as named twice
-        self.written = np.zeros(volume.geometry.inode_slots + 1, dtype=bool)
+        # Inodes written once (later names are hard-linked): a byte a slot up to the inode
+        # table mark, a set for the slots past it that a hostile entry may name.
+        self.written = bytearray(volume.itable_end + 1)
+        self.written_past: set[int] = set()
         self.dup_names: dict[tuple[bytes, bytes], int] = {}
         g = volume.geometry
         self._data_blocks = (g.first_data_block, g.addressable_blocks, g.backup_sb_block)
@@ -147,6 +151,57 @@ class Extractor:
         # Small files' data is written straight from a map of the image (no read copies it);
         # None where the device can not be mapped: then everything reads through the device.
         self._image = volume.device.map_readonly(0, min(volume.device.size, self.fs_bytes))
+        self._table = self._table_view()
+
+    def _table_view(self) -> np.ndarray | None:
+        """The inode table in the image map, as (blocks, 36, 112) bytes, for plain_files;
+        None where there is no map or the volume is writable (its cache may differ)."""
+        image, volume = self._image, self.volume
+        if image is None or getattr(volume.device, "writable", True):
+            return None
+        g = volume.geometry
+        blocks = min(g.inode_table_blocks, len(image) // C.BLOCK_SIZE - g.inode_table_start)
+        if blocks <= 0:
+            return None
+        grid = np.frombuffer(image, np.uint8, count=blocks * C.BLOCK_SIZE, offset=g.inode_table_start * C.BLOCK_SIZE)
+        return grid.reshape(blocks, C.BLOCK_SIZE)[:, :C.INODES_PER_BLOCK * C.INODE_SIZE].reshape(
+            blocks, C.INODES_PER_BLOCK, C.INODE_SIZE)
+
+    def plain_files(self, entries: list[Entry]) -> list[tuple | None]:
+        """walk()'s fast path: for each entry, (size, data offset, permissions, atime, mtime)
+        when it names a regular file _copy_direct would write in one piece with nothing to
+        report (no set-ID bit, permissions the umask leaves, one run of valid blocks inside
+        the map), else None. Read in bulk from the table in the map: no InodeRecord."""
+        found: list[tuple | None] = [None] * len(entries)
+        table = self._table
+        if table is None or not entries:
+            return found
+        index = np.fromiter([entry.ino for entry in entries], np.int64, len(entries)) - 1
+        picked = np.flatnonzero((index >= 0) & (index < min(self.volume.geometry.inode_slots, table.shape[0]
+                                                            * C.INODES_PER_BLOCK)))
+        if not picked.size:
+            return found
+        rows = index[picked]
+        records = table[rows // C.INODES_PER_BLOCK, rows % C.INODES_PER_BLOCK].view(INODE_DTYPE).reshape(-1)
+        mode = records["i_mode"].astype(np.int64)
+        size = np.minimum(records["i_size"], C.DIRECT_BLOCKS * C.BLOCK_SIZE + 1).astype(np.int64)
+        count = -(-size // C.BLOCK_SIZE)
+        pointers = records["i_block"].astype(np.int64)
+        first, end, backup = self._data_blocks
+        steps = np.arange(C.DIRECT_BLOCKS)
+        needed = steps[None, :] < count[:, None]
+        sound = ((pointers >= first) & (pointers < end) & (pointers != backup)
+                 & (pointers == pointers[:, :1] + steps[None, :]))
+        ok = (((mode & C.S_IFMT) == C.S_IFREG) & ((mode & (statmod.S_ISUID | statmod.S_ISGID | self._umask)) == 0)
+              & (size <= min(C.DIRECT_BLOCKS * C.BLOCK_SIZE, self.fs_bytes)) & (sound | ~needed).all(axis=1)
+              & ((count == 0) | ((pointers[:, 0] + count) * C.BLOCK_SIZE <= len(self._image))))
+        if not ok.any():
+            return found
+        values = zip(size[ok].tolist(), (pointers[ok, 0] * C.BLOCK_SIZE).tolist(), (mode[ok] & 0o777).tolist(),
+                     records["i_atime"][ok].tolist(), records["i_mtime"][ok].tolist())
+        for at, value in zip(picked[ok].tolist(), values):
+            found[at] = value
+        return found
 
     # --- reporting ------------------------------------------------------------------------
 
@@ -264,7 +319,7 @@ class Extractor:
 
     def write_regular(self, parent: _Directory, raw_name: bytes, image_path: bytes, inode: InodeRecord) -> None:
         name = self._name(raw_name, image_path)
-        if self.written[inode.ino]:
+        if self.was_written(inode.ino):
             # Named again (a hard link, or a hostile image naming one inode thousands of
             # times): the data is written once, then linked.
             if inode.i_links_count <= 1 and inode.ino not in self.renamed:
@@ -315,10 +370,55 @@ class Extractor:
         finally:
             os.close(fd)
         self.report.files += 1
-        written = self.written
-        if not written[inode.ino]:
+        if not self.was_written(inode.ino):
             self.first_copy[inode.ino] = (parent.host, name)
-            written[inode.ino] = True
+            self.mark_written(inode.ino)
+        if self.progress is not None:
+            self._tick()
+
+    def was_written(self, ino: int) -> bool:
+        return self.written[ino] != 0 if ino < len(self.written) else ino in self.written_past
+
+    def mark_written(self, ino: int) -> None:
+        if ino < len(self.written):
+            self.written[ino] = 1
+        else:
+            self.written_past.add(ino)
+
+    def write_plain(self, parent: _Directory, entry: Entry, plain: tuple, directory_path: bytes) -> None:
+        """write_regular for an entry plain_files vouched for, from its tuple: the same
+        calls, bytes and report, without an InodeRecord; anything less common (a name to
+        sanitize or taken, an inode written already) goes the general way."""
+        name, ino = entry.name, entry.ino
+        written = self.written
+        fd = -1
+        if ino < len(written) and not written[ino] and name not in parent.used and sanitize(name) is name:
+            size, start, mode, atime, mtime = plain
+            try:
+                fd = os.open(name, O_NEW, mode, dir_fd=parent.fd)
+            except OSError:
+                fd = -1
+        if fd < 0:
+            self.write_regular(parent, name, join(directory_path, name), self.volume.read_inode(ino))
+            return
+        parent.used[name] = 1
+        try:
+            if size:
+                view, offset = self._image[start:start + size], 0
+                while view:
+                    n = os.pwrite(fd, view, offset)
+                    view, offset = view[n:], offset + n
+                self.report.bytes += size
+                if self.progress is not None:
+                    self.progress(self.report.bytes, self.report.files)
+            os.utime(fd, (atime, mtime))
+        except OSError as e:
+            self.problem(f"{display(join(directory_path, name))}: writing failed: {e.strerror}")
+        finally:
+            os.close(fd)
+        self.report.files += 1
+        self.first_copy[ino] = (parent.host, name)
+        written[ino] = 1
         if self.progress is not None:
             self._tick()
 
@@ -461,7 +561,7 @@ class Extractor:
         # descriptors stay one a level however many subdirectories a directory has.
         pending: dict[int, tuple[bytes, tuple[int, int, int] | None]] = {}
         try:
-            for listing in walk(self.recovery, top, top_path):
+            for listing in walk(self.recovery, top, top_path, plain=self.plain_files):
                 self._report_listing(listing)
                 if listing.depth:
                     while len(stack) > listing.depth:
@@ -471,6 +571,11 @@ class Extractor:
                     stack.append(self._reopen(stack[-1], pending.pop(listing.inode.ino, None)))
                 here = stack[listing.depth]
                 for entry, inode in listing.entries:
+                    if inode.__class__ is tuple:
+                        live[entry.ino] = True
+                        if here is not None:
+                            self.write_plain(here, entry, inode, listing.path)
+                        continue
                     path = join(listing.path, entry.name)
                     if inode is None:
                         self.report.skipped += 1

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import CorruptionError, NotADirectoryError_, VexfsError
 from ..format import constants as C
+from ..format.dtypes import DIRENT_HEADER
 from ..volume import directory
 from ..volume.inodes import InodeRecord
 from ..volume.orphans import find_orphan_directory_blocks
@@ -67,6 +68,28 @@ class Entry(NamedTuple):
     file_type: int
     block: int
     offset: int
+
+
+def _clean_block_entries(data: bytes, block: int, chain_end: int, out: list[Entry]) -> bool:
+    """Append the live entries of a directory block whose rec_len chain is sound and return
+    True; False (nothing appended) at the first oddity, for directory.walk_block to read
+    and explain. A fast path: a walk reads every entry of the image through it."""
+    unpack = DIRENT_HEADER.unpack_from
+    header = C.DIRENT_HEADER_SIZE
+    found = []
+    offset = 0
+    while offset < chain_end:
+        if offset + header > chain_end:
+            return False
+        ino, rec_len, name_len, file_type = unpack(data, offset)
+        if rec_len & 3 or rec_len < (header + name_len + 3) & ~3 or offset + rec_len > chain_end:
+            return False
+        if ino:
+            found.append(Entry(bytes(data[offset + header:offset + header + name_len]), ino, file_type, block,
+                               offset))
+        offset += rec_len
+    out += found
+    return True
 
 
 @dataclass
@@ -143,7 +166,10 @@ class Recovery:
             data = self.volume.read_block(block)
             yield block, data, directory.walk_block(data, chain_end=self.volume.chain_end)
 
-    def read_directory(self, inode: InodeRecord) -> DirectoryRead:
+    def read_directory(self, inode: InodeRecord, *, keep_walks: bool = False) -> DirectoryRead:
+        """The live entries of a directory. `keep_walks`: its blocks' chains are walked in
+        full and kept, for dir_block_data to give the deleted entries without a second
+        walk; else a sound block is read the fast way (_clean_block_entries)."""
         if not inode.is_dir:
             raise NotADirectoryError_(f"inode {inode.ino} is not a directory")
         volume = self.volume
@@ -154,7 +180,7 @@ class Recovery:
                                    "block names it)")
         seen: set[int] = set()
         repeated: dict[int, int] = {}
-        keep = not getattr(volume.device, "writable", True)
+        keep = keep_walks and not getattr(volume.device, "writable", True)
         self._last_blocks = {}
         for block in blocks:
             if block in seen:
@@ -164,15 +190,16 @@ class Recovery:
             data = volume.read_block(block)
             if not volume.dir_block_checksum_ok(block, data):
                 result.problems.append(f"directory inode {inode.ino}, block {block}: checksum mismatch")
-            walk = directory.walk_block(data, chain_end=volume.chain_end)
-            if keep and len(self._last_blocks) < LAST_BLOCKS:
-                self._last_blocks[block] = (data, walk)
-            if walk.problem:
-                result.problems.append(f"directory inode {inode.ino}, block {block}: {walk.problem}")
-            for record in walk.records:
-                if record.inode:
-                    result.entries.append(Entry(record.name, record.inode, record.file_type, block,
-                                                record.offset))
+            if keep_walks or not _clean_block_entries(data, block, volume.chain_end, result.entries):
+                walk = directory.walk_block(data, chain_end=volume.chain_end)
+                if keep and len(self._last_blocks) < LAST_BLOCKS:
+                    self._last_blocks[block] = (data, walk)
+                if walk.problem:
+                    result.problems.append(f"directory inode {inode.ino}, block {block}: {walk.problem}")
+                for record in walk.records:
+                    if record.inode:
+                        result.entries.append(Entry(record.name, record.inode, record.file_type, block,
+                                                    record.offset))
         for block, count in repeated.items():
             result.problems.append(f"directory inode {inode.ino}: block {block} appears {count} times in its map; "
                                    "read once")
@@ -230,13 +257,17 @@ def join(parent: bytes, name: bytes) -> bytes:
 
 def walk(recovery: Recovery, top: InodeRecord | None = None, top_path: bytes = b"/", *,
          deleted: bool = False, into_deleted: bool = False, max_depth: int = MAX_DEPTH,
-         live: np.ndarray | None = None) -> Iterator[Listing]:
+         live: np.ndarray | None = None,
+         plain: Callable[[list[Entry]], list[tuple | None]] | None = None) -> Iterator[Listing]:
     """Every directory below `top` (default the root), depth first, each once: a cycle or a
     hard-linked directory is reported, not entered again. With `deleted`, each Listing also
     carries the deleted entries of its blocks (deleted.deleted_entries); with
     `into_deleted`, deleted directories whose inode still holds data are walked too, and
     their listings marked inside_deleted. `live` (a bool array by inode number) lets the
-    deleted view tell a renamed file from a lost one."""
+    deleted view tell a renamed file from a lost one. `plain` (a caller's fast path) is
+    given a directory's entries and answers, entry by entry, None or a tuple standing for
+    an inode it vouches is a regular file: such an entry's InodeRecord is not read, the
+    tuple takes its place in Listing.entries."""
     volume = recovery.volume
     top = top or volume.read_inode(C.ROOT_INO)
     seen = {top.ino}
@@ -244,7 +275,7 @@ def walk(recovery: Recovery, top: InodeRecord | None = None, top_path: bytes = b
     while stack:
         path, inode, depth, in_deleted, parent_ino, name = stack.pop()
         try:
-            read = recovery.read_directory(inode)
+            read = recovery.read_directory(inode, keep_walks=deleted)
         except VexfsError as e:
             yield Listing(path, inode, [], None, depth=depth, problems=[f"{display(path)}: {e}"],
                           inside_deleted=in_deleted, parent_ino=parent_ino, name=name)
@@ -254,7 +285,8 @@ def walk(recovery: Recovery, top: InodeRecord | None = None, top_path: bytes = b
                           parent_ino=parent_ino, name=name)
         subdirs: list[tuple[bytes, InodeRecord, bool, tuple[int, int], bytes]] = []
         dots = 0
-        for entry in read.entries:
+        known = plain(read.entries) if plain is not None else None
+        for index, entry in enumerate(read.entries):
             if entry.name in (b".", b".."):
                 dots += 1
                 if entry.name == b"." and entry.ino != inode.ino:
@@ -263,6 +295,9 @@ def walk(recovery: Recovery, top: InodeRecord | None = None, top_path: bytes = b
                 elif entry.name == b".." and entry.file_type not in (C.FT_DIR, C.FT_UNKNOWN):
                     listing.problems.append(f"{display(path)}: an entry \"..\" of file type {entry.file_type} "
                                             f"names inode {entry.ino}; ignored")
+                continue
+            if known is not None and known[index] is not None:
+                listing.entries.append((entry, known[index]))
                 continue
             try:
                 child = volume.read_inode(entry.ino)
