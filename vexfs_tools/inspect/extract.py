@@ -385,42 +385,44 @@ class Extractor:
         else:
             self.written_past.add(ino)
 
-    def write_plain(self, parent: _Directory, entry: Entry, plain: tuple, directory_path: bytes) -> None:
-        """write_regular for an entry plain_files vouched for, from its tuple: the same
+    def write_plains(self, parent: _Directory, plains: list[tuple[Entry, tuple]], directory_path: bytes) -> None:
+        """write_regular for entries plain_files vouched for, from their tuples: the same
         calls, bytes and report, without an InodeRecord; anything less common (a name to
         sanitize or taken, an inode written already) goes the general way."""
-        name, ino = entry.name, entry.ino
-        written = self.written
-        fd = -1
-        if ino < len(written) and not written[ino] and name not in parent.used and sanitize(name) is name:
-            size, start, mode, atime, mtime = plain
+        written, used, first_copy, report, image = self.written, parent.used, self.first_copy, self.report, self._image
+        host, dir_fd, unsafe, limit = parent.host, parent.fd, _UNSAFE.search, len(self.written)
+        open_, pwrite, utime, close = os.open, os.pwrite, os.utime, os.close
+        for entry, (size, start, mode, atime, mtime) in plains:
+            name, ino = entry.name, entry.ino
+            fd = -1
+            if ino < limit and not written[ino] and name not in used and 0 < len(name) <= 255 and not unsafe(name):
+                try:
+                    fd = open_(name, O_NEW, mode, dir_fd=dir_fd)
+                except OSError:
+                    fd = -1
+            if fd < 0:
+                self.write_regular(parent, name, join(directory_path, name), self.volume.read_inode(ino))
+                continue
+            used[name] = 1
             try:
-                fd = os.open(name, O_NEW, mode, dir_fd=parent.fd)
-            except OSError:
-                fd = -1
-        if fd < 0:
-            self.write_regular(parent, name, join(directory_path, name), self.volume.read_inode(ino))
-            return
-        parent.used[name] = 1
-        try:
-            if size:
-                view, offset = self._image[start:start + size], 0
-                while view:
-                    n = os.pwrite(fd, view, offset)
-                    view, offset = view[n:], offset + n
-                self.report.bytes += size
-                if self.progress is not None:
-                    self.progress(self.report.bytes, self.report.files)
-            os.utime(fd, (atime, mtime))
-        except OSError as e:
-            self.problem(f"{display(join(directory_path, name))}: writing failed: {e.strerror}")
-        finally:
-            os.close(fd)
-        self.report.files += 1
-        self.first_copy[ino] = (parent.host, name)
-        written[ino] = 1
-        if self.progress is not None:
-            self._tick()
+                if size:
+                    view, offset = image[start:start + size], 0
+                    while view:
+                        n = pwrite(fd, view, offset)
+                        view, offset = view[n:], offset + n
+                    report.bytes += size
+                    if self.progress is not None:
+                        self.progress(report.bytes, report.files)
+                utime(fd, (atime, mtime))
+            except OSError as e:
+                self.problem(f"{display(join(directory_path, name))}: writing failed: {e.strerror}")
+            finally:
+                close(fd)
+            report.files += 1
+            first_copy[ino] = (host, name)
+            written[ino] = 1
+            if self.progress is not None:
+                self._tick()
 
     def _copy_direct(self, fd: int, inode: InodeRecord) -> bool:
         """A small file (direct blocks only, every one mapped and valid, inside the image
@@ -570,12 +572,13 @@ class Extractor:
                             closing.close()
                     stack.append(self._reopen(stack[-1], pending.pop(listing.inode.ino, None)))
                 here = stack[listing.depth]
+                plains: list[tuple[Entry, tuple]] = []
                 for entry, inode in listing.entries:
                     if inode.__class__ is tuple:
-                        live[entry.ino] = True
-                        if here is not None:
-                            self.write_plain(here, entry, inode, listing.path)
+                        plains.append((entry, inode))
                         continue
+                    if plains:
+                        self._plains_done(here, plains, listing.path, live)
                     path = join(listing.path, entry.name)
                     if inode is None:
                         self.report.skipped += 1
@@ -590,11 +593,22 @@ class Extractor:
                         pending[inode.ino] = (made.host.rsplit(b"/", 1)[-1], made.finish)
                         made.finish = None
                         made.close()
+                if plains:
+                    self._plains_done(here, plains, listing.path, live)
         finally:
             for directory in reversed(stack):
                 if directory is not None and directory is not root:
                     directory.close()
         return live
+
+    def _plains_done(self, here: _Directory | None, plains: list[tuple[Entry, tuple]], path: bytes,
+                     live: np.ndarray) -> None:
+        """The plain files met in a row: marked live, written (unless their directory could
+        not be made), the list emptied."""
+        live[[entry.ino for entry, _ in plains]] = True
+        if here is not None:
+            self.write_plains(here, plains, path)
+        plains.clear()
 
     def _reopen(self, parent: _Directory | None, made: tuple[bytes, tuple[int, int, int] | None] | None):
         """The directory made as `made` in `parent`, open again (None if it was not made)."""

@@ -74,7 +74,7 @@ def _clean_block_entries(data: bytes, block: int, chain_end: int, out: list[Entr
     """Append the live entries of a directory block whose rec_len chain is sound and return
     True; False (nothing appended) at the first oddity, for directory.walk_block to read
     and explain. A fast path: a walk reads every entry of the image through it."""
-    unpack = DIRENT_HEADER.unpack_from
+    unpack, new, data = DIRENT_HEADER.unpack_from, tuple.__new__, bytes(data)
     header = C.DIRENT_HEADER_SIZE
     found = []
     offset = 0
@@ -85,8 +85,8 @@ def _clean_block_entries(data: bytes, block: int, chain_end: int, out: list[Entr
         if rec_len & 3 or rec_len < (header + name_len + 3) & ~3 or offset + rec_len > chain_end:
             return False
         if ino:
-            found.append(Entry(bytes(data[offset + header:offset + header + name_len]), ino, file_type, block,
-                               offset))
+            found.append(new(Entry, (data[offset + header:offset + header + name_len], ino, file_type, block,
+                                     offset)))
         offset += rec_len
     out += found
     return True
