@@ -124,6 +124,17 @@ class Recovery:
         # The blocks of the directory read last, as read and walked: a walk asks for its
         # deleted entries right after its live ones (read-only volumes only).
         self._last_blocks: dict[int, tuple[bytes, directory.BlockWalk]] = {}
+        self._image: memoryview | None | bool = False  # False: not mapped yet
+
+    def image_map(self) -> memoryview | None:
+        """The file system's bytes mapped read-only, made once (bulk readers index it
+        without a copy); None on a writable volume (its cache may differ from the device)
+        or where the device can not be mapped."""
+        if self._image is False:
+            volume = self.volume
+            self._image = None if getattr(volume.device, "writable", True) else volume.device.map_readonly(
+                0, min(volume.device.size, volume.geometry.blocks_count * C.BLOCK_SIZE))
+        return self._image
 
     # --- orphaned blocks ---------------------------------------------------------------
 
