@@ -27,7 +27,7 @@ from ..volume.inodes import InodeRecord
 from ..volume.volume import Volume
 from .names import display
 from .allnames import ORPHANS, every_name
-from .recovery import Recovery
+from .recovery import Recovery, bulk_inodes
 from .timeline import NAME_TYPE
 
 DFXML_NS = "http://www.forensicswiki.org/wiki/Category:Digital_Forensics_XML"
@@ -194,7 +194,7 @@ def file_objects(recovery: Recovery, *, hashes: bool = True, orphans: bool = Tru
     """Every live name, every deleted one (deleted directories that still hold data are
     walked too) and, with `orphans`, every inode in use that no name reaches."""
     volume = recovery.volume
-    for name in every_name(recovery, orphans=orphans, progress=progress):
+    for name in every_name(recovery, orphans=orphans, progress=progress, plain=bulk_inodes(recovery)):
         item = name.deleted
         if item is None:
             obj = FileObject(name.path, name.ino, name.file_type, name.inode, name.parent_ino,

@@ -43,7 +43,7 @@ from ..volume.volume import Volume
 from .deleted import LINKED
 from .lost import lost_inodes
 from .names import display
-from .recovery import Entry, Listing, Recovery, join, walk
+from .recovery import Entry, Listing, Recovery, join, table_in_map, table_rows, walk
 
 CHUNK = 8 << 20
 MAX_STORED_PROBLEMS = 10000
@@ -151,21 +151,7 @@ class Extractor:
         # Small files' data is written straight from a map of the image (no read copies it);
         # None where the device can not be mapped: then everything reads through the device.
         self._image = volume.device.map_readonly(0, min(volume.device.size, self.fs_bytes))
-        self._table = self._table_view()
-
-    def _table_view(self) -> np.ndarray | None:
-        """The inode table in the image map, as (blocks, 36, 112) bytes, for plain_files;
-        None where there is no map or the volume is writable (its cache may differ)."""
-        image, volume = self._image, self.volume
-        if image is None or getattr(volume.device, "writable", True):
-            return None
-        g = volume.geometry
-        blocks = min(g.inode_table_blocks, len(image) // C.BLOCK_SIZE - g.inode_table_start)
-        if blocks <= 0:
-            return None
-        grid = np.frombuffer(image, np.uint8, count=blocks * C.BLOCK_SIZE, offset=g.inode_table_start * C.BLOCK_SIZE)
-        return grid.reshape(blocks, C.BLOCK_SIZE)[:, :C.INODES_PER_BLOCK * C.INODE_SIZE].reshape(
-            blocks, C.INODES_PER_BLOCK, C.INODE_SIZE)
+        self._table = table_in_map(volume, self._image) if not getattr(volume.device, "writable", True) else None
 
     def plain_files(self, entries: list[Entry]) -> list[tuple | None]:
         """walk()'s fast path: for each entry, (size, data offset, permissions, atime, mtime)
@@ -176,13 +162,10 @@ class Extractor:
         table = self._table
         if table is None or not entries:
             return found
-        index = np.fromiter([entry.ino for entry in entries], np.int64, len(entries)) - 1
-        picked = np.flatnonzero((index >= 0) & (index < min(self.volume.geometry.inode_slots, table.shape[0]
-                                                            * C.INODES_PER_BLOCK)))
+        picked, raw = table_rows(self.volume, table, entries)
         if not picked.size:
             return found
-        rows = index[picked]
-        records = table[rows // C.INODES_PER_BLOCK, rows % C.INODES_PER_BLOCK].view(INODE_DTYPE).reshape(-1)
+        records = raw.view(INODE_DTYPE).reshape(-1)
         mode = records["i_mode"].astype(np.int64)
         size = np.minimum(records["i_size"], C.DIRECT_BLOCKS * C.BLOCK_SIZE + 1).astype(np.int64)
         count = -(-size // C.BLOCK_SIZE)

@@ -23,7 +23,7 @@ from ..errors import CorruptionError, NotADirectoryError_, VexfsError
 from ..format import constants as C
 from ..format.dtypes import DIRENT_HEADER
 from ..volume import directory
-from ..volume.inodes import InodeRecord
+from ..volume.inodes import InodeRecord, parse_inode_rows
 from ..volume.orphans import find_orphan_directory_blocks
 from ..volume.volume import Volume
 from .blockmap import Ownership, collect_ownership, with_recovered
@@ -276,9 +276,9 @@ def walk(recovery: Recovery, top: InodeRecord | None = None, top_path: bytes = b
     `into_deleted`, deleted directories whose inode still holds data are walked too, and
     their listings marked inside_deleted. `live` (a bool array by inode number) lets the
     deleted view tell a renamed file from a lost one. `plain` (a caller's fast path) is
-    given a directory's entries and answers, entry by entry, None or a tuple standing for
-    an inode it vouches is a regular file: such an entry's InodeRecord is not read, the
-    tuple takes its place in Listing.entries."""
+    given a directory's entries and answers, entry by entry, None or what stands for an
+    inode it vouches is not a directory (a tuple of what it needs, or an InodeRecord it
+    read in bulk): that takes the place of the InodeRecord walk would read."""
     volume = recovery.volume
     top = top or volume.read_inode(C.ROOT_INO)
     seen = {top.ino}
@@ -345,6 +345,55 @@ def walk(recovery: Recovery, top: InodeRecord | None = None, top_path: bytes = b
             enter.append((child_path, child, depth + 1, child_deleted, inode.ino, child_name))
         yield listing
         stack.extend(reversed(enter))
+
+
+def table_in_map(volume: Volume, image: memoryview | None) -> np.ndarray | None:
+    """The inode table inside an image map (Recovery.image_map), as (blocks, 36, 112)
+    bytes without a copy; None without a map, or when the map holds none of it."""
+    if image is None:
+        return None
+    g = volume.geometry
+    blocks = min(g.inode_table_blocks, len(image) // C.BLOCK_SIZE - g.inode_table_start)
+    if blocks <= 0:
+        return None
+    grid = np.frombuffer(image, np.uint8, count=blocks * C.BLOCK_SIZE, offset=g.inode_table_start * C.BLOCK_SIZE)
+    return grid.reshape(blocks, C.BLOCK_SIZE)[:, :C.INODES_PER_BLOCK * C.INODE_SIZE].reshape(
+        blocks, C.INODES_PER_BLOCK, C.INODE_SIZE)
+
+
+def table_rows(volume: Volume, table: np.ndarray, entries: list[Entry]) -> tuple[np.ndarray, np.ndarray]:
+    """(positions in `entries`, their records as (n, 112) bytes) of the entries whose inode
+    number is in range and inside `table` (table_in_map): the others read one at a time."""
+    index = np.fromiter([entry.ino for entry in entries], np.int64, len(entries)) - 1
+    limit = min(volume.geometry.inode_slots, table.shape[0] * C.INODES_PER_BLOCK)
+    picked = np.flatnonzero((index >= 0) & (index < limit))
+    rows = index[picked]
+    return picked, table[rows // C.INODES_PER_BLOCK, rows % C.INODES_PER_BLOCK]
+
+
+def bulk_inodes(recovery: Recovery) -> Callable[[list[Entry]], list[InodeRecord | None]] | None:
+    """A walk(plain=...) hook for views that need every entry's inode: those that are not
+    directories parsed in bulk (inodes.parse_inode_rows) from the table in the image
+    map, a directory's entries at a time. None where the image is not mapped."""
+    volume = recovery.volume
+    table = table_in_map(volume, recovery.image_map())
+    if table is None:
+        return None
+
+    def inodes(entries: list[Entry]) -> list[InodeRecord | None]:
+        found: list[InodeRecord | None] = [None] * len(entries)
+        if not entries:
+            return found
+        picked, raw = table_rows(volume, table, entries)
+        modes = raw[:, :2].copy().view("<u2").reshape(-1)
+        keep = (modes & C.S_IFMT) != C.S_IFDIR
+        picked = picked[keep].tolist()
+        records = parse_inode_rows([entries[at].ino for at in picked], raw[keep].tobytes())
+        for at, record in zip(picked, records):
+            found[at] = record
+        return found
+
+    return inodes
 
 
 def live_inodes(recovery: Recovery, top: InodeRecord | None = None) -> np.ndarray:
