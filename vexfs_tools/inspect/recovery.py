@@ -400,11 +400,15 @@ def live_inodes(recovery: Recovery, top: InodeRecord | None = None) -> np.ndarra
     """A bool array, by inode number: named by a live entry in the tree below `top`.
 
     The directories walk() enters, in its order, but without an InodeRecord per entry: the
-    inode table's modes, read in bulk, say which entries are directories."""
+    inode table's modes, read in bulk, say which entries are directories. The table is read
+    up to its mark (Volume.itable_end): an entry naming a slot past it is marked live, but
+    its inode is taken as never used, so not entered."""
     volume = recovery.volume
     slots = volume.geometry.inode_slots
-    modes = np.zeros(slots + 1, np.uint16)
+    end = min(volume.itable_end, slots)
+    modes = np.zeros(end + 1, np.uint16)
     for first_ino, records in volume.inode_table(skip_holes=True):
+        records = records[:max(0, end + 1 - first_ino)]
         modes[first_ino:first_ino + len(records)] = records["i_mode"]
     live = np.zeros(slots + 1, dtype=bool)
     top = top or volume.read_inode(C.ROOT_INO)
@@ -421,7 +425,8 @@ def live_inodes(recovery: Recovery, top: InodeRecord | None = None) -> np.ndarra
         inos = inos[(inos >= 1) & (inos <= slots)]  # out of range: walk() has no inode for it
         live[inos] = True
         enter = []
-        for ino in inos[(modes[inos] & C.S_IFMT) == C.S_IFDIR].tolist():
+        below = inos[inos <= end]  # in entry order: walk() enters directories in that order
+        for ino in below[(modes[below] & C.S_IFMT) == C.S_IFDIR].tolist():
             if ino in seen or depth + 1 > MAX_DEPTH:
                 continue
             seen.add(ino)
