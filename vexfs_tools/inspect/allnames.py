@@ -53,14 +53,16 @@ def orphan_path(ino: int) -> bytes:
 
 
 def every_name(recovery: Recovery, *, orphans: bool = True,
-               progress: Callable[[int], None] | None = None) -> Iterator[Name]:
+               progress: Callable[[int], None] | None = None,
+               plain: Callable[[list], list] | None = None) -> Iterator[Name]:
     """Every live name, every deleted one and, with `orphans`, every inode in use that no
-    name reaches; `progress` is told the count so far after each directory."""
+    name reaches; `progress` is told the count so far after each directory. `plain`:
+    walk()'s hook (recovery.bulk_inodes), handed on."""
     volume = recovery.volume
     live = live_inodes(recovery)
     named = live.copy()
     count = 0
-    for listing in walk(recovery, deleted=True, into_deleted=True, live=live):
+    for listing in walk(recovery, deleted=True, into_deleted=True, live=live, plain=plain):
         parent = listing.inode.ino
         for entry, inode in listing.entries:
             yield Name(join(listing.path, entry.name), entry.ino, entry.file_type, inode, parent,

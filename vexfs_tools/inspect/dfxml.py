@@ -27,7 +27,7 @@ from ..volume.inodes import InodeRecord
 from ..volume.volume import Volume
 from .names import display
 from .allnames import ORPHANS, every_name
-from .recovery import Recovery
+from .recovery import Recovery, bulk_inodes
 from .timeline import NAME_TYPE
 
 DFXML_NS = "http://www.forensicswiki.org/wiki/Category:Digital_Forensics_XML"
@@ -39,7 +39,6 @@ META_TYPE = {C.S_IFREG: 1, C.S_IFDIR: 2, C.S_IFIFO: 3, C.S_IFCHR: 4, C.S_IFBLK: 
 HASHED_FORMATS = (C.S_IFREG,)
 MAPPED_FORMATS = (C.S_IFREG, C.S_IFDIR, C.S_IFLNK)
 READ_CHUNK = 8 << 20
-TIMES = (("mtime", "i_mtime"), ("ctime", "i_ctime"), ("atime", "i_atime"))
 HEAD_BYTES = 1 << 20
 EMPTY_MD5, EMPTY_SHA1 = hashlib.md5().hexdigest(), hashlib.sha1().hexdigest()
 
@@ -95,10 +94,11 @@ def byte_runs(volume: Volume, recovery: Recovery, inode: InodeRecord) -> list[tu
 def _direct_runs(volume: Volume, inode: InodeRecord, size: int, count: int) -> list[tuple[int, int, int]]:
     """byte_runs of a file its direct pointers hold, without a BlockMap: what its mapping
     gives below `count` blocks (holes and pointers is_data_block refuses left out)."""
-    valid = volume.geometry.is_data_block
+    g = volume.geometry
+    first, end, backup = g.first_data_block, g.addressable_blocks, g.backup_sb_block
     runs: list[list[int]] = []  # [logical, physical, blocks]
     for logical, physical in enumerate(inode.fields["i_block"][:count]):
-        if not physical or not valid(physical):
+        if not physical or not (first <= physical < end) or physical == backup:
             continue
         if runs and logical == runs[-1][0] + runs[-1][2] and physical == runs[-1][1] + runs[-1][2]:
             runs[-1][2] += 1
@@ -121,13 +121,19 @@ def vector_shape(volume: Volume, inode: InodeRecord, head: bytes | None = None) 
     return {"dimensions": info.dimensions, "element_type": info.element_name, "count": info.count}
 
 
-def digests(volume: Volume, runs: list[tuple[int, int, int]], size: int) -> tuple[str, str, bytes]:
+def digests(volume: Volume, runs: list[tuple[int, int, int]], size: int,
+            image: memoryview | None = None) -> tuple[str, str, bytes]:
     """md5 and sha1 of a file's bytes read once through its runs (holes as zeros), and its
-    first bytes (a vector file's header)."""
+    first bytes (a vector file's header). `image`: the image mapped (Recovery.image_map),
+    where a small file's bytes are hashed without a read."""
     if not runs and not size:
         return EMPTY_MD5, EMPTY_SHA1, b""
     if len(runs) == 1 and runs[0][0] == 0 and runs[0][2] == size <= READ_CHUNK:
-        data = volume.device.read(runs[0][1], size)  # a small file in one run: the common case
+        where = runs[0][1]  # a small file in one run: the common case
+        if image is not None and where + size <= len(image):
+            data = image[where:where + size]
+            return hashlib.md5(data).hexdigest(), hashlib.sha1(data).hexdigest(), bytes(data[:HEAD_BYTES])
+        data = volume.device.read(where, size)
         return hashlib.md5(data).hexdigest(), hashlib.sha1(data).hexdigest(), data[:HEAD_BYTES]
     md5, sha1 = hashlib.md5(), hashlib.sha1()
     read = volume.device.read
@@ -175,7 +181,8 @@ def fill(volume: Volume, recovery: Recovery, obj: FileObject, *, hashes: bool) -
     head = None
     if hashes and fmt in HASHED_FORMATS:
         try:
-            obj.md5, obj.sha1, head = digests(volume, obj.runs, min(fields["i_size"], volume.max_file_size()))
+            obj.md5, obj.sha1, head = digests(volume, obj.runs, min(fields["i_size"], volume.max_file_size()),
+                                              recovery.image_map())
         except VexfsError:
             pass
     if fmt == C.S_IFREG and fields["i_flags"] & C.INODE_FLAG_VECTOR and volume.layout == EXTENDED:
@@ -187,7 +194,7 @@ def file_objects(recovery: Recovery, *, hashes: bool = True, orphans: bool = Tru
     """Every live name, every deleted one (deleted directories that still hold data are
     walked too) and, with `orphans`, every inode in use that no name reaches."""
     volume = recovery.volume
-    for name in every_name(recovery, orphans=orphans, progress=progress):
+    for name in every_name(recovery, orphans=orphans, progress=progress, plain=bulk_inodes(recovery)):
         item = name.deleted
         if item is None:
             obj = FileObject(name.path, name.ino, name.file_type, name.inode, name.parent_ino,
@@ -209,26 +216,23 @@ def fileobject_xml(obj: FileObject, ident: int, fs_offset: int, indent: str = " 
     lines) are for differential DFXML's delta markers. Written as text (a line a piece),
     no element tree: one is written for every name of the image."""
     i2 = indent + "  "
-    parts = [f"{indent}<fileobject{attrs}>\n"]
-    if obj.parent_ino:
-        parts.append(f"{i2}<parent_object><inode>{obj.parent_ino}</inode></parent_object>\n")
-    parts.append(f"{i2}<filename>{text(display(obj.path.lstrip(b'/')))}</filename>\n{i2}<id>{ident}</id>\n"
-                 f"{i2}<name_type>{NAME_TYPE.get(obj.file_type, '-')}</name_type>\n")
+    parent = f"{i2}<parent_object><inode>{obj.parent_ino}</inode></parent_object>\n" if obj.parent_ino else ""
     inode = obj.inode
     if inode is None:
-        parts.append(f"{i2}<alloc>{int(obj.alloc)}</alloc>\n")
+        meta = f"{i2}<alloc>{int(obj.alloc)}</alloc>\n"
     else:
         f = inode.fields
-        mode = f["i_mode"]
-        parts.append(f"{i2}<filesize>{f['i_size']}</filesize>\n{i2}<alloc>{int(obj.alloc)}</alloc>\n"
-                     f"{i2}<used>1</used>\n{i2}<meta_type>{META_TYPE.get(mode & C.S_IFMT, 0)}</meta_type>\n"
-                     f"{i2}<mode>{mode & 0o7777}</mode>\n{i2}<nlink>{f['i_links_count']}</nlink>\n"
-                     f"{i2}<uid>{f['i_uid']}</uid>\n{i2}<gid>{f['i_gid']}</gid>\n")
-        for name, key in TIMES:
-            seconds = f[key]
-            if seconds:
-                parts.append(f"{i2}<{name}>{iso(seconds)}</{name}>\n")
-    parts.append(f"{i2}<inode>{obj.ino}</inode>\n")
+        mode, mtime, ctime, atime = f["i_mode"], f["i_mtime"], f["i_ctime"], f["i_atime"]
+        meta = (f"{i2}<filesize>{f['i_size']}</filesize>\n{i2}<alloc>{int(obj.alloc)}</alloc>\n"
+                f"{i2}<used>1</used>\n{i2}<meta_type>{META_TYPE.get(mode & C.S_IFMT, 0)}</meta_type>\n"
+                f"{i2}<mode>{mode & 0o7777}</mode>\n{i2}<nlink>{f['i_links_count']}</nlink>\n"
+                f"{i2}<uid>{f['i_uid']}</uid>\n{i2}<gid>{f['i_gid']}</gid>\n"
+                + (f"{i2}<mtime>{iso(mtime)}</mtime>\n" if mtime else "")
+                + (f"{i2}<ctime>{iso(ctime)}</ctime>\n" if ctime else "")
+                + (f"{i2}<atime>{iso(atime)}</atime>\n" if atime else ""))
+    parts = [f"{indent}<fileobject{attrs}>\n{parent}"
+             f"{i2}<filename>{text(display(obj.path.lstrip(b'/')))}</filename>\n{i2}<id>{ident}</id>\n"
+             f"{i2}<name_type>{NAME_TYPE.get(obj.file_type, '-')}</name_type>\n{meta}{i2}<inode>{obj.ino}</inode>\n"]
     if obj.runs:
         parts.append(f"{i2}<byte_runs>\n")
         for file_offset, where, length in obj.runs:

@@ -37,12 +37,13 @@ import numpy as np
 
 from ..errors import UsageError, VexfsError
 from ..format import constants as C
+from ..format.dtypes import INODE_DTYPE
 from ..volume.inodes import InodeRecord
 from ..volume.volume import Volume
 from .deleted import LINKED
 from .lost import lost_inodes
 from .names import display
-from .recovery import Listing, Recovery, join, walk
+from .recovery import Entry, Listing, Recovery, join, table_in_map, table_rows, walk
 
 CHUNK = 8 << 20
 MAX_STORED_PROBLEMS = 10000
@@ -139,7 +140,10 @@ class Extractor:
             if os.path.exists(f"/proc/self/fd/{self.dest_fd}") else os.path.realpath(self.dest)
         self.first_copy: dict[int, tuple[bytes, bytes]] = {}  # inode -> (directory, name) of its first copy
         self.renamed: set[int] = set()  # inodes already reported as named twice
-        self.written = np.zeros(volume.geometry.inode_slots + 1, dtype=bool)
+        # Inodes written once (later names are hard-linked): a byte a slot up to the inode
+        # table mark, a set for the slots past it that a hostile entry may name.
+        self.written = bytearray(volume.itable_end + 1)
+        self.written_past: set[int] = set()
         self.dup_names: dict[tuple[bytes, bytes], int] = {}
         g = volume.geometry
         self._data_blocks = (g.first_data_block, g.addressable_blocks, g.backup_sb_block)
@@ -147,6 +151,40 @@ class Extractor:
         # Small files' data is written straight from a map of the image (no read copies it);
         # None where the device can not be mapped: then everything reads through the device.
         self._image = volume.device.map_readonly(0, min(volume.device.size, self.fs_bytes))
+        self._table = table_in_map(volume, self._image) if not getattr(volume.device, "writable", True) else None
+
+    def plain_files(self, entries: list[Entry]) -> list[tuple | None]:
+        """walk()'s fast path: for each entry, (size, data offset, permissions, atime, mtime)
+        when it names a regular file _copy_direct would write in one piece with nothing to
+        report (no set-ID bit, permissions the umask leaves, one run of valid blocks inside
+        the map), else None. Read in bulk from the table in the map: no InodeRecord."""
+        found: list[tuple | None] = [None] * len(entries)
+        table = self._table
+        if table is None or not entries:
+            return found
+        picked, raw = table_rows(self.volume, table, entries)
+        if not picked.size:
+            return found
+        records = raw.view(INODE_DTYPE).reshape(-1)
+        mode = records["i_mode"].astype(np.int64)
+        size = np.minimum(records["i_size"], C.DIRECT_BLOCKS * C.BLOCK_SIZE + 1).astype(np.int64)
+        count = -(-size // C.BLOCK_SIZE)
+        pointers = records["i_block"].astype(np.int64)
+        first, end, backup = self._data_blocks
+        steps = np.arange(C.DIRECT_BLOCKS)
+        needed = steps[None, :] < count[:, None]
+        sound = ((pointers >= first) & (pointers < end) & (pointers != backup)
+                 & (pointers == pointers[:, :1] + steps[None, :]))
+        ok = (((mode & C.S_IFMT) == C.S_IFREG) & ((mode & (statmod.S_ISUID | statmod.S_ISGID | self._umask)) == 0)
+              & (size <= min(C.DIRECT_BLOCKS * C.BLOCK_SIZE, self.fs_bytes)) & (sound | ~needed).all(axis=1)
+              & ((count == 0) | ((pointers[:, 0] + count) * C.BLOCK_SIZE <= len(self._image))))
+        if not ok.any():
+            return found
+        values = zip(size[ok].tolist(), (pointers[ok, 0] * C.BLOCK_SIZE).tolist(), (mode[ok] & 0o777).tolist(),
+                     records["i_atime"][ok].tolist(), records["i_mtime"][ok].tolist())
+        for at, value in zip(picked[ok].tolist(), values):
+            found[at] = value
+        return found
 
     # --- reporting ------------------------------------------------------------------------
 
@@ -264,7 +302,7 @@ class Extractor:
 
     def write_regular(self, parent: _Directory, raw_name: bytes, image_path: bytes, inode: InodeRecord) -> None:
         name = self._name(raw_name, image_path)
-        if self.written[inode.ino]:
+        if self.was_written(inode.ino):
             # Named again (a hard link, or a hostile image naming one inode thousands of
             # times): the data is written once, then linked.
             if inode.i_links_count <= 1 and inode.ino not in self.renamed:
@@ -315,12 +353,59 @@ class Extractor:
         finally:
             os.close(fd)
         self.report.files += 1
-        written = self.written
-        if not written[inode.ino]:
+        if not self.was_written(inode.ino):
             self.first_copy[inode.ino] = (parent.host, name)
-            written[inode.ino] = True
+            self.mark_written(inode.ino)
         if self.progress is not None:
             self._tick()
+
+    def was_written(self, ino: int) -> bool:
+        return self.written[ino] != 0 if ino < len(self.written) else ino in self.written_past
+
+    def mark_written(self, ino: int) -> None:
+        if ino < len(self.written):
+            self.written[ino] = 1
+        else:
+            self.written_past.add(ino)
+
+    def write_plains(self, parent: _Directory, plains: list[tuple[Entry, tuple]], directory_path: bytes) -> None:
+        """write_regular for entries plain_files vouched for, from their tuples: the same
+        calls, bytes and report, without an InodeRecord; anything less common (a name to
+        sanitize or taken, an inode written already) goes the general way."""
+        written, used, first_copy, report, image = self.written, parent.used, self.first_copy, self.report, self._image
+        host, dir_fd, unsafe, limit = parent.host, parent.fd, _UNSAFE.search, len(self.written)
+        open_, pwrite, utime, close = os.open, os.pwrite, os.utime, os.close
+        for entry, (size, start, mode, atime, mtime) in plains:
+            name, ino = entry.name, entry.ino
+            fd = -1
+            if ino < limit and not written[ino] and name not in used and 0 < len(name) <= 255 and not unsafe(name):
+                try:
+                    fd = open_(name, O_NEW, mode, dir_fd=dir_fd)
+                except OSError:
+                    fd = -1
+            if fd < 0:
+                self.write_regular(parent, name, join(directory_path, name), self.volume.read_inode(ino))
+                continue
+            used[name] = 1
+            try:
+                if size:
+                    view, offset = image[start:start + size], 0
+                    while view:
+                        n = pwrite(fd, view, offset)
+                        view, offset = view[n:], offset + n
+                    report.bytes += size
+                    if self.progress is not None:
+                        self.progress(report.bytes, report.files)
+                utime(fd, (atime, mtime))
+            except OSError as e:
+                self.problem(f"{display(join(directory_path, name))}: writing failed: {e.strerror}")
+            finally:
+                close(fd)
+            report.files += 1
+            first_copy[ino] = (host, name)
+            written[ino] = 1
+            if self.progress is not None:
+                self._tick()
 
     def _copy_direct(self, fd: int, inode: InodeRecord) -> bool:
         """A small file (direct blocks only, every one mapped and valid, inside the image
@@ -461,7 +546,7 @@ class Extractor:
         # descriptors stay one a level however many subdirectories a directory has.
         pending: dict[int, tuple[bytes, tuple[int, int, int] | None]] = {}
         try:
-            for listing in walk(self.recovery, top, top_path):
+            for listing in walk(self.recovery, top, top_path, plain=self.plain_files):
                 self._report_listing(listing)
                 if listing.depth:
                     while len(stack) > listing.depth:
@@ -470,7 +555,13 @@ class Extractor:
                             closing.close()
                     stack.append(self._reopen(stack[-1], pending.pop(listing.inode.ino, None)))
                 here = stack[listing.depth]
+                plains: list[tuple[Entry, tuple]] = []
                 for entry, inode in listing.entries:
+                    if inode.__class__ is tuple:
+                        plains.append((entry, inode))
+                        continue
+                    if plains:
+                        self._plains_done(here, plains, listing.path, live)
                     path = join(listing.path, entry.name)
                     if inode is None:
                         self.report.skipped += 1
@@ -485,11 +576,22 @@ class Extractor:
                         pending[inode.ino] = (made.host.rsplit(b"/", 1)[-1], made.finish)
                         made.finish = None
                         made.close()
+                if plains:
+                    self._plains_done(here, plains, listing.path, live)
         finally:
             for directory in reversed(stack):
                 if directory is not None and directory is not root:
                     directory.close()
         return live
+
+    def _plains_done(self, here: _Directory | None, plains: list[tuple[Entry, tuple]], path: bytes,
+                     live: np.ndarray) -> None:
+        """The plain files met in a row: marked live, written (unless their directory could
+        not be made), the list emptied."""
+        live[[entry.ino for entry, _ in plains]] = True
+        if here is not None:
+            self.write_plains(here, plains, path)
+        plains.clear()
 
     def _reopen(self, parent: _Directory | None, made: tuple[bytes, tuple[int, int, int] | None] | None):
         """The directory made as `made` in `parent`, open again (None if it was not made)."""

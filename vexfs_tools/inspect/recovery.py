@@ -21,8 +21,9 @@ import numpy as np
 
 from ..errors import CorruptionError, NotADirectoryError_, VexfsError
 from ..format import constants as C
+from ..format.dtypes import DIRENT_HEADER
 from ..volume import directory
-from ..volume.inodes import InodeRecord
+from ..volume.inodes import InodeRecord, parse_inode_rows
 from ..volume.orphans import find_orphan_directory_blocks
 from ..volume.volume import Volume
 from .blockmap import Ownership, collect_ownership, with_recovered
@@ -69,6 +70,28 @@ class Entry(NamedTuple):
     offset: int
 
 
+def _clean_block_entries(data: bytes, block: int, chain_end: int, out: list[Entry]) -> bool:
+    """Append the live entries of a directory block whose rec_len chain is sound and return
+    True; False (nothing appended) at the first oddity, for directory.walk_block to read
+    and explain. A fast path: a walk reads every entry of the image through it."""
+    unpack, new, data = DIRENT_HEADER.unpack_from, tuple.__new__, bytes(data)
+    header = C.DIRENT_HEADER_SIZE
+    found = []
+    offset = 0
+    while offset < chain_end:
+        if offset + header > chain_end:
+            return False
+        ino, rec_len, name_len, file_type = unpack(data, offset)
+        if rec_len & 3 or rec_len < (header + name_len + 3) & ~3 or offset + rec_len > chain_end:
+            return False
+        if ino:
+            found.append(new(Entry, (data[offset + header:offset + header + name_len], ino, file_type, block,
+                                     offset)))
+        offset += rec_len
+    out += found
+    return True
+
+
 @dataclass
 class DirectoryRead:
     """What one directory holds: its live entries, the blocks they came from and whether
@@ -101,6 +124,17 @@ class Recovery:
         # The blocks of the directory read last, as read and walked: a walk asks for its
         # deleted entries right after its live ones (read-only volumes only).
         self._last_blocks: dict[int, tuple[bytes, directory.BlockWalk]] = {}
+        self._image: memoryview | None | bool = False  # False: not mapped yet
+
+    def image_map(self) -> memoryview | None:
+        """The file system's bytes mapped read-only, made once (bulk readers index it
+        without a copy); None on a writable volume (its cache may differ from the device)
+        or where the device can not be mapped."""
+        if self._image is False:
+            volume = self.volume
+            self._image = None if getattr(volume.device, "writable", True) else volume.device.map_readonly(
+                0, min(volume.device.size, volume.geometry.blocks_count * C.BLOCK_SIZE))
+        return self._image
 
     # --- orphaned blocks ---------------------------------------------------------------
 
@@ -143,7 +177,10 @@ class Recovery:
             data = self.volume.read_block(block)
             yield block, data, directory.walk_block(data, chain_end=self.volume.chain_end)
 
-    def read_directory(self, inode: InodeRecord) -> DirectoryRead:
+    def read_directory(self, inode: InodeRecord, *, keep_walks: bool = False) -> DirectoryRead:
+        """The live entries of a directory. `keep_walks`: its blocks' chains are walked in
+        full and kept, for dir_block_data to give the deleted entries without a second
+        walk; else a sound block is read the fast way (_clean_block_entries)."""
         if not inode.is_dir:
             raise NotADirectoryError_(f"inode {inode.ino} is not a directory")
         volume = self.volume
@@ -154,7 +191,7 @@ class Recovery:
                                    "block names it)")
         seen: set[int] = set()
         repeated: dict[int, int] = {}
-        keep = not getattr(volume.device, "writable", True)
+        keep = keep_walks and not getattr(volume.device, "writable", True)
         self._last_blocks = {}
         for block in blocks:
             if block in seen:
@@ -164,15 +201,16 @@ class Recovery:
             data = volume.read_block(block)
             if not volume.dir_block_checksum_ok(block, data):
                 result.problems.append(f"directory inode {inode.ino}, block {block}: checksum mismatch")
-            walk = directory.walk_block(data, chain_end=volume.chain_end)
-            if keep and len(self._last_blocks) < LAST_BLOCKS:
-                self._last_blocks[block] = (data, walk)
-            if walk.problem:
-                result.problems.append(f"directory inode {inode.ino}, block {block}: {walk.problem}")
-            for record in walk.records:
-                if record.inode:
-                    result.entries.append(Entry(record.name, record.inode, record.file_type, block,
-                                                record.offset))
+            if keep_walks or not _clean_block_entries(data, block, volume.chain_end, result.entries):
+                walk = directory.walk_block(data, chain_end=volume.chain_end)
+                if keep and len(self._last_blocks) < LAST_BLOCKS:
+                    self._last_blocks[block] = (data, walk)
+                if walk.problem:
+                    result.problems.append(f"directory inode {inode.ino}, block {block}: {walk.problem}")
+                for record in walk.records:
+                    if record.inode:
+                        result.entries.append(Entry(record.name, record.inode, record.file_type, block,
+                                                    record.offset))
         for block, count in repeated.items():
             result.problems.append(f"directory inode {inode.ino}: block {block} appears {count} times in its map; "
                                    "read once")
@@ -230,13 +268,17 @@ def join(parent: bytes, name: bytes) -> bytes:
 
 def walk(recovery: Recovery, top: InodeRecord | None = None, top_path: bytes = b"/", *,
          deleted: bool = False, into_deleted: bool = False, max_depth: int = MAX_DEPTH,
-         live: np.ndarray | None = None) -> Iterator[Listing]:
+         live: np.ndarray | None = None,
+         plain: Callable[[list[Entry]], list[tuple | None]] | None = None) -> Iterator[Listing]:
     """Every directory below `top` (default the root), depth first, each once: a cycle or a
     hard-linked directory is reported, not entered again. With `deleted`, each Listing also
     carries the deleted entries of its blocks (deleted.deleted_entries); with
     `into_deleted`, deleted directories whose inode still holds data are walked too, and
     their listings marked inside_deleted. `live` (a bool array by inode number) lets the
-    deleted view tell a renamed file from a lost one."""
+    deleted view tell a renamed file from a lost one. `plain` (a caller's fast path) is
+    given a directory's entries and answers, entry by entry, None or what stands for an
+    inode it vouches is not a directory (a tuple of what it needs, or an InodeRecord it
+    read in bulk): that takes the place of the InodeRecord walk would read."""
     volume = recovery.volume
     top = top or volume.read_inode(C.ROOT_INO)
     seen = {top.ino}
@@ -244,7 +286,7 @@ def walk(recovery: Recovery, top: InodeRecord | None = None, top_path: bytes = b
     while stack:
         path, inode, depth, in_deleted, parent_ino, name = stack.pop()
         try:
-            read = recovery.read_directory(inode)
+            read = recovery.read_directory(inode, keep_walks=deleted)
         except VexfsError as e:
             yield Listing(path, inode, [], None, depth=depth, problems=[f"{display(path)}: {e}"],
                           inside_deleted=in_deleted, parent_ino=parent_ino, name=name)
@@ -254,7 +296,8 @@ def walk(recovery: Recovery, top: InodeRecord | None = None, top_path: bytes = b
                           parent_ino=parent_ino, name=name)
         subdirs: list[tuple[bytes, InodeRecord, bool, tuple[int, int], bytes]] = []
         dots = 0
-        for entry in read.entries:
+        known = plain(read.entries) if plain is not None else None
+        for index, entry in enumerate(read.entries):
             if entry.name in (b".", b".."):
                 dots += 1
                 if entry.name == b"." and entry.ino != inode.ino:
@@ -263,6 +306,9 @@ def walk(recovery: Recovery, top: InodeRecord | None = None, top_path: bytes = b
                 elif entry.name == b".." and entry.file_type not in (C.FT_DIR, C.FT_UNKNOWN):
                     listing.problems.append(f"{display(path)}: an entry \"..\" of file type {entry.file_type} "
                                             f"names inode {entry.ino}; ignored")
+                continue
+            if known is not None and known[index] is not None:
+                listing.entries.append((entry, known[index]))
                 continue
             try:
                 child = volume.read_inode(entry.ino)
@@ -301,15 +347,68 @@ def walk(recovery: Recovery, top: InodeRecord | None = None, top_path: bytes = b
         stack.extend(reversed(enter))
 
 
+def table_in_map(volume: Volume, image: memoryview | None) -> np.ndarray | None:
+    """The inode table inside an image map (Recovery.image_map), as (blocks, 36, 112)
+    bytes without a copy; None without a map, or when the map holds none of it."""
+    if image is None:
+        return None
+    g = volume.geometry
+    blocks = min(g.inode_table_blocks, len(image) // C.BLOCK_SIZE - g.inode_table_start)
+    if blocks <= 0:
+        return None
+    grid = np.frombuffer(image, np.uint8, count=blocks * C.BLOCK_SIZE, offset=g.inode_table_start * C.BLOCK_SIZE)
+    return grid.reshape(blocks, C.BLOCK_SIZE)[:, :C.INODES_PER_BLOCK * C.INODE_SIZE].reshape(
+        blocks, C.INODES_PER_BLOCK, C.INODE_SIZE)
+
+
+def table_rows(volume: Volume, table: np.ndarray, entries: list[Entry]) -> tuple[np.ndarray, np.ndarray]:
+    """(positions in `entries`, their records as (n, 112) bytes) of the entries whose inode
+    number is in range and inside `table` (table_in_map): the others read one at a time."""
+    index = np.fromiter([entry.ino for entry in entries], np.int64, len(entries)) - 1
+    limit = min(volume.geometry.inode_slots, table.shape[0] * C.INODES_PER_BLOCK)
+    picked = np.flatnonzero((index >= 0) & (index < limit))
+    rows = index[picked]
+    return picked, table[rows // C.INODES_PER_BLOCK, rows % C.INODES_PER_BLOCK]
+
+
+def bulk_inodes(recovery: Recovery) -> Callable[[list[Entry]], list[InodeRecord | None]] | None:
+    """A walk(plain=...) hook for views that need every entry's inode: those that are not
+    directories parsed in bulk (inodes.parse_inode_rows) from the table in the image
+    map, a directory's entries at a time. None where the image is not mapped."""
+    volume = recovery.volume
+    table = table_in_map(volume, recovery.image_map())
+    if table is None:
+        return None
+
+    def inodes(entries: list[Entry]) -> list[InodeRecord | None]:
+        found: list[InodeRecord | None] = [None] * len(entries)
+        if not entries:
+            return found
+        picked, raw = table_rows(volume, table, entries)
+        modes = raw[:, :2].copy().view("<u2").reshape(-1)
+        keep = (modes & C.S_IFMT) != C.S_IFDIR
+        picked = picked[keep].tolist()
+        records = parse_inode_rows([entries[at].ino for at in picked], raw[keep].tobytes())
+        for at, record in zip(picked, records):
+            found[at] = record
+        return found
+
+    return inodes
+
+
 def live_inodes(recovery: Recovery, top: InodeRecord | None = None) -> np.ndarray:
     """A bool array, by inode number: named by a live entry in the tree below `top`.
 
     The directories walk() enters, in its order, but without an InodeRecord per entry: the
-    inode table's modes, read in bulk, say which entries are directories."""
+    inode table's modes, read in bulk, say which entries are directories. The table is read
+    up to its mark (Volume.itable_end): an entry naming a slot past it is marked live, but
+    its inode is taken as never used, so not entered."""
     volume = recovery.volume
     slots = volume.geometry.inode_slots
-    modes = np.zeros(slots + 1, np.uint16)
+    end = min(volume.itable_end, slots)
+    modes = np.zeros(end + 1, np.uint16)
     for first_ino, records in volume.inode_table(skip_holes=True):
+        records = records[:max(0, end + 1 - first_ino)]
         modes[first_ino:first_ino + len(records)] = records["i_mode"]
     live = np.zeros(slots + 1, dtype=bool)
     top = top or volume.read_inode(C.ROOT_INO)
@@ -326,7 +425,8 @@ def live_inodes(recovery: Recovery, top: InodeRecord | None = None) -> np.ndarra
         inos = inos[(inos >= 1) & (inos <= slots)]  # out of range: walk() has no inode for it
         live[inos] = True
         enter = []
-        for ino in inos[(modes[inos] & C.S_IFMT) == C.S_IFDIR].tolist():
+        below = inos[inos <= end]  # in entry order: walk() enters directories in that order
+        for ino in below[(modes[below] & C.S_IFMT) == C.S_IFDIR].tolist():
             if ino in seen or depth + 1 > MAX_DEPTH:
                 continue
             seen.add(ino)

@@ -1,0 +1,130 @@
+"""The fast paths of the tree views give what the plain ones give: inodes parsed in bulk
+(inodes.parse_inode_rows, recovery.bulk_inodes), plain files extracted from the table in
+the image map (Extractor.plain_files), on a friendly tree and on the hostile image."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+
+from vexfs_tools.format import constants as C
+from vexfs_tools.inspect import dfxml as dfxml_module
+from vexfs_tools.inspect import extract as extract_module
+from vexfs_tools.inspect.dfxml import write_dfxml
+from vexfs_tools.inspect.extract import extract
+from vexfs_tools.inspect.recovery import Recovery, bulk_inodes, walk
+from vexfs_tools.volume import Volume
+from vexfs_tools.volume.inodes import parse_inode, parse_inode_rows
+
+from .hostile import build_hostile
+from .images import build, make_tree, run
+from .test_extract import tree_of
+
+# Files the fast extract path takes and those it must leave to the general one: empty,
+# one block, several contiguous blocks, set-ID bits, permissions a 022 umask removes, a
+# hard link, a file past the direct blocks.
+ODD_TREE: dict = {
+    "d": None,
+    "d/empty": b"",
+    "d/one": b"1" * 100,
+    "d/three": bytes(range(256)) * 40,
+    "d/setuid": b"s" * 10,
+    "d/open": b"o" * 10,
+    "d/big": b"b" * (C.DIRECT_BLOCKS * C.BLOCK_SIZE + 5000),
+}
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bulk")
+    source = make_tree(tmp / "odd.src", ODD_TREE)
+    os.chmod(source / "d/setuid", 0o4755)
+    os.chmod(source / "d/open", 0o777)
+    os.link(source / "d/one", source / "d/again")
+    odd = tmp / "odd.img"
+    run("mkfs.vexfs", "-q", "-d", source, "-s", "8M", odd, env={"SOURCE_DATE_EPOCH": "1700000000"}, check=True)
+    victim = tmp / "victim"
+    victim.mkdir()
+    return {"odd": odd, "friendly": build(tmp, name="friendly.img"), "hostile": build_hostile(tmp, victim)}
+
+
+def test_parse_inode_rows_is_parse_inode():
+    raw = random.Random(7).randbytes(40 * C.INODE_SIZE)
+    inos = list(range(100, 140))
+    for one, bulk in zip([parse_inode(ino, raw[n * C.INODE_SIZE:(n + 1) * C.INODE_SIZE])
+                          for n, ino in enumerate(inos)], parse_inode_rows(inos, raw)):
+        assert (bulk.ino, bulk.raw, list(bulk.fields.items())) == (one.ino, one.raw, list(one.fields.items()))
+        assert (bulk.fields.i_mode, bulk.i_size, bulk.file_format, bulk.is_dir, bulk.in_use) == \
+            (one.fields.i_mode, one.i_size, one.file_format, one.is_dir, one.in_use)
+    with pytest.raises(ValueError):
+        parse_inode_rows(inos, raw[:-1])
+
+
+def _listings(recovery: Recovery, plain) -> list:
+    out = []
+    for listing in walk(recovery, deleted=True, into_deleted=True, plain=plain):
+        entries = [(entry, None if inode is None else (inode.ino, list(inode.fields.items()), inode.raw))
+                   for entry, inode in listing.entries]
+        out.append((listing.path, entries, listing.problems, [d.name for d in listing.deleted]))
+    return out
+
+
+@pytest.mark.parametrize("which", ["odd", "friendly", "hostile"])
+def test_bulk_inodes_walk_alike(images, which):
+    with Volume.open(str(images[which])) as v:
+        hook = bulk_inodes(Recovery(v))
+        assert hook is not None
+        assert _listings(Recovery(v), hook) == _listings(Recovery(v), None)
+
+
+def _untimed(tree: dict[str, tuple]) -> dict[str, tuple]:
+    """tree_of without the times of the directories a run makes under .deleted (the time
+    of the run: they copy no directory of the image)."""
+    return {path: (mode, None if path.startswith(".deleted") and content is None else mtime, content)
+            for path, (mode, mtime, content) in tree.items()}
+
+
+@pytest.mark.parametrize("which", ["odd", "friendly", "hostile"])
+def test_fast_extract_writes_what_the_general_path_writes(images, which, tmp_path, monkeypatch):
+    old = os.umask(0o022)
+    try:
+        with Volume.open(str(images[which])) as v:
+            fast = extract(v, "/", str(tmp_path / "fast"), deleted=True)
+        monkeypatch.setattr(extract_module.Extractor, "plain_files", lambda self, entries: [None] * len(entries))
+        with Volume.open(str(images[which])) as v:
+            general = extract(v, "/", str(tmp_path / "general"), deleted=True)
+    finally:
+        os.umask(old)
+    assert fast.as_dict() == general.as_dict()
+    assert _untimed(tree_of(tmp_path / "fast")) == _untimed(tree_of(tmp_path / "general"))
+    if which == "odd":
+        assert fast.files == 6 and fast.hard_links == 1
+
+
+@pytest.mark.parametrize("which", ["odd", "hostile"])
+def test_dfxml_with_and_without_bulk_inodes(images, which, monkeypatch):
+    def document() -> str:
+        out: list[str] = []
+        with Volume.open(str(images[which])) as v:
+            # The hostile image names files of terabytes (sparse): hashed, they take hours.
+            write_dfxml(out.append, v, image="x", hashes=which != "hostile")
+        return "".join(line for line in "".join(out).splitlines(True) if "<start_time>" not in line)
+
+    fast = document()
+    monkeypatch.setattr(dfxml_module, "bulk_inodes", lambda recovery: None)
+    assert document() == fast
+
+
+def test_plain_files_takes_only_what_needs_no_report(images, tmp_path):
+    old = os.umask(0o022)
+    try:
+        with Volume.open(str(images["odd"])) as v:
+            recovery = Recovery(v)
+            entries = recovery.read_directory(v.resolve(b"/d")).entries
+            plain = extract_module.Extractor(v, str(tmp_path / "out"), recovery=recovery).plain_files(entries)
+    finally:
+        os.umask(old)
+    taken = {entry.name for entry, value in zip(entries, plain) if value is not None}
+    assert taken == {b"empty", b"one", b"three", b"again"}
