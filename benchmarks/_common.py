@@ -151,13 +151,14 @@ def random_npy(path: str, rows: int, dims: int, rng, rows_per_block: int = 1 << 
 
 
 def big_and_tree_arguments(doc: str):
-    """The options of the benchmarks that time one big file and a tree of small ones
-    (dfxml_hash, extract_debugfs): --only, --big-mib, --files, --repeat, --dir."""
+    """The options of the benchmarks that time one big file, a tree of small ones and one of
+    larger ones (dfxml_hash, extract_debugfs): --only, --big-mib, --files, --repeat, --dir."""
     import argparse
     import tempfile
 
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=("big", "tree"))
+    parser.add_argument("--only", choices=("big", "tree", "large"),
+                        help="large: 20,000 files of 49-128 KiB (single indirect blocks)")
     parser.add_argument("--big-mib", type=int, default=1024)
     parser.add_argument("--files", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)

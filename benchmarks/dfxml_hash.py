@@ -3,12 +3,13 @@ over the same files' bytes (the anchor is both, one after the other: our command
 data once for both digests, and writes byte runs and metadata besides).
 
 Workloads: `tree` (--files small files, 0..2 KiB, directories of 1000, as
-extract_debugfs.py makes them) and `big` (--big-mib MiB in files of 64 MiB). The source
+extract_debugfs.py makes them), `large` (20,000 files of 49..128 KiB, made the same way) and
+`big` (--big-mib MiB in files of 64 MiB). The source
 tree is kept (warm in the page cache) for the anchor; the image is made from it with
 `mkfs.vexfs -d`; ours runs in _common.child_env (Python's bytecode cache kept on).
 Printed: every run, the best of each, the ratio ours / (md5sum + sha1sum).
 
-    python benchmarks/dfxml_hash.py [--only big|tree] [--files 100000] [--repeat 3] [--dir /dev/shm]
+    python benchmarks/dfxml_hash.py [--only big|tree|large] [--files 100000] [--repeat 3] [--dir /dev/shm]
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import alternate, big_and_tree_arguments, child_env, human, report, run_timed, tool  # noqa: E402
-from extract_debugfs import SEED, build_tree  # noqa: E402
+from extract_debugfs import LARGE_FILES, LARGE_SIZES, SEED, build_tree  # noqa: E402
 
 CHUNK = 64 << 20
 
@@ -71,6 +72,12 @@ def main() -> None:
             source = os.path.join(work, "tree-src")
             nbytes = build_tree(source, args.files)
             ratios["tree"] = run_case(f"{args.files} files", source, nbytes, args.files, args.repeat, work)
+            shutil.rmtree(source)
+        if args.only in (None, "large"):
+            source = os.path.join(work, "large-src")
+            nbytes = build_tree(source, LARGE_FILES, LARGE_SIZES)
+            ratios["large"] = run_case(f"{LARGE_FILES} files of 49-128 KiB", source, nbytes, LARGE_FILES,
+                                       args.repeat, work)
             shutil.rmtree(source)
         if args.only in (None, "big"):
             source = os.path.join(work, "big-src")

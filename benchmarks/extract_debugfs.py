@@ -3,7 +3,8 @@ image of the same content, for two workloads:
 
 - big:  one 1 GiB file (--big-mib to change), in a 1.25 GiB image;
 - tree: 100,000 small files (--files), directories of 1000, sizes 0..2 KiB, generated
-        deterministically as in fsck_tree.py.
+        deterministically as in fsck_tree.py;
+- large: 20,000 files of 49..128 KiB (each with a single indirect block), made the same way.
 
 For each, the source tree is written once, then an extended-layout VexFS image
 (`mkfs.vexfs -q -N INODES -d TREE -s SIZE IMG`) and an ext4 image
@@ -14,7 +15,7 @@ keeps Python's bytecode cache on); the output is checked against the other
 tool's (same files, same sizes, same bytes for a sample), then removed. Printed: every run,
 the best of each, and the ratio ours / debugfs.
 
-    python benchmarks/extract_debugfs.py [--only big|tree] [--repeat 3] [--dir /tmp]
+    python benchmarks/extract_debugfs.py [--only big|tree|large] [--repeat 3] [--dir /tmp]
 
 --dir /dev/shm (tmpfs) keeps the disk out of the measurement: both tools then read warm
 images and write to memory, so what is compared is their own work.
@@ -37,6 +38,7 @@ from _common import (alternate, anchor, big_and_tree_arguments, child_env, human
 SEED = 20240602
 FILES_PER_DIR = 1000
 SMALL_MAX = 2 << 10
+LARGE_FILES, LARGE_SIZES = 20_000, (49 << 10, 128 << 10)
 
 
 def extract_argv(image: str, out: str) -> list[str]:
@@ -53,16 +55,16 @@ def build_big(root: str, mib: int) -> int:
     return mib << 20
 
 
-def build_tree(root: str, files: int) -> int:
+def build_tree(root: str, files: int, sizes: tuple[int, int] = (0, SMALL_MAX)) -> int:
     os.makedirs(root)
     rng = random.Random(SEED)
-    pool = rng.randbytes(SMALL_MAX * 64)
+    pool = rng.randbytes(max(sizes[1], SMALL_MAX) * 64)
     total = 0
     for d in range(-(-files // FILES_PER_DIR)):
         sub = os.path.join(root, f"d{d:04d}")
         os.mkdir(sub)
         for f in range(d * FILES_PER_DIR, min(files, (d + 1) * FILES_PER_DIR)):
-            size = rng.randint(0, SMALL_MAX)
+            size = rng.randint(*sizes)
             start = rng.randint(0, len(pool) - size)
             with open(os.path.join(sub, f"f{f:07d}.dat"), "wb") as out:
                 out.write(pool[start:start + size])
@@ -148,6 +150,12 @@ def main() -> None:
             size = max(256 << 20, args.files * 8192)
             ratios["tree"] = run_case(f"{args.files} files", source, nbytes, int(args.files * 1.1) + 1024, size,
                                       args.repeat, work)
+        if args.only in (None, "large"):
+            source = os.path.join(work, "large-src")
+            nbytes = build_tree(source, LARGE_FILES, LARGE_SIZES)
+            size = LARGE_FILES * (LARGE_SIZES[1] + 8192) + (256 << 20)
+            ratios["large"] = run_case(f"{LARGE_FILES} files of 49-128 KiB", source, nbytes,
+                                       int(LARGE_FILES * 1.1) + 1024, size, args.repeat, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print("\nratios (vexfs extract / debugfs rdump): " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
