@@ -281,3 +281,38 @@ def test_model_against_host(image, layout, tmp_path, seed):
     with Volume.open(str(image)) as volume:
         Model(Namespace(volume), host, random.Random(0), max_size).compare()
     fsck_clean(image)
+
+
+def test_creates_after_many_unlinks_do_not_rescan_the_directory(fresh_image):
+    """A directory left full of small holes (every other name removed): each new name is
+    tried where the last one fit and the search goes round from there, so N creates read
+    about N + blocks directory blocks, not N times the directory."""
+    image = fresh_image("64M")
+    with Volume.open(str(image), writable=True) as volume:
+        ns = Namespace(volume)
+        crowd = ns.mkdir(ROOT, b"crowd")
+        for i in range(3000):
+            ns.create(crowd, b"name-%05d" % i)
+        for i in range(0, 3000, 2):
+            ns.unlink(crowd, b"name-%05d" % i)
+        blocks = len(volume.dir_blocks(volume.read_inode(crowd)))
+        reads = 0
+        read_block = volume.read_block
+
+        def counting(block):
+            nonlocal reads
+            reads += 1
+            return read_block(block)
+
+        volume.read_block = counting
+        for i in range(1500):
+            ns.create(crowd, b"anew-%05d" % i)  # as long as the old names: each fills one hole
+        volume.read_block = read_block
+        assert blocks > 10
+        assert reads < 3 * 1500 + 4 * blocks, (reads, blocks)
+        assert len(volume.dir_blocks(volume.read_inode(crowd))) == blocks  # the holes took them all
+        ns.fsync()
+    fsck_clean(image)
+    with Volume.open(str(image)) as volume:
+        names = Namespace(volume).listing(crowd)
+    assert len([n for n in names if n.startswith(b"anew-")]) == 1500 and len(names) == 3000 + 2  # . and ..

@@ -65,6 +65,7 @@ class Listing:
     blocks: dict[bytes, int | None]
     room: int | None = None
     tail: int | None = None  # where the last entry of the room block starts, when known
+    room_index: int = 0  # the room block's place among the directory's blocks
     offsets: dict[bytes, int] = field(default_factory=dict)  # where each entry starts (they never move)
 
 
@@ -131,7 +132,7 @@ class Namespace:
         """Each live name's inode and block, as Volume.iter_dir walks them."""
         v = self.volume
         found = Listing({}, {})
-        for _, block in v.dir_blocks(inode):
+        for index, (_, block) in enumerate(v.dir_blocks(inode)):
             walk = directory.walk_block(v.read_block(block), chain_end=v.chain_end)
             if walk.problem:
                 v.problems.append(Finding(Code.DIRECTORY_CHAIN, inode=inode.ino, block=block,
@@ -142,6 +143,7 @@ class Namespace:
                     found.blocks[record.name] = block
                     found.offsets[record.name] = record.offset
             found.room, found.tail = block, walk.records[-1].offset if walk.records else None
+            found.room_index = index
         return found
 
     def _forget(self, *dirs: int) -> None:
@@ -162,8 +164,9 @@ class Namespace:
                 if new is not None:
                     kept.offsets[name] = new
                 return
-        v.add_entry(parent, name, ino, file_type)
-        self._added(parent, name, ino)
+        index, block = v.add_entry(parent, name, ino, file_type, start=kept.room_index)
+        kept.names[name], kept.blocks[name] = ino, block
+        kept.room, kept.tail, kept.room_index = block, None, index  # the next name tries it first
 
     def _added(self, parent: int, name: bytes, ino: int) -> None:
         """A name Volume linked in (its block not known); new names go to the last block."""
@@ -172,6 +175,7 @@ class Namespace:
             kept.names[name], kept.blocks[name] = ino, None
             blocks = self.volume.dir_blocks(self.volume.read_inode(parent))
             kept.room, kept.tail = (blocks[-1][1] if blocks else None), None
+            kept.room_index = max(0, len(blocks) - 1)
 
     def _edit_entry(self, parent: int, name: bytes, edit) -> None:
         """Apply `edit(block bytes) -> bool` to the block holding `name` (known, else each)."""

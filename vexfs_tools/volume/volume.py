@@ -798,15 +798,22 @@ class Volume:
         self.write_meta_block(block, data)
         self._dir_blocks.add(block)
 
-    def add_entry(self, dir_ino: int, name: bytes, ino: int, file_type: int) -> None:
-        """Link `name` -> `ino` into a directory: first fit, else a new block (large_dir)."""
+    def add_entry(self, dir_ino: int, name: bytes, ino: int, file_type: int, *, start: int = 0) -> tuple[int, int]:
+        """Link `name` -> `ino` into a directory: first fit from its block number `start`
+        (0: the first; a caller adding many names passes where the last one fit, so that
+        a directory full of small holes is not searched from its start for each), round
+        to the blocks before it, else a new block (large_dir). Returns (index of the
+        block among the directory's blocks, block)."""
         self._check_new_entry(dir_ino, name)
         parent = self.read_inode(dir_ino)
-        for _, block in self.dir_blocks(parent):
+        blocks = self.dir_blocks(parent)
+        start = start if 0 <= start < len(blocks) else 0
+        for index in [*range(start, len(blocks)), *range(start)]:
+            block = blocks[index][1]
             data = bytearray(self.read_block(block))
             if directory.insert_entry(data, name, ino, file_type, chain_end=self.chain_end):
                 self.write_dir_block(block, data)
-                return
+                return index, block
         if not self.large_dir or not parent.fields.i_block[0]:
             raise LimitError(f"directory inode {dir_ino} is full (the {self.layout} layout gives a "
                              "directory one block)")
@@ -820,6 +827,7 @@ class Volume:
         fields.i_blocks += 1
         fields.i_size += C.BLOCK_SIZE
         self.write_inode(dir_ino, fields)
+        return len(blocks), block
 
     # --- creating files (generic path; mkfs -d has a bulk one) -------------------------------
 
