@@ -595,6 +595,13 @@ class Volume:
         pointers, as ext2 leaves them, for whoever reads it later."""
         inode = InodeRecord(0, fields, b"")
         block_map = self.block_map(inode)
+        if not block_map.indirect or not any(getattr(fields, top) for top in TOP_FIELDS):
+            # Direct blocks only (most files): a few pointers, no array work (an rm -r of
+            # small files frees one or two blocks a file).
+            for block in fields.i_block[:C.DIRECT_BLOCKS]:
+                if block and self.geometry.is_data_block(block):
+                    self.free_block(block)
+            return
         blocks = block_map.pointer_array()
         blocks = blocks[self.data_block_mask(blocks)].astype(np.int64)
         breaks = np.flatnonzero(np.diff(blocks) != 1) + 1  # runs of consecutive blocks
