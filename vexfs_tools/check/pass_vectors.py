@@ -160,7 +160,10 @@ def _data_not_stored(volume, vf: VectorFile) -> bool:
 
 
 def _check_unique(checker: Checker, vf: VectorFile) -> None:
-    ids = np.sort(np.asarray(vf.ids()))
+    ids = np.asarray(vf.ids())
+    if len(ids) < 2 or bool((ids[1:] > ids[:-1]).all()):
+        return  # increasing, as add and mkfs -d write them: unique without a sort
+    ids = np.sort(ids)
     repeated = np.unique(ids[1:][ids[1:] == ids[:-1]]) if len(ids) > 1 else ids[:0]
     if len(repeated):
         shown = ", ".join(str(int(x)) for x in repeated[:SHOWN_DUPLICATES])
