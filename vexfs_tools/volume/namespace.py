@@ -23,7 +23,6 @@ from ..format import constants as C
 from ..format.dtypes import DIRENT_HEADER
 from . import directory
 from .blockmap import LEVEL_SPAN, LEVEL_START, TOP_FIELDS, P, indirect_pointers
-from .findings import Code, Finding
 from .inodes import InodeRecord
 from .volume import Volume, now
 
@@ -129,14 +128,10 @@ class Namespace:
         return found
 
     def _read_listing(self, inode: InodeRecord) -> "Listing":
-        """Each live name's inode and block, as Volume.iter_dir walks them."""
-        v = self.volume
+        """Each live name's inode and block, from the walks Volume.iter_dir reads, with
+        each block's room: where a new name goes (the last block, after its last entry)."""
         found = Listing({}, {})
-        for index, (_, block) in enumerate(v.dir_blocks(inode)):
-            walk = directory.walk_block(v.read_block(block), chain_end=v.chain_end)
-            if walk.problem:
-                v.problems.append(Finding(Code.DIRECTORY_CHAIN, inode=inode.ino, block=block,
-                                          detail=walk.problem))
+        for index, (block, walk) in enumerate(self.volume.dir_walks(inode)):
             for record in walk.records:
                 if record.inode:
                     found.names[record.name] = record.inode
@@ -217,14 +212,10 @@ class Namespace:
         if offset >= end:
             return b""
         pieces = self._pieces(inode.fields, offset, end)
-        device = self.volume.device
         if len(pieces) == 1 and pieces[0][1] is not None:
-            return device.read(pieces[0][1], end - offset)
+            return self.volume.device.read(pieces[0][1], end - offset)
         out = bytearray(end - offset)
-        view = memoryview(out)
-        for position, where, length in pieces:
-            if where is not None:
-                device.read_into(where, view[position - offset:position - offset + length])
+        self._fill(memoryview(out), offset, pieces)
         return bytes(out)
 
     def read_inode_into(self, inode: InodeRecord, offset: int, buffer) -> int:
@@ -234,13 +225,19 @@ class Namespace:
         end = min(inode.i_size, offset + len(view), self.volume.max_file_size())
         if offset >= end:
             return 0
-        for position, where, length in self._pieces(inode.fields, offset, end):
+        self._fill(view, offset, self._pieces(inode.fields, offset, end))
+        return end - offset
+
+    def _fill(self, view: memoryview, offset: int, pieces: list[tuple[int, int | None, int]]) -> None:
+        """Put _pieces' bytes into `view` (which starts at file offset `offset`): data from
+        the device, zeros for holes."""
+        device = self.volume.device
+        for position, where, length in pieces:
             part = view[position - offset:position - offset + length]
             if where is None:
                 part[:] = bytes(length)
             else:
-                self.volume.device.read_into(where, part)
-        return end - offset
+                device.read_into(where, part)
 
     def _pieces(self, fields, offset: int, end: int,
                 blocks: list[int] | None = None) -> list[tuple[int, int | None, int]]:

@@ -752,15 +752,21 @@ class Volume:
     def dir_block_checksum_ok(self, block: int, data: bytes) -> bool:
         return self.seed is None or checksums.block_checksum_ok(self.seed, block, data)
 
-    def iter_dir(self, inode: InodeRecord) -> Iterator[directory.DirRecord]:
-        """Live entries (inode != 0) of a directory, block by block."""
-        if not inode.is_dir:
-            raise NotADirectoryError_(f"inode {inode.ino} is not a directory")
+    def dir_walks(self, inode: InodeRecord) -> Iterator[tuple[int, directory.BlockWalk]]:
+        """(block, its walk) of each block of a directory, in order; a chain that stops early
+        is noted in self.problems (a finding), its records up to there still given."""
         for _, block in self.dir_blocks(inode):
             walk = directory.walk_block(self.read_block(block), chain_end=self.chain_end)
             if walk.problem:
                 self.problems.append(Finding(Code.DIRECTORY_CHAIN, inode=inode.ino, block=block,
                                              detail=walk.problem))
+            yield block, walk
+
+    def iter_dir(self, inode: InodeRecord) -> Iterator[directory.DirRecord]:
+        """Live entries (inode != 0) of a directory, block by block."""
+        if not inode.is_dir:
+            raise NotADirectoryError_(f"inode {inode.ino} is not a directory")
+        for _, walk in self.dir_walks(inode):
             for record in walk.records:
                 if record.inode:
                     yield record
