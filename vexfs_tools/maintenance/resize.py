@@ -175,8 +175,9 @@ def commit(volume: Volume, plan: ResizePlan, usage: Usage) -> None:
     volume.flush_metadata()
     bits = new_bitmap_bits(volume, plan)
     old_bitmap = range(old.bitmap_start, old.bitmap_start + old.bitmap_blocks)
-    before = [(b, d) for b, d in bitmap_blocks(bits, plan, volume.seed) if b not in old_bitmap]
-    after = [(b, d) for b, d in bitmap_blocks(bits, plan, volume.seed) if b in old_bitmap]
+    every = bitmap_blocks(bits, plan, volume.seed)
+    before = [(b, d) for b, d in every if b not in old_bitmap]
+    after = [(b, d) for b, d in every if b in old_bitmap]
     grown = new.inode_table_blocks - old.inode_table_blocks
     if grown > 0:  # blocks the old file system has let go of: the new slots read as zeros
         device.zero_range((old.inode_table_start + old.inode_table_blocks) * C.BLOCK_SIZE, grown * C.BLOCK_SIZE)

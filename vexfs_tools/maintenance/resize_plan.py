@@ -128,12 +128,11 @@ def inodes_for(old: Geometry, usage: Usage, blocks: int, ratio: InodeRatio | Non
     """Growing keeps the blocks per inode (resize2fs adds inode tables with the groups it
     adds); shrinking keeps the bytes per inode too, never below what the inodes in use need.
     Whole table blocks either way."""
+    ratio = ratio or InodeRatio.of(old)
     per = C.INODES_PER_BLOCK
+    scaled = ceil_div(ceil_div(ratio.inodes * blocks, ratio.blocks), per) * per
     if blocks >= old.blocks_count:
-        ratio = ratio or InodeRatio.of(old)
-        scaled = ceil_div(ceil_div(ratio.inodes * blocks, ratio.blocks), per) * per
         return max(old.inodes_count, min(scaled, MAX_INODES))
-    scaled = ceil_div(ceil_div(old.inodes_count * blocks, old.blocks_count), per) * per
     return min(old.inodes_count, max(scaled, usage.inodes_needed()))
 
 
@@ -178,13 +177,14 @@ def grow_step(volume: Volume, usage: Usage, target: int, ratio: InodeRatio | Non
     need, room = moves_needed(volume, plan)
     if need <= room:
         return plan
-    low, high = old.blocks_count, target  # low fits (nothing moves), high does not
+    low, high = old.blocks_count, target  # high does not fit; low may not either (its table may grow)
     while high - low > 1:
         middle = (low + high) // 2
         need, room = moves_needed(volume, plan_resize(old, usage, middle, ratio))
         low, high = (middle, high) if need <= room else (low, middle)
     step = plan_resize(old, usage, low, ratio)
-    if step.new == old or moves_needed(volume, step)[0] > moves_needed(volume, step)[1]:
+    step_need, step_room = moves_needed(volume, step)
+    if step.new == old or step_need > step_room:
         need, room = moves_needed(volume, plan)
         raise UsageError(f"growing needs {need} blocks in use moved out of the way of the bitmap "
                          f"and the inode table, and only {room} blocks are free; free some space first")
