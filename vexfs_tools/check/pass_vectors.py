@@ -164,7 +164,7 @@ def _check_unique(checker: Checker, vf: VectorFile) -> None:
     if len(ids) < 2 or bool((ids[1:] > ids[:-1]).all()):
         return  # increasing, as add and mkfs -d write them: unique without a sort
     ids = np.sort(ids)
-    repeated = np.unique(ids[1:][ids[1:] == ids[:-1]]) if len(ids) > 1 else ids[:0]
+    repeated = np.unique(ids[1:][ids[1:] == ids[:-1]])
     if len(repeated):
         shown = ", ".join(str(int(x)) for x in repeated[:SHOWN_DUPLICATES])
         more = f" and {len(repeated) - SHOWN_DUPLICATES} more" if len(repeated) > SHOWN_DUPLICATES else ""

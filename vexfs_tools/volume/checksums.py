@@ -25,7 +25,7 @@ _LE32 = struct.Struct("<I")  # every checksum field is a le32
 def _load_crc32c() -> Callable[..., int]:
     """The crc32c package's C function, loaded without the package's __init__: that one reads
     its own version through importlib.metadata and imports its command line (argparse, email),
-    a third of a small fsck's start-up. Falls back to the plain import if the layout differs."""
+    about 35 ms of every tool's start-up. Falls back to the plain import if the layout differs."""
     spec = importlib.util.find_spec("crc32c")
     for folder in (spec.submodule_search_locations or []) if spec else []:
         for suffix in importlib.machinery.EXTENSION_SUFFIXES:
