@@ -13,8 +13,9 @@ Cases (each against its anchor, on loop devices over sparse image files):
 Each fsck runs --repeat times, alternating which goes first; the best wall-clock time, the
 peak RSS of the child (GNU time's %M, else wait4's ru_maxrss) and the ratios ours/anchor are
 printed; the goals are <= 2x e2fsck's time in each case and, on the two terabyte devices
-(empty, files), a peak RSS <= 2x the metadata in use (the used inodes' records, the bitmap, and the blocks that are neither file data nor the
-inode table: directories, indirect blocks, superblocks; from `dump.vexfs --json`). The images live under --dir (sparse;
+(empty, files), a peak RSS <= 2x the metadata in use (the used inodes' records, the bitmap,
+and the blocks that are neither file data nor the inode table: directories, indirect
+blocks, superblocks; from `dump.vexfs --json`). The images live under --dir (sparse;
 removed at the end, as are the loop devices). Needs root (losetup).
 
     python benchmarks/fsck_terabyte.py [--files 1000000] [--repeat 3] [--dir DIR] [--tree-dir /dev/shm]
@@ -24,7 +25,6 @@ removed at the end, as are the loop devices). Needs root (losetup).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -34,7 +34,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import anchor, human, remove, tool  # noqa: E402
-from fsck_tree import build_tree, inodes_for, last_line, run_checked, run_measured, size_for  # noqa: E402
+from fsck_tree import (BLOCK, build_tree, dump_info, inodes_for, last_line, run_checked, run_measured,  # noqa: E402
+                       size_for)
 
 GOAL_RATIO = 2.0
 RSS_GOAL_RATIO = 2.0  # peak RSS against the metadata in use, on the terabyte devices
@@ -96,19 +97,14 @@ def compare(name: str, ours_dev: str, anchor_dev: str, repeat: int) -> dict:
 def metadata_in_use(image: str, data_blocks: int) -> int:
     """Bytes of metadata a check must look at: the used inodes' records, the bitmap, and every
     used block that is neither file data nor inode table."""
-    info = json.loads(run_output([tool("dump.vexfs"), "--json", image]))
+    info = dump_info(image)
+    if not info:
+        sys.exit(f"dump.vexfs --json {image} failed")
     geometry = info["geometry"]
     bitmap_blocks = geometry["block_bitmap"][1] - geometry["block_bitmap"][0] + 1
     table_blocks = geometry["inode_table"][1] - geometry["inode_table"][0] + 1
     other_blocks = info["used_blocks"] - data_blocks - table_blocks - bitmap_blocks
-    return info["used_inodes"] * info["inode_size"] + (bitmap_blocks + other_blocks) * 4096
-
-
-def run_output(argv: list[str]) -> str:
-    out = subprocess.run(argv, capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit(f"{' '.join(argv)} failed: {out.stderr.strip()}")
-    return out.stdout
+    return info["used_inodes"] * info["inode_size"] + (bitmap_blocks + other_blocks) * BLOCK
 
 
 def run_case(case: str, args, tmp: str, tree_dir: str) -> dict:

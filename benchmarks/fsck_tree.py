@@ -134,13 +134,18 @@ def last_line(text: str) -> str:
     return lines[-1].strip() if lines else ""
 
 
+def dump_info(image: str) -> dict:
+    """What `dump.vexfs --json` says of the image ({} if it fails)."""
+    dump = subprocess.run([tool("dump.vexfs"), "--json", image], capture_output=True, text=True)
+    return json.loads(dump.stdout) if dump.returncode == 0 else {}
+
+
 def vexfs_metadata_bytes(image: str, data_blocks: int) -> tuple[int, dict]:
     """Bytes of metadata in our image: every used block that is not file data (inode table,
     bitmap, directories, indirect blocks, superblocks)."""
-    dump = subprocess.run([tool("dump.vexfs"), "--json", image], capture_output=True, text=True)
-    if dump.returncode != 0:
+    info = dump_info(image)
+    if not info:
         return 0, {}
-    info = json.loads(dump.stdout)
     used = info["used_blocks"]
     return (used - data_blocks) * BLOCK, info
 
