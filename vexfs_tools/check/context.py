@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 from ..errors import VexfsError
 from ..format import constants as C
-from ..inspect.walk import walk_tree
 from ..volume.volume import Volume
 from .problems import NO_OK, PREEN_OK, PROBLEMS
 
@@ -137,6 +136,7 @@ class Checker:
         self._paths = None
 
     def _walk_names(self) -> dict[int, str]:
+        from ..inspect.walk import walk_tree  # only a check that names something walks the tree
         names: dict[int, str] = {}
         known_problems = len(self.volume.problems)
         try:

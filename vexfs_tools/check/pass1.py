@@ -10,6 +10,8 @@ are found, and pass 5 has the true bitmap.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from ..format import constants as C
@@ -34,6 +36,8 @@ def run_pass1(checker: Checker, state: CheckState) -> None:
     volume = checker.volume
     orphan_dirs: list[int] = []
     _check_past_mark(checker)
+    writes_before = volume.inode_writes
+    sweep = Sweep()
     for first_ino, records in volume.inode_table(skip_holes=True):
         checker.progress("Pass 1", first_ino - 1, volume.geometry.inode_slots)
         in_use = np.flatnonzero(records["i_mode"])
@@ -41,6 +45,7 @@ def run_pass1(checker: Checker, state: CheckState) -> None:
             continue
         records = select_records(records, in_use)
         inos = in_use + first_ino
+        sweep.add(volume, inos, records)
         attention, single = needs_attention(volume, records, inos)
         if single.any():
             which = np.flatnonzero(single)
@@ -61,10 +66,30 @@ def run_pass1(checker: Checker, state: CheckState) -> None:
             ino = int(inos[index])
             raw = records[index].tobytes()
             _check_inode(checker, state, parse_inode(ino, raw), orphan_dirs)
+    if volume.inode_writes == writes_before:  # nothing changed under the sweep
+        volume.note_used_inodes(sweep.reserved, sweep.used - sweep.reserved)
+        state.vector_inodes = sweep.vector_inodes
+        state.vector_inodes_as_of = volume.inode_writes
     if orphan_dirs:
         _reattach_orphan_directories(checker, state, orphan_dirs)
     state.directories.sort()
     state.inodes.freeze()
+
+
+@dataclass
+class Sweep:
+    """What pass 1 counts in passing, for later passes that would sweep the table again:
+    slots in use (and how many below s_first_ino), and the VECTOR-flagged inodes."""
+    used: int = 0
+    reserved: int = 0
+    vector_inodes: list[int] = field(default_factory=list)
+
+    def add(self, volume: Volume, inos: np.ndarray, records: np.ndarray) -> None:
+        self.used += len(inos)
+        self.reserved += int(np.searchsorted(inos, volume.geometry.first_allocatable_ino))
+        if volume.layout != KERNEL:  # the kernel layout's i_flags is a size snapshot
+            flagged = (records["i_flags"] & C.INODE_FLAG_VECTOR) != 0
+            self.vector_inodes += inos[flagged].tolist()
 
 
 def _check_past_mark(checker: Checker) -> None:

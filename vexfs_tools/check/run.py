@@ -14,12 +14,10 @@ from ..window import open_volume_in
 from .context import NO, Checker, Finding, PreenStop
 from .pass0 import run_pass0
 from .pass1 import run_pass1
-from .pass1b import run_pass1b
 from .pass2 import run_pass2
 from .pass3 import run_pass3
 from .pass4 import run_pass4
 from .pass5 import run_pass5
-from .pass_vectors import run_pass_vectors
 from .state import CheckState
 
 EXIT_OK, EXIT_CORRECTED, EXIT_UNCORRECTED = 0, 1, 4
@@ -117,9 +115,14 @@ def _run_passes(checker: Checker, volume: Volume) -> None:
     volume.block_in_use = state.claims.is_claimed
     volume.on_block_change = state.claims.change
     run_pass1(checker, state)
-    run_pass1b(checker, state)
+    if state.claims.duplicates:
+        from .pass1b import run_pass1b  # rare, and not imported by every check
+        run_pass1b(checker, state)
     run_pass2(checker, state)
     run_pass3(checker, state)
     run_pass4(checker, state)
     run_pass5(checker, state)
-    run_pass_vectors(checker)
+    no_vector_files = state.vector_inodes == [] and volume.inode_writes == state.vector_inodes_as_of
+    if not no_vector_files:
+        from .pass_vectors import run_pass_vectors  # only where vector files may be
+        run_pass_vectors(checker)

@@ -232,6 +232,10 @@ class CheckState:
     # Directories pass 1 took in bulk, unchanged: (inodes, their i_block rows), so that pass 2
     # need not read them again. Emptied when pass 1B changes block maps.
     plain_dir_maps: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    # The VECTOR-flagged inodes pass 1 saw, true while Volume.inode_writes is still
+    # vector_inodes_as_of (else, or None: not known, sweep again).
+    vector_inodes: list[int] | None = None
+    vector_inodes_as_of: int = -1
 
     @classmethod
     def for_volume(cls, volume: Volume) -> "CheckState":

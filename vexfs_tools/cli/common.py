@@ -16,7 +16,6 @@ import click
 
 from ..device import Device
 from ..errors import UsageError, VexfsError
-from ..inspect.partitions import window
 from ..volume.findings import Code, Finding, describe
 from ..volume.volume import Volume
 from ..window import OffsetDevice, open_volume_in
@@ -147,6 +146,7 @@ PLACEMENT: contextvars.ContextVar[Placement | None] = contextvars.ContextVar("pl
 
 def placement_window(image: str, placement: Placement) -> tuple[int, int | None]:
     """(byte offset, length or None) of the file system in `image`."""
+    from ..inspect.partitions import window  # partition tables: only with the offset options
     with Device(image) as device:
         return window(device, sectors=placement.sectors, offset=placement.offset, partition=placement.partition)
 
@@ -158,6 +158,7 @@ def open_device_readonly(image: str):
     device = Device(image)
     if placement is None:
         return device
+    from ..inspect.partitions import window
     offset, length = window(device, sectors=placement.sectors, offset=placement.offset,
                             partition=placement.partition)
     return OffsetDevice(device, offset, length)

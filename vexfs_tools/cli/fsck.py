@@ -6,7 +6,6 @@ Exit codes are fsck(8)'s bit mask: 0 clean, 1 errors corrected, 4 errors left un
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -16,7 +15,7 @@ from ..check.context import ASK, NO, PREEN, YES
 from ..check.run import CheckResult, run_check
 from .common import (PLACEMENT, fail, handle_errors, offset_options, placement_window, run_standalone,
                      undo_option)
-from .output import Progress
+from .output import Progress, print_json
 
 EXIT_OPERATIONAL, EXIT_USAGE = 8, 16
 
@@ -92,9 +91,8 @@ def fsck_command(device, no, preen, yes, force, verbose, as_json, backup, undo_f
     finally:
         bar.done()
     if as_json:
-        click.echo(json.dumps({"device": device, "exit_code": result.exit_code,
-                               "modified": result.modified,
-                               "findings": [f.as_json() for f in result.findings]}, indent=2))
+        print_json({"device": device, "exit_code": result.exit_code, "modified": result.modified,
+                    "findings": [f.as_json() for f in result.findings]})
     else:
         click.echo("\n".join(summary_lines(device, result)))
     sys.exit(result.exit_code)

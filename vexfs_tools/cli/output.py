@@ -3,7 +3,6 @@ time), aligned fields, and a progress display that shows only on a terminal."""
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 
@@ -18,6 +17,7 @@ def format_time(seconds: int) -> str:
 
 
 def print_json(data) -> None:
+    import json  # imported by the commands that print JSON only: a check need not pay for it
     click.echo(json.dumps(data, indent=2, sort_keys=False))
 
 
@@ -29,6 +29,7 @@ class JsonArray:
         click.echo("[", nl=False)
 
     def add(self, item) -> None:
+        import json
         click.echo(("\n" if not self.count else ",\n") + json.dumps(item), nl=False)
         self.count += 1
 

@@ -83,6 +83,9 @@ class Volume:
         self._freed: set[int] = set()  # blocks freed since the last flush_metadata
         self._reserved_inodes: set[int] = set()  # handed out, mode not yet written
         self._used_count: tuple[int, int] | None = None  # see _used_inodes
+        # Bumped by every change to the inode table: a sweep's findings (fsck's pass 1) stand
+        # for the table for as long as this has not moved.
+        self.inode_writes = 0
         self._last_table_block: tuple[int, bytes | None] = (-1, None)
         # fsck's view of the blocks: a predicate for "claimed by an inode even if the bitmap
         # says free", and a callback told of every block allocated or freed.
@@ -276,6 +279,7 @@ class Volume:
     def write_inode(self, ino: int, fields) -> InodeRecord:
         self._check_ino(ino)
         raw = build_inode(fields)
+        self.inode_writes += 1
         if self.seed is not None:
             checksums.set_inode_checksum(self.seed, ino, raw)
             fields.i_checksum = int.from_bytes(raw[-4:], "little")
@@ -363,6 +367,7 @@ class Volume:
                                                                 table))
         self._cache.clear()
         self._used_count = None
+        self.inode_writes += 1
 
     def flush_metadata(self) -> None:
         """Write every cached change but the superblock, in the write order; a barrier."""
@@ -422,6 +427,13 @@ class Volume:
                 above += int(np.count_nonzero(used[split:]))
             self._used_count = (below, above)
         return self._used_count
+
+    def note_used_inodes(self, below: int, above: int) -> None:
+        """What a sweep of the whole table counted, (slots in use below s_first_ino, from
+        it on), for _used_inodes to keep instead of sweeping again; the caller vouches that
+        the table has not changed since (inode_writes)."""
+        if self._used_count is None:
+            self._used_count = (below, above)
 
     def count_used_inodes(self) -> int:
         return sum(self._used_inodes())
