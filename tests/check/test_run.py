@@ -37,9 +37,9 @@ def _used_inodes_by_a_fresh_sweep(image: Path) -> int:
 def test_a_clean_check_imports_none_of_what_it_does_not_use(tmp_path):
     img = _image(tmp_path)
     code = ("import sys\n"
-            "from vexfs_tools.cli.standalone import fsck\n"
+            "from vexfs_tools.cli.fsck import main\n"
             f"sys.argv = ['fsck.vexfs', '-fn', {str(img.path)!r}]\n"
-            "try:\n    fsck()\nexcept SystemExit as stop:\n    status = stop.code\n"
+            "try:\n    main()\nexcept SystemExit as stop:\n    status = stop.code\n"
             f"print('exit', status, *[name for name in {NOT_IMPORTED!r} if name in sys.modules])\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines()[-1] == "exit 0"
