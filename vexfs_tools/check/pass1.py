@@ -26,6 +26,8 @@ from .context import Checker
 from .state import CheckState
 
 VALID_FORMATS = np.array([C.S_IFREG, C.S_IFDIR, C.S_IFLNK, C.S_IFCHR, C.S_IFBLK, C.S_IFIFO, C.S_IFSOCK])
+_VALID_FORMAT = np.zeros(16, bool)  # indexed by i_mode >> 12
+_VALID_FORMAT[VALID_FORMATS >> 12] = True
 NO_BLOCK_FORMATS = (C.S_IFIFO, C.S_IFSOCK)
 DEVICE_FORMATS = (C.S_IFCHR, C.S_IFBLK)
 SINGLE_BATCH = 2048  # single indirect blocks read together: 8 MiB
@@ -131,14 +133,17 @@ def needs_attention(volume: Volume, records: np.ndarray, inos: np.ndarray) -> tu
     needed = np.minimum(_blocks_for(sizes), C.DIRECT_BLOCKS)
     if volume.layout == KERNEL:
         needed[is_dir] = 1
-    past_eof = (mapped_at & (np.arange(C.DIRECT_BLOCKS, dtype=np.uint64) >= needed[:, None])).any(axis=1)
-    mapped = np.count_nonzero(mapped_at, axis=1)
+    # Each inode's direct pointers as the bits of one integer (bit k: slot k maps a block):
+    # counting them and finding one past EOF is then a few operations an inode.
+    mapped_bits = _row_bits(mapped_at)
+    past_eof = (mapped_bits >> needed.astype(np.uint16)) != 0
+    mapped = np.bitwise_count(mapped_bits)
     deeper = (records["i_double_indirect"] | records["i_triple_indirect"]) != 0
     single = (records["i_indirect"] != 0) & ~deeper & ((formats == C.S_IFREG) | (formats == C.S_IFLNK)) \
         & volume.indirect
     tops = ((records["i_indirect"] != 0) | deeper) & ~single
-    attention = (~np.isin(formats, VALID_FORMATS)) | tops
-    attention |= (bad_pointer.any(axis=1) | ((past_eof | (mapped != records["i_blocks"])) & ~single)) & ~device
+    attention = ~_VALID_FORMAT[formats >> 12] | tops
+    attention |= ((_row_bits(bad_pointer) != 0) | ((past_eof | (mapped != records["i_blocks"])) & ~single)) & ~device
     attention |= is_dir & (mapped == 0)
     attention |= ((formats == C.S_IFIFO) | (formats == C.S_IFSOCK)) & (mapped > 0)
     if volume.layout == KERNEL:
@@ -151,6 +156,11 @@ def needs_attention(volume: Volume, records: np.ndarray, inos: np.ndarray) -> tu
         raw = records.view(np.uint8).reshape(-1, C.INODE_SIZE)
         attention[checksums.failing_records(volume.seed, inos, raw)] = True
     return attention, single & ~attention
+
+
+def _row_bits(flags: np.ndarray) -> np.ndarray:
+    """Rows of DIRECT_BLOCKS (12) bools as uint16 bit sets, bit k for column k."""
+    return np.packbits(flags, axis=1, bitorder="little").view("<u2").reshape(-1)
 
 
 def impossible_fields(volume: Volume, records: np.ndarray) -> np.ndarray:
