@@ -44,3 +44,14 @@ def test_a_pointer_past_the_small_files_eof_is_found_beside_a_larger_file(tmp_pa
     assert result.returncode == 4, result.stdout
     assert f"Inode {ino} (/small.bin), i_size is {SMALL_BLOCKS * C.BLOCK_SIZE}, but 1 block(s) are " \
         "mapped past it" in result.stdout
+
+
+def test_row_bits_packs_every_pattern_of_twelve_pointers():
+    import numpy as np
+
+    from vexfs_tools.check.pass1 import _row_bits
+
+    patterns = np.arange(1 << C.DIRECT_BLOCKS)
+    flags = ((patterns[:, None] >> np.arange(C.DIRECT_BLOCKS)) & 1).astype(bool)
+    assert _row_bits(flags).tolist() == patterns.tolist()
+    assert _row_bits(flags[::3]).tolist() == patterns[::3].tolist()  # rows not contiguous
