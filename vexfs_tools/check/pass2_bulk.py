@@ -22,7 +22,7 @@ from ..volume.dirscan import name_hashes, slack_suspects, walk_blocks
 from ..volume.volume import Volume
 from .state import CheckState
 
-BATCH_BLOCKS = 256  # directory blocks read and scanned together: 1 MiB
+BATCH_BLOCKS = 1024  # directory blocks read and scanned together: 4 MiB (fewer chain steps)
 MAX_BULK_BLOCKS = 16384  # a directory larger than 64 MiB goes entry by entry
 _DIR_MIX = np.uint64(0x9E3779B97F4A7C15)  # spreads directory numbers over the hash's bits
 _FILE_TYPE_OF_FORMAT = np.zeros(16, np.uint8)

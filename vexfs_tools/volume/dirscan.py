@@ -25,6 +25,10 @@ _SLACK_ROUND = 1 << 18  # places in the slack read per round of slack_suspects
 _INODE, _REC_LEN, _NAME_LEN, _FILE_TYPE = (word_field(DirEntryHeader, name) for name in
                                            ("inode", "rec_len", "name_len", "file_type"))
 _PACKED_WORD = _REC_LEN.word  # tests/format/test_offsets.py: the inode is word 0, the rest share this one
+_REC_LEN_SHIFT, _REC_LEN_MASK = np.uint32(_REC_LEN.shift), np.uint32(_REC_LEN.mask)
+_NAME_LEN_SHIFT, _NAME_LEN_MASK = np.uint32(_NAME_LEN.shift), np.uint32(_NAME_LEN.mask)
+_HEADER_ROUND = np.uint32(C.DIRENT_HEADER_SIZE + 3)  # min_rec_len: header and name, rounded up to 4
+_LOW_BITS = np.uint32(3)
 
 
 def _unpack(packed: np.ndarray, field: WordField) -> np.ndarray:
@@ -59,7 +63,8 @@ class EntryTable:
 def walk_blocks(data: np.ndarray, *, chain_end: int = C.BLOCK_SIZE) -> EntryTable:
     """Walk the chains of `data`, shape (blocks, BLOCK_SIZE) uint8, as walk_block walks one.
     Each step costs a few numpy calls whatever the number of blocks, so the arrays of the
-    blocks still walking are kept compressed and in step with each other."""
+    blocks still walking are kept compressed and in step with each other; the header's
+    fields stay uint32 (numpy scalars: no conversion of Python ints at every step)."""
     words = data.view("<u4").reshape(-1)  # offsets on a chain are multiples of 4
     last_header = chain_end - C.DIRENT_HEADER_SIZE
     rows = np.arange(len(data), dtype=np.int64)  # the blocks still walking,
@@ -67,19 +72,22 @@ def walk_blocks(data: np.ndarray, *, chain_end: int = C.BLOCK_SIZE) -> EntryTabl
     first_word = rows * (C.BLOCK_SIZE // 4)  # and where its words start
     found, stopped, per_step = [], [], []
     while rows.size:
-        fits = at <= last_header
         word = first_word + (np.minimum(at, last_header) >> 2)
         inode, packed = words[word + _INODE.word], words[word + _PACKED_WORD]
-        rec_len = _unpack(packed, _REC_LEN).astype(np.int64)
+        rec_len = (packed >> _REC_LEN_SHIFT) & _REC_LEN_MASK
+        least = (((packed >> _NAME_LEN_SHIFT) & _NAME_LEN_MASK) + _HEADER_ROUND) & _ROUND_DOWN_4  # min_rec_len
         end = at + rec_len
-        ok = fits & ((rec_len & 3) == 0) & (rec_len >= min_rec_len(_unpack(packed, _NAME_LEN))) & (end <= chain_end)
+        ok = (at <= last_header) & ((rec_len & _LOW_BITS) == 0) & (rec_len >= least) & (end <= chain_end)
         if not ok.all():
             stopped.append(rows[~ok])
             rows, at, end, inode, packed, first_word = (a[ok] for a in (rows, at, end, inode, packed, first_word))
         found.append((rows, at, inode, packed))
         per_step.append(rows.size)
         going = end < chain_end
-        rows, at, first_word = rows[going], end[going], first_word[going]
+        if going.all():
+            at = end
+        else:
+            rows, at, first_word = rows[going], end[going], first_word[going]
     broken = np.zeros(len(data), bool)
     if stopped:
         broken[np.concatenate(stopped)] = True
