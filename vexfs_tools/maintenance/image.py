@@ -25,6 +25,7 @@ from ..errors import FormatError, UsageError
 from ..format import constants as C
 from ..format import vector as V
 from ..volume import checksums, directory
+from ..volume.blockmap import block_runs
 from ..volume.geometry import KERNEL
 from ..volume.orphans import find_orphan_directory_blocks
 from ..volume.volume import Volume
@@ -211,17 +212,16 @@ def scramble_all(volume: Volume) -> ScrambledBlocks:
 
 # --- copying --------------------------------------------------------------------------------
 
-def block_runs(volume: Volume, blocks: np.ndarray,
-               replaced: ScrambledBlocks | None) -> Iterator[tuple[int, bytes]]:
+def stored_runs(volume: Volume, blocks: np.ndarray,
+                replaced: ScrambledBlocks | None) -> Iterator[tuple[int, bytes]]:
     """(first block, bytes) of runs of consecutive blocks to write, at most RUN_BLOCKS long,
     all-zero blocks left out (the output stays sparse)."""
     if not blocks.size:
         return
-    breaks = np.flatnonzero(np.diff(blocks) != 1) + 1
-    for run in np.split(blocks, breaks):
-        for offset in range(0, run.size, RUN_BLOCKS):
-            first = int(run[offset])
-            n = min(RUN_BLOCKS, run.size - offset)
+    for start, count in block_runs(blocks):
+        for offset in range(0, count, RUN_BLOCKS):
+            first = start + offset
+            n = min(RUN_BLOCKS, count - offset)
             data = bytearray(volume.device.read_or_zeros(first * C.BLOCK_SIZE, n * C.BLOCK_SIZE))
             if replaced is not None:
                 for i in range(n):
@@ -236,9 +236,8 @@ def _nonzero_runs(first: int, data: bytearray) -> Iterator[tuple[int, bytes]]:
     stored = np.flatnonzero(rows.any(axis=1))
     if not stored.size:
         return
-    for run in np.split(stored, np.flatnonzero(np.diff(stored) != 1) + 1):
-        start, end = int(run[0]), int(run[-1]) + 1
-        yield first + start, bytes(data[start * C.BLOCK_SIZE:end * C.BLOCK_SIZE])
+    for start, count in block_runs(stored):
+        yield first + start, bytes(data[start * C.BLOCK_SIZE:(start + count) * C.BLOCK_SIZE])
 
 
 def write_image(source: str, out: str, options: ImageOptions) -> None:
@@ -248,7 +247,7 @@ def write_image(source: str, out: str, options: ImageOptions) -> None:
         blocks = metadata_blocks(volume, all_data=options.all_data)
         replaced = scramble_all(volume) if options.scramble else None
         try:
-            runs = block_runs(volume, blocks, replaced)
+            runs = stored_runs(volume, blocks, replaced)
             size = volume.device.size
             with _open_out(out) as stream:
                 if options.compact:

@@ -28,6 +28,7 @@ from ..undo import UndoRecorder
 from ..volume import checksums, directory
 from ..volume import superblock as sbio
 from ..volume.bitmap import BlockBitmap
+from ..volume.blockmap import block_runs
 from ..volume.geometry import EXTENDED, KERNEL
 from ..volume.volume import Volume
 from .walk import directory_blocks, indirect_blocks, used_inodes
@@ -340,8 +341,8 @@ def _write_changed(volume: Volume, first: int, before: np.ndarray, after: np.nda
     changed = np.flatnonzero((before != after).any(axis=1))
     if not changed.size:
         return
-    for run in np.split(changed, np.flatnonzero(np.diff(changed) != 1) + 1):
-        volume.device.write((first + int(run[0])) * C.BLOCK_SIZE, after[run[0]:run[-1] + 1].tobytes())
+    for start, count in block_runs(changed):
+        volume.device.write((first + start) * C.BLOCK_SIZE, after[start:start + count].tobytes())
 
 
 def _rewrite_tails(volume: Volume, start: int, count: int, seed: int | None) -> None:

@@ -160,6 +160,17 @@ class BlockMap:
             yield tuple(run)
 
 
+def block_runs(blocks: np.ndarray) -> list[tuple[int, int]]:
+    """Sorted block numbers as (first, count) runs of consecutive ones: what a caller reads,
+    writes or frees with one call each."""
+    if not len(blocks):
+        return []
+    starts = np.flatnonzero(np.diff(blocks) != 1) + 1
+    firsts = np.concatenate([[0], starts])
+    counts = np.diff(np.concatenate([firsts, [len(blocks)]]))
+    return list(zip(np.asarray(blocks)[firsts].tolist(), counts.tolist()))
+
+
 def indirect_count(count: int) -> int:
     """How many indirect blocks a file of `count` data blocks needs."""
     single = min(max(count - LEVEL_START[0], 0), LEVEL_SPAN[0])

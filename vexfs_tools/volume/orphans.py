@@ -11,6 +11,7 @@ import numpy as np
 from ..format import constants as C
 from ..format.directory import DirEntry
 from ..format.offsets import DIRENT_INODE
+from .blockmap import block_runs
 from .directory import min_rec_len
 from .volume import Volume
 
@@ -65,9 +66,7 @@ def _heads(volume: Volume, blocks: np.ndarray) -> Iterator[tuple[int, bytes]]:
     """(block, its first HEAD_BYTES bytes) for sorted block numbers; runs are read in bulk."""
     if not blocks.size:
         return
-    breaks = np.flatnonzero(np.diff(blocks) != 1) + 1
-    for run in np.split(blocks, breaks):
-        start, count = int(run[0]), int(run.size)
+    for start, count in block_runs(blocks):
         if count == 1:
             yield start, volume.device.read(start * C.BLOCK_SIZE, HEAD_BYTES)
             continue

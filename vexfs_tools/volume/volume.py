@@ -28,8 +28,8 @@ from ..format import constants as C
 from . import checksums, directory
 from . import superblock as sbio
 from .bitmap import BlockBitmap
-from .blockmap import (TOP_FIELDS, LEVEL_SPAN, LEVEL_START, P, BlockMap, build_indirect, indirect_pointers,
-                       plan_map)
+from .blockmap import (TOP_FIELDS, LEVEL_SPAN, LEVEL_START, P, BlockMap, block_runs, build_indirect,
+                       indirect_pointers, plan_map)
 from .findings import Code, Finding, describe
 from .geometry import EXTENDED, KERNEL, Geometry
 from .inodes import (InodeRecord, array_as_table, build_inode, iter_stored_past, iter_table_chunks, new_inode,
@@ -616,9 +616,8 @@ class Volume:
             return
         blocks = block_map.pointer_array()
         blocks = blocks[self.data_block_mask(blocks)].astype(np.int64)
-        breaks = np.flatnonzero(np.diff(blocks) != 1) + 1  # runs of consecutive blocks
-        for run in np.split(blocks, breaks) if len(blocks) else []:
-            self.free_run(int(run[0]), len(run))
+        for first, count in block_runs(blocks):
+            self.free_run(first, count)
         for block in block_map.indirect_blocks():
             self.free_block(block)
 
