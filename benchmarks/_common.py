@@ -60,6 +60,16 @@ def run_timed(argv: list[str], env: dict[str, str] | None = None) -> float:
     return elapsed
 
 
+def start_up_floor(modules: str = "numpy, construct, click", repeat: int = 5) -> tuple[float, float]:
+    """(seconds to start this interpreter and exit, seconds to start it and import `modules`),
+    best of `repeat`: what every run of our tools pays before doing anything. It depends on
+    the interpreter's build (PGO/LTO or not) and on what its site-packages run at start-up
+    (.pth files, an editable install's import hook), not on our code."""
+    bare = min(run_timed([sys.executable, "-c", "pass"]) for _ in range(repeat))
+    loaded = min(run_timed([sys.executable, "-c", f"import {modules}"]) for _ in range(repeat))
+    return bare, loaded
+
+
 def allocated(path: str) -> int:
     """Bytes actually allocated on disk for a (possibly sparse) file."""
     return os.stat(path).st_blocks * 512
