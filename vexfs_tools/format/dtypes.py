@@ -14,6 +14,7 @@ from construct import Array, Bytes, Const, FormatField, Renamed, Struct
 from .blocks import IndirectBlock
 from .directory import DirEntryHeader, DirTail
 from .inode import Inode
+from .offsets import spans_of
 from .superblock import Superblock
 
 
@@ -21,7 +22,7 @@ def _field_format(con) -> object:
     while isinstance(con, (Renamed, Const)):
         con = con.subcon
     if isinstance(con, FormatField):
-        return np.dtype(np.dtype(con.fmtstr[1:]).kind + str(con.sizeof())).newbyteorder(
+        return np.dtype(np.dtype(con.fmtstr[1:]).kind + str(con.length)).newbyteorder(
             "<" if con.fmtstr[0] == "<" else ">")
     if isinstance(con, Array):
         return (_field_format(con.subcon), (con.count,))
@@ -32,14 +33,10 @@ def _field_format(con) -> object:
 
 def dtype_of(struct: Struct) -> np.dtype:
     """A packed little-endian numpy dtype with the Struct's field names and offsets."""
-    names, formats, offsets = [], [], []
-    offset = 0
-    for sub in struct.subcons:
-        names.append(sub.name)
-        formats.append(_field_format(sub))
-        offsets.append(offset)
-        offset += sub.sizeof()
-    return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": offset})
+    spans = spans_of(struct)
+    names = [sub.name for sub in struct.subcons]
+    return np.dtype({"names": names, "formats": [_field_format(sub) for sub in struct.subcons],
+                     "offsets": [spans[name].offset for name in names], "itemsize": spans[names[-1]].end})
 
 
 INODE_DTYPE = dtype_of(Inode)

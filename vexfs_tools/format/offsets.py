@@ -7,9 +7,10 @@ declaration moves them too (tests/format/test_offsets.py holds each user to it).
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
-from construct import Struct
+from construct import SizeofError, Struct
 
 from .blocks import IndirectBlock
 from .directory import DirEntryHeader, DirTail
@@ -43,13 +44,28 @@ class WordField(NamedTuple):
 
 def field_span(declaration: Struct, name: str) -> Span:
     """(offset, size) of field `name` of a Struct whose fields before it have fixed sizes."""
+    span = spans_of(declaration).get(name)
+    if span is None:
+        raise KeyError(f"{name}: no such field, or one after a field of no fixed size")
+    return span
+
+
+@functools.cache
+def spans_of(declaration: Struct) -> dict[str, Span]:
+    """Every named field's Span, up to the first field of no fixed size: one walk of the
+    declaration (construct's sizeof builds a context at each call; every tool's start-up
+    asks for dozens of offsets)."""
+    spans: dict[str, Span] = {}
     offset = 0
     for sub in declaration.subcons:
-        size = sub.sizeof()
-        if sub.name == name:
-            return Span(offset, size)
+        try:
+            size = sub.sizeof()
+        except SizeofError:
+            break
+        if sub.name:
+            spans[sub.name] = Span(offset, size)
         offset += size
-    raise KeyError(f"{name}: no such field")
+    return spans
 
 
 def word_field(declaration: Struct, name: str, width: int = 4) -> WordField:
