@@ -20,9 +20,9 @@ removed at the end, as are the loop devices). Needs root (losetup).
 
 Our tools are the ones installed next to the python that runs this script, so run it with the
 python of the installation to measure. Start-up is part of every run (a third of a check of
-100,000 small files), and it depends on the interpreter: the script prints that floor. To
-measure the tools as a Debian user installs them (Debian's python3, an optimized build;
-`pip install .`, no editable-install import hook):
+100,000 small files), and it depends on the interpreter and on what its site-packages run at
+start-up (an editable install's import hook, other .pth files): the script prints that floor.
+To measure the tools as a user installs them (`pip install .` into a fresh environment):
 
     python3 -m venv /tmp/v && /tmp/v/bin/pip install . && /tmp/v/bin/python benchmarks/fsck_terabyte.py
 
