@@ -127,4 +127,50 @@ def test_plain_files_takes_only_what_needs_no_report(images, tmp_path):
     finally:
         os.umask(old)
     taken = {entry.name for entry, value in zip(entries, plain) if value is not None}
-    assert taken == {b"empty", b"one", b"three", b"again"}
+    assert taken == {b"empty", b"one", b"three", b"again", b"big"}
+
+
+def _build_mapped(tmp) -> tuple:
+    """Files past the direct blocks, each through its single indirect block: one
+    contiguous, one whose map jumps to another file's block (two runs), one with a hole,
+    one naming a block outside the file system, one whose indirect pointer is bad."""
+    image = tmp / "mapped.img"
+    run("mkfs.vexfs", "-q", "-s", "16M", image, env={"SOURCE_DATE_EPOCH": "1700000000"}, check=True)
+    size = (C.DIRECT_BLOCKS + 20) * C.BLOCK_SIZE - 123
+    with Volume.open(str(image), writable=True) as v:
+        d = v.mkdir(1, b"m")
+        made = {name: v.create_file(d, name, bytes([65 + n]) * size)
+                for n, name in enumerate([b"whole", b"jumps", b"hole", b"outside", b"badtop"])}
+        other = v.create_file(d, b"other", b"X" * 5000)
+        changes = {b"jumps": (C.DIRECT_BLOCKS + 3, v.read_inode(other).i_block[1]), b"hole": (C.DIRECT_BLOCKS + 5, 0),
+                   b"outside": (C.DIRECT_BLOCKS + 7, v.geometry.blocks_count + 10)}
+        for name, (logical, block) in changes.items():
+            inode = v.read_inode(made[name])
+            v.set_block(inode.fields, logical, block)
+            v.write_inode(made[name], inode.fields)
+        inode = v.read_inode(made[b"badtop"])
+        inode.fields.i_indirect = v.geometry.blocks_count + 1
+        v.write_inode(made[b"badtop"], inode.fields)
+    return image
+
+
+def test_files_past_the_direct_blocks_fast_and_general(tmp_path, monkeypatch):
+    image = _build_mapped(tmp_path)
+    old = os.umask(0o022)
+    try:
+        with Volume.open(str(image)) as v:
+            recovery = Recovery(v)
+            entries = recovery.read_directory(v.resolve(b"/m")).entries
+            plain = extract_module.Extractor(v, str(tmp_path / "probe"), recovery=recovery).plain_files(entries)
+            fast = extract(v, "/", str(tmp_path / "fast"))
+        monkeypatch.setattr(extract_module.Extractor, "plain_files", lambda self, entries: [None] * len(entries))
+        with Volume.open(str(image)) as v:
+            general = extract(v, "/", str(tmp_path / "general"))
+    finally:
+        os.umask(old)
+    taken = {entry.name: value for entry, value in zip(entries, plain) if value is not None}
+    assert set(taken) == {b"whole", b"jumps", b"other"}
+    assert len(taken[b"jumps"][1]) == len(taken[b"whole"][1]) + 2  # the jump there and back
+    assert fast.as_dict() == general.as_dict() and fast.problem_count == 2  # the hole is no problem
+    assert tree_of(tmp_path / "fast") == tree_of(tmp_path / "general")
+    assert (tmp_path / "fast/m/jumps").read_bytes()[(C.DIRECT_BLOCKS + 3) * C.BLOCK_SIZE:][:4] == b"XXXX"
