@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from hashlib import md5, sha1
 from typing import NamedTuple
-from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
@@ -34,6 +33,7 @@ from .names import display
 from .allnames import ORPHANS, Name, every_name
 from .recovery import Entry, Recovery, bulk_inodes, table_in_map, table_rows
 from .timeline import NAME_TYPE
+from .xmltext import escape, quoteattr
 
 DFXML_NS = "http://www.forensicswiki.org/wiki/Category:Digital_Forensics_XML"
 DC_NS = "http://purl.org/dc/elements/1.1/"
