@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import random
+import time
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -174,3 +176,24 @@ def test_files_past_the_direct_blocks_fast_and_general(tmp_path, monkeypatch):
     assert fast.as_dict() == general.as_dict() and fast.problem_count == 2  # the hole is no problem
     assert tree_of(tmp_path / "fast") == tree_of(tmp_path / "general")
     assert (tmp_path / "fast/m/jumps").read_bytes()[(C.DIRECT_BLOCKS + 3) * C.BLOCK_SIZE:][:4] == b"XXXX"
+
+
+def test_dfxml_hashes_a_hostile_image_without_hashing_terabytes_of_holes(images):
+    """The hostile image's inodes claim 2^40 and 2^63 bytes over a few blocks: those get
+    a <vexfs:unhashed> instead of digests (hours of zeros), everything else its digests."""
+    out: list[str] = []
+    start = time.monotonic()
+    with Volume.open(str(images["hostile"])) as v:
+        write_dfxml(out.append, v, image="x", hashes=True)
+    assert time.monotonic() - start < 60
+    root = ET.fromstring("".join(out))
+    ns = {"d": dfxml_module.DFXML_NS, "v": dfxml_module.VEXFS_NS}
+    by_name = {}
+    for obj in root.iter(f"{{{dfxml_module.DFXML_NS}}}fileobject"):
+        by_name.setdefault(obj.findtext("d:filename", namespaces=ns), obj)
+    for name in ("huge", "looped", "repeats"):
+        obj = by_name[name]
+        assert obj.find("d:hashdigest", ns) is None
+        assert "not hashed" in obj.findtext("v:unhashed", namespaces=ns)
+    small = by_name["many/same"]
+    assert small.find("v:unhashed", ns) is None and len(small.findall("d:hashdigest", ns)) == 2

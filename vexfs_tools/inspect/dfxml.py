@@ -44,6 +44,9 @@ META_TYPE = {C.S_IFREG: 1, C.S_IFDIR: 2, C.S_IFIFO: 3, C.S_IFCHR: 4, C.S_IFBLK: 
 HASHED_FORMATS = (C.S_IFREG,)
 MAPPED_FORMATS = (C.S_IFREG, C.S_IFDIR, C.S_IFLNK)
 READ_CHUNK = 8 << 20
+# A file whose holes hold more zeros than this is not hashed (a <vexfs:unhashed> says why):
+# an inode may claim terabytes of sparse size, and zeros are hashed at ~0.5 GiB/s.
+HASH_HOLE_LIMIT = 1 << 30
 HEAD_BYTES = 1 << 20
 EMPTY_MD5, EMPTY_SHA1 = hashlib.md5().hexdigest(), hashlib.sha1().hexdigest()
 
@@ -64,6 +67,7 @@ class FileObject:
     sha1: str | None = None
     vector: dict | None = None  # dimensions, element_type, count
     recovered_block: int | None = None  # a directory whose only block is an orphaned one
+    unhashed: str | None = None  # why a regular file has no digests
 
 
 @functools.lru_cache(maxsize=8192)
@@ -146,8 +150,9 @@ def digests(volume: Volume, runs: list[tuple[int, int, int]], size: int,
     position = 0
 
     def zeros(n: int) -> None:
+        block = memoryview(_zeros())
         while n > 0:
-            piece = bytes(min(n, READ_CHUNK))
+            piece = block[:min(n, READ_CHUNK)]
             md5.update(piece)
             sha1.update(piece)
             n -= len(piece)
@@ -163,6 +168,17 @@ def digests(volume: Volume, runs: list[tuple[int, int, int]], size: int,
         position = file_offset + length
     zeros(size - position)
     return md5.hexdigest(), sha1.hexdigest(), head
+
+
+@functools.lru_cache(maxsize=1)
+def _zeros() -> bytes:
+    """READ_CHUNK zero bytes, made once: holes are hashed from slices of it."""
+    return bytes(READ_CHUNK)
+
+
+def hole_bytes(runs: list[tuple[int, int, int]], size: int) -> int:
+    """How many of a file's `size` bytes its runs do not hold (read as zeros)."""
+    return size - sum(length for _, _, length in runs)
 
 
 def fill(volume: Volume, recovery: Recovery, obj: FileObject, *, hashes: bool) -> None:
@@ -185,11 +201,15 @@ def fill(volume: Volume, recovery: Recovery, obj: FileObject, *, hashes: bool) -
         return
     head = None
     if hashes and fmt in HASHED_FORMATS:
-        try:
-            obj.md5, obj.sha1, head = digests(volume, obj.runs, min(fields["i_size"], volume.max_file_size()),
-                                              recovery.image_map())
-        except VexfsError:
-            pass
+        size = min(fields["i_size"], volume.max_file_size())
+        holes = hole_bytes(obj.runs, size)
+        if holes > HASH_HOLE_LIMIT:
+            obj.unhashed = f"{holes} bytes of holes, more than {HASH_HOLE_LIMIT}: not hashed"
+        else:
+            try:
+                obj.md5, obj.sha1, head = digests(volume, obj.runs, size, recovery.image_map())
+            except VexfsError:
+                pass
     if fmt == C.S_IFREG and fields["i_flags"] & C.INODE_FLAG_VECTOR and volume.layout == EXTENDED:
         obj.vector = vector_shape(volume, inode, head)
 
@@ -342,6 +362,8 @@ def fileobject_xml(obj: FileObject, ident: int, fs_offset: int, indent: str = " 
             parts.append(f"{i2}<vexfs:vector><vexfs:dimensions>{obj.vector['dimensions']}</vexfs:dimensions>"
                          f"<vexfs:element_type>{obj.vector['element_type']}</vexfs:element_type>"
                          f"<vexfs:count>{obj.vector['count']}</vexfs:count></vexfs:vector>\n")
+    if obj.unhashed is not None:
+        parts.append(f"{i2}<vexfs:unhashed>{text(obj.unhashed)}</vexfs:unhashed>\n")
     if extra:
         parts.append(extra.rstrip("\n") + "\n")
     parts.append(f"{indent}</fileobject>\n")
