@@ -418,42 +418,50 @@ class Extractor:
     def write_plains(self, parent: _Directory, plains: list[tuple[Entry, tuple]], directory_path: bytes) -> None:
         """write_regular for entries plain_files vouched for, from their tuples: the same
         calls, bytes and report, without an InodeRecord; anything less common (a name to
-        sanitize or taken, an inode written already) goes the general way."""
-        written, used, first_copy, report, image = self.written, parent.used, self.first_copy, self.report, self._image
+        sanitize or taken, an inode written already) goes the general way. The counts are
+        kept in locals and added to the report at the end (progress every 256 files)."""
+        written, used, first_copy, image, progress = self.written, parent.used, self.first_copy, self._image, \
+            self.progress
         host, dir_fd, unsafe, limit = parent.host, parent.fd, _UNSAFE.search, len(self.written)
         open_, pwrite, utime, close = os.open, os.pwrite, os.utime, os.close
-        for entry, (size, start, mode, atime, mtime) in plains:
-            name, ino = entry.name, entry.ino
-            fd = -1
-            if ino < limit and not written[ino] and name not in used and 0 < len(name) <= 255 and not unsafe(name):
-                try:
-                    fd = open_(name, O_NEW, mode, dir_fd=dir_fd)
-                except OSError:
+        files = nbytes = 0
+        try:
+            for (name, ino, _, _, _), (size, start, mode, atime, mtime) in plains:
+                if ino < limit and not written[ino] and name not in used and name and not unsafe(name):
+                    try:
+                        fd = open_(name, O_NEW, mode, dir_fd=dir_fd)
+                    except OSError:
+                        fd = -1
+                else:
                     fd = -1
-            if fd < 0:
-                self.write_regular(parent, name, join(directory_path, name), self.volume.read_inode(ino))
-                continue
-            used[name] = 1
-            try:
-                if size:
-                    if start.__class__ is int:
-                        if pwrite(fd, image[start:start + size], 0) != size:
-                            _write_all(fd, image[start:start + size], 0)
-                    else:
-                        _write_runs(fd, image, start)
-                    report.bytes += size
-                    if self.progress is not None:
-                        self.progress(report.bytes, report.files)
-                utime(fd, (atime, mtime))
-            except OSError as e:
-                self.problem(f"{display(join(directory_path, name))}: writing failed: {e.strerror}")
-            finally:
-                close(fd)
-            report.files += 1
-            first_copy[ino] = (host, name)
-            written[ino] = 1
-            if self.progress is not None:
-                self._tick()
+                if fd < 0:
+                    self.write_regular(parent, name, join(directory_path, name), self.volume.read_inode(ino))
+                    continue
+                used[name] = 1
+                try:
+                    if size:
+                        if start.__class__ is int:
+                            if pwrite(fd, image[start:start + size], 0) != size:
+                                _write_all(fd, image[start:start + size], 0)
+                        else:
+                            _write_runs(fd, image, start)
+                        nbytes += size
+                    utime(fd, (atime, mtime))
+                except OSError as e:
+                    self.problem(f"{display(join(directory_path, name))}: writing failed: {e.strerror}")
+                finally:
+                    close(fd)
+                files += 1
+                first_copy[ino] = (host, name)
+                written[ino] = 1
+                if progress is not None and not files & 255:
+                    progress(self.report.bytes + nbytes, self.report.files + files)
+        finally:
+            self.report.files += files
+            self.report.bytes += nbytes
+        if progress is not None:
+            report = self.report
+            progress(report.bytes, report.files + report.directories + report.symlinks)
 
     def _copy_direct(self, fd: int, inode: InodeRecord) -> bool:
         """A small file (direct blocks only, every one mapped and valid, inside the image
