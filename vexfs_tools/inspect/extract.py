@@ -611,6 +611,10 @@ class Extractor:
                             closing.close()
                     stack.append(self._reopen(stack[-1], pending.pop(listing.inode.ino, None)))
                 here = stack[listing.depth]
+                if listing.vouched == len(listing.entries):  # all plain files: the common case
+                    if listing.entries:
+                        self._plains_done(here, listing.entries, listing.path, live)
+                    continue
                 plains: list[tuple[Entry, tuple]] = []
                 for entry, inode in listing.entries:
                     if inode.__class__ is tuple:
@@ -618,6 +622,7 @@ class Extractor:
                         continue
                     if plains:
                         self._plains_done(here, plains, listing.path, live)
+                        plains = []
                     path = join(listing.path, entry.name)
                     if inode is None:
                         self.report.skipped += 1
@@ -643,11 +648,10 @@ class Extractor:
     def _plains_done(self, here: _Directory | None, plains: list[tuple[Entry, tuple]], path: bytes,
                      live: np.ndarray) -> None:
         """The plain files met in a row: marked live, written (unless their directory could
-        not be made), the list emptied."""
-        live[[entry.ino for entry, _ in plains]] = True
+        not be made)."""
+        live[[entry[1] for entry, _ in plains]] = True
         if here is not None:
             self.write_plains(here, plains, path)
-        plains.clear()
 
     def _reopen(self, parent: _Directory | None, made: tuple[bytes, tuple[int, int, int] | None] | None):
         """The directory made as `made` in `parent`, open again (None if it was not made)."""

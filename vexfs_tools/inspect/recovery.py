@@ -253,6 +253,7 @@ class Listing:
     parent_ino: int = 0  # the directory it was reached from (0 for the top)
     name: bytes = b""  # the name it was reached by (b"" for the top)
     entered: set = field(default_factory=set)  # (block, offset) of entries whose directory is walked
+    vouched: int = 0  # entries whose inode the walk's `plain` hook gave
 
     def is_entered(self, entry) -> bool:
         return (entry.block, entry.offset) in self.entered
@@ -296,19 +297,22 @@ def walk(recovery: Recovery, top: InodeRecord | None = None, top_path: bytes = b
                           parent_ino=parent_ino, name=name)
         subdirs: list[tuple[bytes, InodeRecord, bool, tuple[int, int], bytes]] = []
         dots = 0
-        known = plain(read.entries) if plain is not None else None
-        for index, entry in enumerate(read.entries):
-            if entry.name in (b".", b".."):
+        known = plain(read.entries) if plain is not None else [None] * len(read.entries)
+        add = listing.entries.append
+        for entry, vouched in zip(read.entries, known):
+            name = entry[0]
+            if name == b"." or name == b"..":
                 dots += 1
-                if entry.name == b"." and entry.ino != inode.ino:
+                if name == b"." and entry.ino != inode.ino:
                     listing.problems.append(f"{display(path)}: its \".\" names inode {entry.ino}, not the "
                                             f"directory ({inode.ino}); ignored")
-                elif entry.name == b".." and entry.file_type not in (C.FT_DIR, C.FT_UNKNOWN):
+                elif name == b".." and entry.file_type not in (C.FT_DIR, C.FT_UNKNOWN):
                     listing.problems.append(f"{display(path)}: an entry \"..\" of file type {entry.file_type} "
                                             f"names inode {entry.ino}; ignored")
                 continue
-            if known is not None and known[index] is not None:
-                listing.entries.append((entry, known[index]))
+            if vouched is not None:
+                add((entry, vouched))
+                listing.vouched += 1
                 continue
             try:
                 child = volume.read_inode(entry.ino)
