@@ -14,6 +14,7 @@ import pytest
 from vexfs_tools.format import constants as C
 from vexfs_tools.inspect import dfxml as dfxml_module
 from vexfs_tools.inspect import extract as extract_module
+from vexfs_tools.inspect.deleted import deleted_entries
 from vexfs_tools.inspect.dfxml import write_dfxml
 from vexfs_tools.inspect.extract import extract
 from vexfs_tools.inspect.recovery import Recovery, bulk_inodes, walk
@@ -21,7 +22,7 @@ from vexfs_tools.volume import Volume
 from vexfs_tools.volume.inodes import parse_inode, parse_inode_rows
 
 from .hostile import build_hostile
-from .images import build, make_tree, run
+from .images import build, delete_like_kernel, make_tree, run
 from .test_extract import tree_of
 
 # Files the fast extract path takes and those it must leave to the general one: empty,
@@ -197,3 +198,25 @@ def test_dfxml_hashes_a_hostile_image_without_hashing_terabytes_of_holes(images)
         assert "not hashed" in obj.findtext("v:unhashed", namespaces=ns)
     small = by_name["many/same"]
     assert small.find("v:unhashed", ns) is None and len(small.findall("d:hashdigest", ns)) == 2
+
+
+@pytest.mark.parametrize("which", ["odd", "friendly", "hostile", "deleted"])
+def test_quiet_blocks_hide_no_deleted_entry(images, which, tmp_path):
+    """Blocks read_directory finds quiet (live records, zero slack) are passed over by the
+    deleted scan: it finds what a scan of every block finds."""
+    image = images.get(which)
+    if image is None:
+        image = build(tmp_path, name="deleted.img")
+        delete_like_kernel(image, "/docs/old.txt")
+        delete_like_kernel(image, "/gone.bin")
+    with Volume.open(str(image)) as v:
+        recovery = Recovery(v)
+        quiet, found = [], 0
+        for listing in walk(recovery, deleted=True, into_deleted=True):
+            quiet.append(len(recovery._quiet))
+            found += len(listing.deleted)
+            full = deleted_entries(Recovery(v), listing.inode)
+            assert [(d.name, d.ino, d.block, d.offset, d.status) for d in listing.deleted] == \
+                [(d.name, d.ino, d.block, d.offset, d.status) for d in full]
+    assert any(quiet)
+    assert found >= 2 or which != "deleted"
