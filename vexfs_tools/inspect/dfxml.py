@@ -262,6 +262,7 @@ def prefab_files(recovery: Recovery, *, hashes: bool, fs_offset: int,
     g = volume.geometry
     vectors = volume.layout == EXTENDED
     i2 = indent + "  "
+    times: dict[tuple[int, int, int], str] = {}  # (mtime, ctime, atime) -> their lines
 
     def hook(entries: list[Entry]) -> list:
         if not entries:
@@ -294,27 +295,34 @@ def prefab_files(recovery: Recovery, *, hashes: bool, fs_offset: int,
         for at, length, where, bits, nlink, uid, gid, mtime, ctime, atime in zip(
                 picked[rows].tolist(), size[rows].tolist(), (wide[rows, 0] * C.BLOCK_SIZE).tolist(),
                 (mode[rows] & 0o7777).tolist(), *columns):
-            entry = entries[at]
-            head = (f"{i2}<name_type>{NAME_TYPE.get(entry.file_type, '-')}</name_type>\n"
-                    f"{i2}<filesize>{length}</filesize>\n")
-            tail = (f"{i2}<used>1</used>\n{i2}<meta_type>1</meta_type>\n{i2}<mode>{bits}</mode>\n"
-                    f"{i2}<nlink>{nlink}</nlink>\n{i2}<uid>{uid}</uid>\n{i2}<gid>{gid}</gid>\n"
-                    + (f"{i2}<mtime>{iso(mtime)}</mtime>\n" if mtime else "")
-                    + (f"{i2}<ctime>{iso(ctime)}</ctime>\n" if ctime else "")
-                    + (f"{i2}<atime>{iso(atime)}</atime>\n" if atime else "")
-                    + f"{i2}<inode>{entry.ino}</inode>\n")
-            if length:
-                tail += (f"{i2}<byte_runs>\n{i2}  <byte_run file_offset='0' fs_offset='{where}' "
-                         f"img_offset='{where + fs_offset}' len='{length}'/>\n{i2}</byte_runs>\n")
+            _, ino, file_type, _, _ = entries[at]
+            stamp = times.get((mtime, ctime, atime))
+            if stamp is None:
+                if len(times) > 4096:
+                    times.clear()
+                stamp = times[mtime, ctime, atime] = time_lines(mtime, ctime, atime, i2)
+            head = f"{i2}<name_type>{NAME_TYPE.get(file_type, '-')}</name_type>\n{i2}<filesize>{length}</filesize>\n"
+            runs = (f"{i2}<byte_runs>\n{i2}  <byte_run file_offset='0' fs_offset='{where}' "
+                    f"img_offset='{where + fs_offset}' len='{length}'/>\n{i2}</byte_runs>\n") if length else ""
             if hashes:
                 data = image[where:where + length]
-                tail += (f"{i2}<hashdigest type='md5'>{md5(data).hexdigest() if length else EMPTY_MD5}</hashdigest>\n"
+                runs += (f"{i2}<hashdigest type='md5'>{md5(data).hexdigest() if length else EMPTY_MD5}</hashdigest>\n"
                          f"{i2}<hashdigest type='sha1'>{sha1(data).hexdigest() if length else EMPTY_SHA1}"
                          "</hashdigest>\n")
+            tail = (f"{i2}<used>1</used>\n{i2}<meta_type>1</meta_type>\n{i2}<mode>{bits}</mode>\n"
+                    f"{i2}<nlink>{nlink}</nlink>\n{i2}<uid>{uid}</uid>\n{i2}<gid>{gid}</gid>\n{stamp}"
+                    f"{i2}<inode>{ino}</inode>\n{runs}")
             found[at] = Prefab(head, tail)
         return found
 
     return hook
+
+
+def time_lines(mtime: int, ctime: int, atime: int, indent: str) -> str:
+    """A fileobject's <mtime>, <ctime> and <atime> lines (a time of 0 has none)."""
+    return ((f"{indent}<mtime>{iso(mtime)}</mtime>\n" if mtime else "")
+            + (f"{indent}<ctime>{iso(ctime)}</ctime>\n" if ctime else "")
+            + (f"{indent}<atime>{iso(atime)}</atime>\n" if atime else ""))
 
 
 def fileobject_xml(obj: FileObject, ident: int, fs_offset: int, indent: str = "    ", *, attrs: str = "",
@@ -334,10 +342,7 @@ def fileobject_xml(obj: FileObject, ident: int, fs_offset: int, indent: str = " 
         meta = (f"{i2}<filesize>{f['i_size']}</filesize>\n{i2}<alloc>{int(obj.alloc)}</alloc>\n"
                 f"{i2}<used>1</used>\n{i2}<meta_type>{META_TYPE.get(mode & C.S_IFMT, 0)}</meta_type>\n"
                 f"{i2}<mode>{mode & 0o7777}</mode>\n{i2}<nlink>{f['i_links_count']}</nlink>\n"
-                f"{i2}<uid>{f['i_uid']}</uid>\n{i2}<gid>{f['i_gid']}</gid>\n"
-                + (f"{i2}<mtime>{iso(mtime)}</mtime>\n" if mtime else "")
-                + (f"{i2}<ctime>{iso(ctime)}</ctime>\n" if ctime else "")
-                + (f"{i2}<atime>{iso(atime)}</atime>\n" if atime else ""))
+                f"{i2}<uid>{f['i_uid']}</uid>\n{i2}<gid>{f['i_gid']}</gid>\n" + time_lines(mtime, ctime, atime, i2))
     parts = [f"{indent}<fileobject{attrs}>\n{parent}"
              f"{i2}<filename>{text(display(obj.path.lstrip(b'/')))}</filename>\n{i2}<id>{ident}</id>\n"
              f"{i2}<name_type>{NAME_TYPE.get(obj.file_type, '-')}</name_type>\n{meta}{i2}<inode>{obj.ino}</inode>\n"]
