@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import os
 import random
+import time
+import xml.etree.ElementTree as ET
 
 import pytest
 
 from vexfs_tools.format import constants as C
 from vexfs_tools.inspect import dfxml as dfxml_module
 from vexfs_tools.inspect import extract as extract_module
+from vexfs_tools.inspect.deleted import deleted_entries
 from vexfs_tools.inspect.dfxml import write_dfxml
 from vexfs_tools.inspect.extract import extract
 from vexfs_tools.inspect.recovery import Recovery, bulk_inodes, walk
@@ -19,7 +22,7 @@ from vexfs_tools.volume import Volume
 from vexfs_tools.volume.inodes import parse_inode, parse_inode_rows
 
 from .hostile import build_hostile
-from .images import build, make_tree, run
+from .images import build, delete_like_kernel, make_tree, run
 from .test_extract import tree_of
 
 # Files the fast extract path takes and those it must leave to the general one: empty,
@@ -127,4 +130,93 @@ def test_plain_files_takes_only_what_needs_no_report(images, tmp_path):
     finally:
         os.umask(old)
     taken = {entry.name for entry, value in zip(entries, plain) if value is not None}
-    assert taken == {b"empty", b"one", b"three", b"again"}
+    assert taken == {b"empty", b"one", b"three", b"again", b"big"}
+
+
+def _build_mapped(tmp) -> tuple:
+    """Files past the direct blocks, each through its single indirect block: one
+    contiguous, one whose map jumps to another file's block (two runs), one with a hole,
+    one naming a block outside the file system, one whose indirect pointer is bad."""
+    image = tmp / "mapped.img"
+    run("mkfs.vexfs", "-q", "-s", "16M", image, env={"SOURCE_DATE_EPOCH": "1700000000"}, check=True)
+    size = (C.DIRECT_BLOCKS + 20) * C.BLOCK_SIZE - 123
+    with Volume.open(str(image), writable=True) as v:
+        d = v.mkdir(1, b"m")
+        made = {name: v.create_file(d, name, bytes([65 + n]) * size)
+                for n, name in enumerate([b"whole", b"jumps", b"hole", b"outside", b"badtop"])}
+        other = v.create_file(d, b"other", b"X" * 5000)
+        changes = {b"jumps": (C.DIRECT_BLOCKS + 3, v.read_inode(other).i_block[1]), b"hole": (C.DIRECT_BLOCKS + 5, 0),
+                   b"outside": (C.DIRECT_BLOCKS + 7, v.geometry.blocks_count + 10)}
+        for name, (logical, block) in changes.items():
+            inode = v.read_inode(made[name])
+            v.set_block(inode.fields, logical, block)
+            v.write_inode(made[name], inode.fields)
+        inode = v.read_inode(made[b"badtop"])
+        inode.fields.i_indirect = v.geometry.blocks_count + 1
+        v.write_inode(made[b"badtop"], inode.fields)
+    return image
+
+
+def test_files_past_the_direct_blocks_fast_and_general(tmp_path, monkeypatch):
+    image = _build_mapped(tmp_path)
+    old = os.umask(0o022)
+    try:
+        with Volume.open(str(image)) as v:
+            recovery = Recovery(v)
+            entries = recovery.read_directory(v.resolve(b"/m")).entries
+            plain = extract_module.Extractor(v, str(tmp_path / "probe"), recovery=recovery).plain_files(entries)
+            fast = extract(v, "/", str(tmp_path / "fast"))
+        monkeypatch.setattr(extract_module.Extractor, "plain_files", lambda self, entries: [None] * len(entries))
+        with Volume.open(str(image)) as v:
+            general = extract(v, "/", str(tmp_path / "general"))
+    finally:
+        os.umask(old)
+    taken = {entry.name: value for entry, value in zip(entries, plain) if value is not None}
+    assert set(taken) == {b"whole", b"jumps", b"other"}
+    assert len(taken[b"jumps"][1]) == len(taken[b"whole"][1]) + 2  # the jump there and back
+    assert fast.as_dict() == general.as_dict() and fast.problem_count == 2  # the hole is no problem
+    assert tree_of(tmp_path / "fast") == tree_of(tmp_path / "general")
+    assert (tmp_path / "fast/m/jumps").read_bytes()[(C.DIRECT_BLOCKS + 3) * C.BLOCK_SIZE:][:4] == b"XXXX"
+
+
+def test_dfxml_hashes_a_hostile_image_without_hashing_terabytes_of_holes(images):
+    """The hostile image's inodes claim 2^40 and 2^63 bytes over a few blocks: those get
+    a <vexfs:unhashed> instead of digests (hours of zeros), everything else its digests."""
+    out: list[str] = []
+    start = time.monotonic()
+    with Volume.open(str(images["hostile"])) as v:
+        write_dfxml(out.append, v, image="x", hashes=True)
+    assert time.monotonic() - start < 60
+    root = ET.fromstring("".join(out))
+    ns = {"d": dfxml_module.DFXML_NS, "v": dfxml_module.VEXFS_NS}
+    by_name = {}
+    for obj in root.iter(f"{{{dfxml_module.DFXML_NS}}}fileobject"):
+        by_name.setdefault(obj.findtext("d:filename", namespaces=ns), obj)
+    for name in ("huge", "looped", "repeats"):
+        obj = by_name[name]
+        assert obj.find("d:hashdigest", ns) is None
+        assert "not hashed" in obj.findtext("v:unhashed", namespaces=ns)
+    small = by_name["many/same"]
+    assert small.find("v:unhashed", ns) is None and len(small.findall("d:hashdigest", ns)) == 2
+
+
+@pytest.mark.parametrize("which", ["odd", "friendly", "hostile", "deleted"])
+def test_quiet_blocks_hide_no_deleted_entry(images, which, tmp_path):
+    """Blocks read_directory finds quiet (live records, zero slack) are passed over by the
+    deleted scan: it finds what a scan of every block finds."""
+    image = images.get(which)
+    if image is None:
+        image = build(tmp_path, name="deleted.img")
+        delete_like_kernel(image, "/docs/old.txt")
+        delete_like_kernel(image, "/gone.bin")
+    with Volume.open(str(image)) as v:
+        recovery = Recovery(v)
+        quiet, found = [], 0
+        for listing in walk(recovery, deleted=True, into_deleted=True):
+            quiet.append(len(recovery._quiet))
+            found += len(listing.deleted)
+            full = deleted_entries(Recovery(v), listing.inode)
+            assert [(d.name, d.ino, d.block, d.offset, d.status) for d in listing.deleted] == \
+                [(d.name, d.ino, d.block, d.offset, d.status) for d in full]
+    assert any(quiet)
+    assert found >= 2 or which != "deleted"

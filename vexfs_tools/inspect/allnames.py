@@ -21,7 +21,7 @@ from .recovery import Recovery, join, live_inodes, walk
 ORPHANS = b"/$OrphanFiles"
 
 
-@dataclass
+@dataclass(slots=True)
 class Name:
     """One name: a live entry (`deleted` None, `orphan` False), a deleted entry (`deleted`
     its DeletedEntry) or an orphan inode (`orphan` True, parent 0)."""
@@ -64,10 +64,11 @@ def every_name(recovery: Recovery, *, orphans: bool = True,
     count = 0
     for listing in walk(recovery, deleted=True, into_deleted=True, live=live, plain=plain):
         parent = listing.inode.ino
-        for entry, inode in listing.entries:
-            yield Name(join(listing.path, entry.name), entry.ino, entry.file_type, inode, parent,
-                       inside_deleted=listing.inside_deleted, recovered=listing.recovered)
-            count += 1
+        inside, recovered = listing.inside_deleted, listing.recovered
+        base = b"/" if listing.path == b"/" else listing.path.rstrip(b"/") + b"/"  # recovery.join's rule
+        for (name, ino, file_type, _, _), inode in listing.entries:
+            yield Name(base + name, ino, file_type, inode, parent, inside, recovered)
+        count += len(listing.entries)
         for item in listing.deleted:
             if item.ino and item.ino < named.size:
                 named[item.ino] = True

@@ -115,7 +115,7 @@ def deleted_entries(recovery, inode: InodeRecord, *, live: np.ndarray | None = N
     blocks or its recovered one), with the state of the inode it named."""
     volume = recovery.volume
     out = []
-    for block, data, walk in recovery.dir_block_data(inode):
+    for block, data, walk in recovery.dir_block_data(inode, skip_quiet=True):
         for record in deleted_in_block(data, volume.chain_end, walk):
             if record.name in (b".", b".."):
                 continue

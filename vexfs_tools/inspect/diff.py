@@ -14,7 +14,6 @@ import hashlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
@@ -26,6 +25,7 @@ from ..window import image_offset
 from .blockmap import KIND_NAMES, Ownership, collect_ownership, with_recovered
 from .dfxml import FileObject, fileobject_xml, fill, header_xml, volume_open_xml
 from .recovery import Recovery, blockless_directories, join, walk
+from .xmltext import escape, quoteattr
 
 WINDOW = 1024  # blocks compared at a time (4 MiB of each image)
 IGNORED_INODE_FIELDS = ("i_pad12",)

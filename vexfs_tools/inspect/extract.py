@@ -38,6 +38,7 @@ import numpy as np
 from ..errors import UsageError, VexfsError
 from ..format import constants as C
 from ..format.dtypes import INODE_DTYPE
+from ..volume.blockmap import P
 from ..volume.inodes import InodeRecord
 from ..volume.volume import Volume
 from .deleted import LINKED
@@ -152,12 +153,17 @@ class Extractor:
         # None where the device can not be mapped: then everything reads through the device.
         self._image = volume.device.map_readonly(0, min(volume.device.size, self.fs_bytes))
         self._table = table_in_map(volume, self._image) if not getattr(volume.device, "writable", True) else None
+        # plain_files takes files up to here: the direct blocks, and the single indirect
+        # block's where the layout has indirect blocks.
+        self._plain_limit = (C.DIRECT_BLOCKS + (P if volume.indirect else 0)) * C.BLOCK_SIZE
 
     def plain_files(self, entries: list[Entry]) -> list[tuple | None]:
-        """walk()'s fast path: for each entry, (size, data offset, permissions, atime, mtime)
-        when it names a regular file _copy_direct would write in one piece with nothing to
-        report (no set-ID bit, permissions the umask leaves, one run of valid blocks inside
-        the map), else None. Read in bulk from the table in the map: no InodeRecord."""
+        """walk()'s fast path: for each entry, (size, data, permissions, atime, mtime) when
+        it names a regular file the general path would write with nothing to report (no
+        set-ID bit, permissions the umask leaves, every block mapped, valid and inside the
+        map: direct blocks in one run, or direct and single indirect ones), else None.
+        `data` is the image offset of a one-run file, else a tuple of (image offset,
+        length) runs in file order. Read in bulk from the table in the map: no InodeRecord."""
         found: list[tuple | None] = [None] * len(entries)
         table = self._table
         if table is None or not entries:
@@ -167,7 +173,7 @@ class Extractor:
             return found
         records = raw.view(INODE_DTYPE).reshape(-1)
         mode = records["i_mode"].astype(np.int64)
-        size = np.minimum(records["i_size"], C.DIRECT_BLOCKS * C.BLOCK_SIZE + 1).astype(np.int64)
+        size = np.minimum(records["i_size"], self._plain_limit + 1).astype(np.int64)
         count = -(-size // C.BLOCK_SIZE)
         pointers = records["i_block"].astype(np.int64)
         first, end, backup = self._data_blocks
@@ -175,16 +181,57 @@ class Extractor:
         needed = steps[None, :] < count[:, None]
         sound = ((pointers >= first) & (pointers < end) & (pointers != backup)
                  & (pointers == pointers[:, :1] + steps[None, :]))
+        direct = count <= C.DIRECT_BLOCKS
         ok = (((mode & C.S_IFMT) == C.S_IFREG) & ((mode & (statmod.S_ISUID | statmod.S_ISGID | self._umask)) == 0)
-              & (size <= min(C.DIRECT_BLOCKS * C.BLOCK_SIZE, self.fs_bytes)) & (sound | ~needed).all(axis=1)
-              & ((count == 0) | ((pointers[:, 0] + count) * C.BLOCK_SIZE <= len(self._image))))
-        if not ok.any():
-            return found
-        values = zip(size[ok].tolist(), (pointers[ok, 0] * C.BLOCK_SIZE).tolist(), (mode[ok] & 0o777).tolist(),
-                     records["i_atime"][ok].tolist(), records["i_mtime"][ok].tolist())
-        for at, value in zip(picked[ok].tolist(), values):
+              & (size <= min(self._plain_limit, self.fs_bytes)))
+        small = (ok & direct & (sound | ~needed).all(axis=1)
+                 & ((count == 0) | ((pointers[:, 0] + count) * C.BLOCK_SIZE <= len(self._image))))
+        values = zip(size[small].tolist(), (pointers[small, 0] * C.BLOCK_SIZE).tolist(),
+                     (mode[small] & 0o777).tolist(), records["i_atime"][small].tolist(),
+                     records["i_mtime"][small].tolist())
+        for at, value in zip(picked[small].tolist(), values):
             found[at] = value
+        larger = np.flatnonzero(ok & ~direct)
+        if larger.size:
+            runs = self._indirect_runs(records[larger], size[larger])
+            for at, row, run in zip(picked[larger].tolist(), larger.tolist(), runs):
+                if run is not None:
+                    found[at] = (int(size[row]), run, int(mode[row]) & 0o777, int(records["i_atime"][row]),
+                                 int(records["i_mtime"][row]))
         return found
+
+    def _indirect_runs(self, records: np.ndarray, size: np.ndarray) -> list[tuple | None]:
+        """For files past the direct blocks but within the single indirect block: their
+        data as (image offset, length) runs in file order, when every block up to i_size
+        is mapped by a valid pointer inside the map (what BlockMap.runs gives, read in
+        bulk); None for any other (the general path reads and reports it)."""
+        out: list[tuple | None] = [None] * len(records)
+        image, geometry = self._image, self.volume.geometry
+        blocks_in_map = len(image) // C.BLOCK_SIZE
+        top = records["i_indirect"].astype(np.int64)
+        usable = np.flatnonzero(geometry.data_block_mask(records["i_indirect"]) & (top < blocks_in_map))
+        if not usable.size:
+            return out
+        words = np.frombuffer(image, "<u4", count=blocks_in_map * (C.BLOCK_SIZE // 4)).reshape(blocks_in_map, -1)
+        count = -(-size[usable] // C.BLOCK_SIZE)
+        width = int(count.max())  # the pointers past every file's last block are not looked at
+        pointers = np.concatenate([records["i_block"][usable].astype(np.uint32),
+                                   words[top[usable], :width - C.DIRECT_BLOCKS]], axis=1)
+        needed = np.arange(width)[None, :] < count[:, None]
+        good = ((geometry.data_block_mask(pointers) | ~needed).all(axis=1)
+                & (np.where(needed, pointers, 0).max(axis=1) < blocks_in_map))
+        # (A pointer of 2^32 - 1 plus one wraps to 0: both are pointers the mask refuses.)
+        breaks = (pointers[:, 1:] != pointers[:, :-1] + np.uint32(1)) & needed[:, 1:]
+        rows, columns = np.nonzero(breaks)
+        bounds = np.searchsorted(rows, np.arange(len(usable) + 1)).tolist()
+        columns = (columns + 1).tolist()
+        wide, lengths, counts, where = pointers.tolist(), size[usable].tolist(), count.tolist(), usable.tolist()
+        for n in np.flatnonzero(good).tolist():
+            length, row = lengths[n], wide[n]
+            starts = [0, *columns[bounds[n]:bounds[n + 1]]]
+            out[where[n]] = tuple((row[s] * C.BLOCK_SIZE, min((e - s) * C.BLOCK_SIZE, length - s * C.BLOCK_SIZE))
+                                  for s, e in zip(starts, starts[1:] + [counts[n]]))
+        return out
 
     # --- reporting ------------------------------------------------------------------------
 
@@ -371,41 +418,50 @@ class Extractor:
     def write_plains(self, parent: _Directory, plains: list[tuple[Entry, tuple]], directory_path: bytes) -> None:
         """write_regular for entries plain_files vouched for, from their tuples: the same
         calls, bytes and report, without an InodeRecord; anything less common (a name to
-        sanitize or taken, an inode written already) goes the general way."""
-        written, used, first_copy, report, image = self.written, parent.used, self.first_copy, self.report, self._image
+        sanitize or taken, an inode written already) goes the general way. The counts are
+        kept in locals and added to the report at the end (progress every 256 files)."""
+        written, used, first_copy, image, progress = self.written, parent.used, self.first_copy, self._image, \
+            self.progress
         host, dir_fd, unsafe, limit = parent.host, parent.fd, _UNSAFE.search, len(self.written)
         open_, pwrite, utime, close = os.open, os.pwrite, os.utime, os.close
-        for entry, (size, start, mode, atime, mtime) in plains:
-            name, ino = entry.name, entry.ino
-            fd = -1
-            if ino < limit and not written[ino] and name not in used and 0 < len(name) <= 255 and not unsafe(name):
-                try:
-                    fd = open_(name, O_NEW, mode, dir_fd=dir_fd)
-                except OSError:
+        files = nbytes = 0
+        try:
+            for (name, ino, _, _, _), (size, start, mode, atime, mtime) in plains:
+                if ino < limit and not written[ino] and name not in used and name and not unsafe(name):
+                    try:
+                        fd = open_(name, O_NEW, mode, dir_fd=dir_fd)
+                    except OSError:
+                        fd = -1
+                else:
                     fd = -1
-            if fd < 0:
-                self.write_regular(parent, name, join(directory_path, name), self.volume.read_inode(ino))
-                continue
-            used[name] = 1
-            try:
-                if size:
-                    view, offset = image[start:start + size], 0
-                    while view:
-                        n = pwrite(fd, view, offset)
-                        view, offset = view[n:], offset + n
-                    report.bytes += size
-                    if self.progress is not None:
-                        self.progress(report.bytes, report.files)
-                utime(fd, (atime, mtime))
-            except OSError as e:
-                self.problem(f"{display(join(directory_path, name))}: writing failed: {e.strerror}")
-            finally:
-                close(fd)
-            report.files += 1
-            first_copy[ino] = (host, name)
-            written[ino] = 1
-            if self.progress is not None:
-                self._tick()
+                if fd < 0:
+                    self.write_regular(parent, name, join(directory_path, name), self.volume.read_inode(ino))
+                    continue
+                used[name] = 1
+                try:
+                    if size:
+                        if start.__class__ is int:
+                            if pwrite(fd, image[start:start + size], 0) != size:
+                                _write_all(fd, image[start:start + size], 0)
+                        else:
+                            _write_runs(fd, image, start)
+                        nbytes += size
+                    utime(fd, (atime, mtime))
+                except OSError as e:
+                    self.problem(f"{display(join(directory_path, name))}: writing failed: {e.strerror}")
+                finally:
+                    close(fd)
+                files += 1
+                first_copy[ino] = (host, name)
+                written[ino] = 1
+                if progress is not None and not files & 255:
+                    progress(self.report.bytes + nbytes, self.report.files + files)
+        finally:
+            self.report.files += files
+            self.report.bytes += nbytes
+        if progress is not None:
+            report = self.report
+            progress(report.bytes, report.files + report.directories + report.symlinks)
 
     def _copy_direct(self, fd: int, inode: InodeRecord) -> bool:
         """A small file (direct blocks only, every one mapped and valid, inside the image
@@ -555,6 +611,10 @@ class Extractor:
                             closing.close()
                     stack.append(self._reopen(stack[-1], pending.pop(listing.inode.ino, None)))
                 here = stack[listing.depth]
+                if listing.vouched == len(listing.entries):  # all plain files: the common case
+                    if listing.entries:
+                        self._plains_done(here, listing.entries, listing.path, live)
+                    continue
                 plains: list[tuple[Entry, tuple]] = []
                 for entry, inode in listing.entries:
                     if inode.__class__ is tuple:
@@ -562,6 +622,7 @@ class Extractor:
                         continue
                     if plains:
                         self._plains_done(here, plains, listing.path, live)
+                        plains = []
                     path = join(listing.path, entry.name)
                     if inode is None:
                         self.report.skipped += 1
@@ -587,11 +648,10 @@ class Extractor:
     def _plains_done(self, here: _Directory | None, plains: list[tuple[Entry, tuple]], path: bytes,
                      live: np.ndarray) -> None:
         """The plain files met in a row: marked live, written (unless their directory could
-        not be made), the list emptied."""
-        live[[entry.ino for entry, _ in plains]] = True
+        not be made)."""
+        live[[entry[1] for entry, _ in plains]] = True
         if here is not None:
             self.write_plains(here, plains, path)
-        plains.clear()
 
     def _reopen(self, parent: _Directory | None, made: tuple[bytes, tuple[int, int, int] | None] | None):
         """The directory made as `made` in `parent`, open again (None if it was not made)."""
@@ -742,6 +802,22 @@ class Extractor:
             mirrors[step] = made.host
             here = made
         return here
+
+
+def _write_all(fd: int, view: memoryview, offset: int) -> None:
+    """pwrite all of `view` at `offset`, however short each write is."""
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view, offset = view[n:], offset + n
+
+
+def _write_runs(fd: int, image: memoryview, runs: tuple[tuple[int, int], ...]) -> None:
+    """A file's data from the image map, (image offset, length) runs one after another."""
+    position = 0
+    for start, length in runs:
+        if os.pwrite(fd, image[start:start + length], position) != length:
+            _write_all(fd, image[start:start + length], position)
+        position += length
 
 
 def _umask() -> int:

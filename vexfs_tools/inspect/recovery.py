@@ -70,26 +70,35 @@ class Entry(NamedTuple):
     offset: int
 
 
-def _clean_block_entries(data: bytes, block: int, chain_end: int, out: list[Entry]) -> bool:
-    """Append the live entries of a directory block whose rec_len chain is sound and return
-    True; False (nothing appended) at the first oddity, for directory.walk_block to read
-    and explain. A fast path: a walk reads every entry of the image through it."""
+def _clean_block_entries(data: bytes, block: int, chain_end: int, out: list[Entry]) -> bool | None:
+    """Append the live entries of a directory block whose rec_len chain is sound; None
+    (nothing appended) at the first oddity, for directory.walk_block to read and explain.
+    Else whether the block is quiet: every record live and its slack all zero bytes, so
+    that deleted.deleted_in_block would find nothing in it (a deleted entry needs a
+    non-zero inode number in some slack, or a cleared record). A fast path: a walk reads
+    every entry of the image through it."""
     unpack, new, data = DIRENT_HEADER.unpack_from, tuple.__new__, bytes(data)
     header = C.DIRENT_HEADER_SIZE
     found = []
+    quiet = True
     offset = 0
     while offset < chain_end:
         if offset + header > chain_end:
-            return False
+            return None
         ino, rec_len, name_len, file_type = unpack(data, offset)
-        if rec_len & 3 or rec_len < (header + name_len + 3) & ~3 or offset + rec_len > chain_end:
-            return False
+        need = (header + name_len + 3) & ~3
+        if rec_len & 3 or rec_len < need or offset + rec_len > chain_end:
+            return None
         if ino:
             found.append(new(Entry, (data[offset + header:offset + header + name_len], ino, file_type, block,
                                      offset)))
+            if rec_len > need and quiet and data.count(0, offset + need, offset + rec_len) != rec_len - need:
+                quiet = False
+        else:
+            quiet = False
         offset += rec_len
     out += found
-    return True
+    return quiet
 
 
 @dataclass
@@ -124,6 +133,7 @@ class Recovery:
         # The blocks of the directory read last, as read and walked: a walk asks for its
         # deleted entries right after its live ones (read-only volumes only).
         self._last_blocks: dict[int, tuple[bytes, directory.BlockWalk]] = {}
+        self._quiet: set[int] = set()  # blocks of that directory with nothing deleted in them
         self._image: memoryview | None | bool = False  # False: not mapped yet
 
     def image_map(self) -> memoryview | None:
@@ -166,10 +176,15 @@ class Recovery:
 
     # --- reading ----------------------------------------------------------------------
 
-    def dir_block_data(self, inode: InodeRecord) -> Iterator[tuple[int, bytes, directory.BlockWalk]]:
-        """(block, bytes, walk) of each block of a directory (recovered or its own)."""
+    def dir_block_data(self, inode: InodeRecord, *, skip_quiet: bool = False) -> Iterator[
+            tuple[int, bytes, directory.BlockWalk]]:
+        """(block, bytes, walk) of each block of a directory (recovered or its own).
+        `skip_quiet`: without the blocks the last read_directory(keep_walks=True) found
+        quiet (no deleted entry can be in them)."""
         blocks, _ = self.dir_blocks(inode)
         for block in blocks:
+            if skip_quiet and block in self._quiet:
+                continue
             known = self._last_blocks.get(block)
             if known is not None:
                 yield block, *known
@@ -178,9 +193,10 @@ class Recovery:
             yield block, data, directory.walk_block(data, chain_end=self.volume.chain_end)
 
     def read_directory(self, inode: InodeRecord, *, keep_walks: bool = False) -> DirectoryRead:
-        """The live entries of a directory. `keep_walks`: its blocks' chains are walked in
-        full and kept, for dir_block_data to give the deleted entries without a second
-        walk; else a sound block is read the fast way (_clean_block_entries)."""
+        """The live entries of a directory, a sound block read the fast way
+        (_clean_block_entries). `keep_walks`: the other blocks' chains are walked in full
+        and kept, for dir_block_data to give the deleted entries without a second walk,
+        and the quiet ones noted, for it to pass over (read-only volumes)."""
         if not inode.is_dir:
             raise NotADirectoryError_(f"inode {inode.ino} is not a directory")
         volume = self.volume
@@ -193,6 +209,7 @@ class Recovery:
         repeated: dict[int, int] = {}
         keep = keep_walks and not getattr(volume.device, "writable", True)
         self._last_blocks = {}
+        self._quiet = set()
         for block in blocks:
             if block in seen:
                 repeated[block] = repeated.get(block, 1) + 1
@@ -201,16 +218,20 @@ class Recovery:
             data = volume.read_block(block)
             if not volume.dir_block_checksum_ok(block, data):
                 result.problems.append(f"directory inode {inode.ino}, block {block}: checksum mismatch")
-            if keep_walks or not _clean_block_entries(data, block, volume.chain_end, result.entries):
+            quiet = _clean_block_entries(data, block, volume.chain_end, result.entries)
+            if quiet and keep:
+                self._quiet.add(block)
+            elif quiet is None or keep_walks:
                 walk = directory.walk_block(data, chain_end=volume.chain_end)
                 if keep and len(self._last_blocks) < LAST_BLOCKS:
                     self._last_blocks[block] = (data, walk)
-                if walk.problem:
-                    result.problems.append(f"directory inode {inode.ino}, block {block}: {walk.problem}")
-                for record in walk.records:
-                    if record.inode:
-                        result.entries.append(Entry(record.name, record.inode, record.file_type, block,
-                                                    record.offset))
+                if quiet is None:  # its entries are the walk's (a sound chain's are in already)
+                    if walk.problem:
+                        result.problems.append(f"directory inode {inode.ino}, block {block}: {walk.problem}")
+                    for record in walk.records:
+                        if record.inode:
+                            result.entries.append(Entry(record.name, record.inode, record.file_type, block,
+                                                        record.offset))
         for block, count in repeated.items():
             result.problems.append(f"directory inode {inode.ino}: block {block} appears {count} times in its map; "
                                    "read once")
@@ -253,6 +274,7 @@ class Listing:
     parent_ino: int = 0  # the directory it was reached from (0 for the top)
     name: bytes = b""  # the name it was reached by (b"" for the top)
     entered: set = field(default_factory=set)  # (block, offset) of entries whose directory is walked
+    vouched: int = 0  # entries whose inode the walk's `plain` hook gave
 
     def is_entered(self, entry) -> bool:
         return (entry.block, entry.offset) in self.entered
@@ -296,19 +318,22 @@ def walk(recovery: Recovery, top: InodeRecord | None = None, top_path: bytes = b
                           parent_ino=parent_ino, name=name)
         subdirs: list[tuple[bytes, InodeRecord, bool, tuple[int, int], bytes]] = []
         dots = 0
-        known = plain(read.entries) if plain is not None else None
-        for index, entry in enumerate(read.entries):
-            if entry.name in (b".", b".."):
+        known = plain(read.entries) if plain is not None else [None] * len(read.entries)
+        add = listing.entries.append
+        for entry, vouched in zip(read.entries, known):
+            name = entry[0]
+            if name == b"." or name == b"..":
                 dots += 1
-                if entry.name == b"." and entry.ino != inode.ino:
+                if name == b"." and entry.ino != inode.ino:
                     listing.problems.append(f"{display(path)}: its \".\" names inode {entry.ino}, not the "
                                             f"directory ({inode.ino}); ignored")
-                elif entry.name == b".." and entry.file_type not in (C.FT_DIR, C.FT_UNKNOWN):
+                elif name == b".." and entry.file_type not in (C.FT_DIR, C.FT_UNKNOWN):
                     listing.problems.append(f"{display(path)}: an entry \"..\" of file type {entry.file_type} "
                                             f"names inode {entry.ino}; ignored")
                 continue
-            if known is not None and known[index] is not None:
-                listing.entries.append((entry, known[index]))
+            if vouched is not None:
+                add((entry, vouched))
+                listing.vouched += 1
                 continue
             try:
                 child = volume.read_inode(entry.ino)
