@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import VexfsError
 from ..format import constants as C
+from ..volume.blockmap import block_runs
 from ..volume.geometry import EXTENDED
 from ..volume.inodes import parse_inode
 from ..volume.volume import Volume
@@ -162,18 +163,16 @@ def nonzero_blocks(volume: Volume, blocks: np.ndarray) -> np.ndarray:
     out = np.zeros(blocks.size, bool)
     if not blocks.size:
         return out
-    breaks = np.flatnonzero(np.diff(blocks) != 1) + 1
     position = 0
-    for run in np.split(blocks, breaks):
-        start = int(run[0])
-        for offset, end in volume.device.data_ranges(start * C.BLOCK_SIZE, run.size * C.BLOCK_SIZE):
+    for start, count in block_runs(blocks):
+        for offset, end in volume.device.data_ranges(start * C.BLOCK_SIZE, count * C.BLOCK_SIZE):
             first = offset // C.BLOCK_SIZE
             last = -(-end // C.BLOCK_SIZE)
             for chunk in range(first, last, READ_BLOCKS):
                 n = min(READ_BLOCKS, last - chunk)
                 data = np.frombuffer(volume.device.read(chunk * C.BLOCK_SIZE, n * C.BLOCK_SIZE), np.uint8)
                 out[position + chunk - start: position + chunk - start + n] = data.reshape(n, C.BLOCK_SIZE).any(axis=1)
-        position += run.size
+        position += count
     return out
 
 

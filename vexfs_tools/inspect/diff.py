@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import VexfsError
 from ..format import constants as C
+from ..volume.blockmap import block_runs
 from ..volume.inodes import InodeRecord
 from ..volume.volume import Volume
 from ..window import image_offset
@@ -97,14 +98,6 @@ def jsonable(value):
 
 def runs_json(runs: list[tuple[int, int]]) -> list[dict]:
     return [{"first": first, "count": count} for first, count in runs]
-
-
-def runs_of(blocks: np.ndarray) -> list[tuple[int, int]]:
-    """Sorted block numbers as (first, count) runs."""
-    if not blocks.size:
-        return []
-    breaks = np.flatnonzero(np.diff(blocks) != 1) + 1
-    return [(int(run[0]), int(run.size)) for run in np.split(blocks, breaks)]
 
 
 # --- superblock and inode table ---------------------------------------------------------
@@ -193,9 +186,9 @@ def block_changes(a: Volume, b: Volume, own_a: Ownership, own_b: Ownership, diff
             else:
                 diff.blocks_owner.append(item)
     cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int64)  # noqa: E731
-    diff.blocks_allocated = runs_of(cat(allocated))
-    diff.blocks_freed = runs_of(cat(freed))
-    diff.blocks_content = runs_of(cat(content))
+    diff.blocks_allocated = block_runs(cat(allocated))
+    diff.blocks_freed = block_runs(cat(freed))
+    diff.blocks_content = block_runs(cat(content))
 
 
 def bitmap_bits(volume: Volume, first: int, count: int) -> np.ndarray:
@@ -294,7 +287,7 @@ def compare(a: Volume, b: Volume, *, progress: Callable[[int, int], None] | None
 # --- the report, grouped by path -------------------------------------------------------------
 
 def ranges_text(items: list[int]) -> str:
-    runs = runs_of(np.asarray(sorted(items), np.int64))
+    runs = block_runs(np.asarray(sorted(items), np.int64))
     return ", ".join(str(f) if c == 1 else f"{f}-{f + c - 1}" for f, c in runs)
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import VexfsError
 from ..format import constants as C
 from ..volume import directory
+from ..volume.blockmap import block_runs
 from ..volume.inodes import InodeRecord, parse_inode
 from ..volume.volume import Volume
 from .recovery import Recovery, live_inodes, walk
@@ -67,9 +68,8 @@ def unallocated_runs(volume: Volume, fs_offset: int = 0) -> Iterator[Piece]:
         blocks = np.flatnonzero(free) + first
         if not blocks.size:
             continue
-        breaks = np.flatnonzero(np.diff(blocks) != 1) + 1
-        for run in np.split(blocks, breaks):
-            yield Piece(fs_offset + int(run[0]) * C.BLOCK_SIZE, int(run.size) * C.BLOCK_SIZE)
+        for start, count in block_runs(blocks):
+            yield Piece(fs_offset + start * C.BLOCK_SIZE, count * C.BLOCK_SIZE)
 
 
 def file_slack(volume: Volume, inode: InodeRecord, fs_offset: int = 0) -> Iterator[Piece]:
