@@ -77,6 +77,10 @@ class VectorFile:
         """Device byte offset of the vector data when it is one physical run, else None."""
         return self.contents.device_offset(self.info.data_offset, self.info.data_bytes)
 
+    def mapped(self) -> bool:
+        """Is the vector data memory-mapped (iter_rows gives views of the map, not reads)?"""
+        return self._view(self.info.data_offset, self.info.data_bytes) is not None
+
     def _view(self, offset: int, length: int) -> memoryview | None:
         """A read-only memory map of the range when it is one run on the device, else None.
         Kept: later searches of the same opened file start at once."""

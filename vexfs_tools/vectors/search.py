@@ -723,6 +723,6 @@ def search_files(queries: np.ndarray, files: Sequence, k: int, metric: str | Non
                 yield (block, (lambda r, start=start, ids=ids: ids[r + start]), index,
                        None if norms is None else norms[start:start + len(block)])
 
-    mapped = all(f.contiguous_offset() is not None for f in files)  # iter_rows gives views of the map
+    views = first.numpy_type if all(f.mapped() for f in files) else None  # iter_rows slices the maps
     return _run(q, first.dimensions, metric, k, sum(f.info.count for f in files), stream,
-                int(batch_rows) if batch_rows is not None else None, first.numpy_type if mapped else None)
+                int(batch_rows) if batch_rows is not None else None, views)
