@@ -81,3 +81,62 @@ def test_threads_share_the_chunks_and_agree(monkeypatch):
     rows[6999, 99] = np.nan
     with pytest.raises(UsageError, match="row 6999"):
         codec.scan_rows([rows], V.ELEMENT_FLOAT32, 100)
+
+
+def test_appends_in_one_session_reuse_the_run_the_old_copy_freed(tmp_path, monkeypatch):
+    """The old copy an append frees is noted as a run (FREED_RUN_MIN lowered, so this small
+    file's is one); the next appends of the same session allocate after the flush that lets
+    go of it, and may take its blocks again: the rows, and fsck, hold."""
+    from vexfs_tools.mkfs.plan import MkfsOptions
+    from vexfs_tools.mkfs.run import run_mkfs
+    from vexfs_tools.vectors import manage
+    from vexfs_tools.volume import Volume
+    from vexfs_tools.volume import volume as volume_module
+
+    monkeypatch.setattr(volume_module, "FREED_RUN_MIN", 16)
+    image = str(tmp_path / "a.img")
+    run_mkfs(image, MkfsOptions(), size=32 << 20)
+    parts = [_rows(3000), _rows(500)[::-1].copy(), _rows(200) + 1]
+    for index, part in enumerate(parts):
+        np.save(tmp_path / f"{index}.npy", part)
+    with Volume.open(image, writable=True) as volume:
+        for index in range(len(parts)):
+            file = manage.add_from_file(volume, "/e.vec", str(tmp_path / f"{index}.npy"), append=index > 0)
+        assert np.array_equal(file.vectors(), np.concatenate(parts)) and file.bad_chunks() == []
+        del file
+    assert run("fsck.vexfs", "-fn", image).returncode == 0
+
+
+def test_damaged_chunks_found_on_threads_are_those_found_one_at_a_time(tmp_path, monkeypatch):
+    """A memory-mapped file's chunks are checksummed in one threaded pass: it names the same
+    damaged chunks as the chunk-by-chunk reading, for the whole file and for a window."""
+    from vexfs_tools.mkfs.plan import MkfsOptions
+    from vexfs_tools.mkfs.run import run_mkfs
+    from vexfs_tools.vectors import manage
+    from vexfs_tools.vectors.files import VectorFile
+    from vexfs_tools.volume import Volume
+
+    monkeypatch.setattr(codec, "SCAN_THREAD_MIN_BYTES", 1)
+    monkeypatch.setattr(codec, "_cpus", lambda: 3)
+    image = str(tmp_path / "a.img")
+    run_mkfs(image, MkfsOptions(), size=32 << 20)
+    np.save(tmp_path / "r.npy", _rows(14000))  # 5.6 MB: six chunks, the last partial
+    with Volume.open(image, writable=True) as volume:
+        manage.add_from_file(volume, "/e.vec", str(tmp_path / "r.npy"))
+    with Volume.open(image) as volume:
+        vf = VectorFile.open(volume, volume.resolve("/e.vec"), "/e.vec")
+        where = vf.contiguous_offset()
+    with open(image, "r+b") as f:
+        for chunk in (1, 5):
+            f.seek(where + chunk * codec.CHUNK_SIZE + 77)
+            byte = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([byte[0] ^ 1]))
+    with Volume.open(image) as volume:
+        vf = VectorFile.open(volume, volume.resolve("/e.vec"), "/e.vec")
+        assert vf.mapped()
+        mapped = vf._view(vf.info.data_offset, vf.info.data_bytes)
+        assert vf.bad_chunks() == [1, 5] == vf._bad_read_chunks(None) == vf._bad_read_chunks(mapped)
+        vf.window = (5000, 9000)  # rows of chunks 1 to 3 (2621.44 rows a chunk)
+        assert vf.bad_chunks() == [1] == vf._bad_read_chunks(mapped)
+        del vf, mapped

@@ -352,6 +352,28 @@ def test_files_equal_reference_over_concatenation(tmp_path, et, name, metric, ma
                     reference_search(ref_q, b, ids_b, 5, metric, element_type=et))
 
 
+@pytest.mark.parametrize("metric", ["l2", "dot"])
+def test_few_queries_scored_in_the_map_block_by_block(tmp_path, metric, monkeypatch):
+    """Few float32 queries over a memory-mapped file score the map's own rows in blocks of
+    VIEW_BLOCK_ROWS (64 here: thresholds rise block by block); read or converted rows keep
+    the data block's size. The answers are the reference's."""
+    monkeypatch.setattr(search, "VIEW_BLOCK_ROWS", 64)
+    rng = np.random.default_rng(17)
+    x, ids = make_vectors(rng, 1000, 16, F32), make_ids(rng, 1000)
+    image = image_with(tmp_path, {"/a.vec": (x, ids, F32, metric, 16)})
+    q1 = np.zeros((1, 16))
+    assert search._Engine(q1, 16, metric, 7, np.float32, np.dtype(np.float32)).block_rows == 64
+    assert search._Engine(q1, 16, metric, 7, np.float32, None).block_rows > 64
+    assert search._Engine(q1, 16, metric, 7, np.float64, np.dtype(np.float32)).block_rows > 64
+    with Volume.open(image) as volume:
+        files = open_files(volume, ["/a.vec"])
+        assert files[0].mapped()
+        for nq in (1, 3):
+            q = make_queries(rng, x, 16, F32, nq)
+            assert_same(search_files(q, files, 7), reference_search(q, x, ids, 7, metric))
+            assert_same(search_arrays(q, x, ids, 7, metric), reference_search(q, x, ids, 7, metric))
+
+
 def test_files_with_an_empty_file(tmp_path, mapping):
     rng = np.random.default_rng(9)
     a = rng.standard_normal((30, 6)).astype(np.float32)

@@ -36,14 +36,16 @@ def run_pass_vectors(checker: Checker) -> None:
     checker.emit("Pass 6: Checking vector files")
     for ino in flagged:
         inode = volume.read_inode(ino)
-        info = _check_header(checker, inode)
-        if info is None:
+        contents = _contents(volume, inode) if inode.is_reg else None
+        info = _check_header(checker, inode, contents)
+        if info is None or contents is None:
             continue
         if not volume.sb.s_feature_ro_compat & feature and checker.fix("VECTOR_NO_FEATURE", ino=ino):
             volume.sb.s_feature_ro_compat |= feature
             volume.features = type(volume.features).of(volume.sb)
             volume.sb_dirty = True
-        _check_contents(checker, VectorFile(volume, volume.read_inode(ino), info, checker.path_of(ino) or ""))
+        vf = VectorFile(volume, volume.read_inode(ino), info, checker.path_of(ino) or "")
+        _check_contents(checker, vf.use_contents(contents))
 
 
 def _flagged_inodes(checker: Checker) -> list[int]:
@@ -88,16 +90,17 @@ def find_copy(volume, inode: InodeRecord, contents: FileData | None = None) -> t
     return None
 
 
-def _check_header(checker: Checker, inode: InodeRecord) -> VectorInfo | None:
-    """The file's good header, after restoring it from its copy if need be; None when the
-    file can not be read as a vector file (reported)."""
+def _check_header(checker: Checker, inode: InodeRecord, contents: FileData | None) -> VectorInfo | None:
+    """The file's good header, read through `contents` (its runs; None for a file that is
+    not regular), after restoring it from its copy if need be; None when the file can not
+    be read as a vector file (reported)."""
     volume = checker.volume
     ino = inode.ino
     if not inode.is_reg:
         if checker.fix("VECTOR_FLAG_NOT_REGULAR", ino=ino):
             _clear_flag(volume, ino)
         return None
-    contents = _contents(volume, inode)
+    assert contents is not None  # a regular file's runs
     try:
         info = _decode_at(contents, 0, inode.i_size)
     except (CorruptionError, VexfsError) as damage:

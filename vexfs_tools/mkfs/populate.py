@@ -380,6 +380,7 @@ class _StreamWriter:
     def _write_through(self, data: memoryview) -> None:
         """Whole blocks at the cursor, past the (drained) buffer."""
         self.volume.write_data(self.position, data)
+        store.start_writeback(self.volume, self.position * C.BLOCK_SIZE, len(data))  # the disk starts now
         self.position += len(data) // C.BLOCK_SIZE
         self.buffer_start = self.position
 

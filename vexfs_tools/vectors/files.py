@@ -22,7 +22,7 @@ from ..volume.fileio import FileData
 from ..volume.geometry import KERNEL
 from ..volume.inodes import InodeRecord
 from ..volume.volume import Volume
-from .codec import ID_DTYPE, VectorInfo, decode_header
+from .codec import CHUNK_SIZE, ID_DTYPE, VectorInfo, chunk_checksums, decode_header
 
 MAX_HEADER_BYTES = 64 << 20  # a header this large would describe ~16 PiB of vectors
 NORM_BLOCK_ROWS = 8192  # rows whose norms are computed at a time (row_norms)
@@ -67,9 +67,19 @@ class VectorFile:
             self._contents = FileData(self.volume, self.inode, -(-end // C.BLOCK_SIZE))
         return self._contents
 
+    def use_contents(self, contents: FileData) -> "VectorFile":
+        """Take the file's runs found already (fsck reads the header through them): a large
+        file's block map is walked once, not once per reader."""
+        self._contents = contents
+        return self
+
     def contiguous_offset(self) -> int | None:
         """Device byte offset of the vector data when it is one physical run, else None."""
         return self.contents.device_offset(self.info.data_offset, self.info.data_bytes)
+
+    def mapped(self) -> bool:
+        """Is the vector data memory-mapped (iter_rows gives views of the map, not reads)?"""
+        return self._view(self.info.data_offset, self.info.data_bytes) is not None
 
     def _view(self, offset: int, length: int) -> memoryview | None:
         """A read-only memory map of the range when it is one run on the device, else None.
@@ -177,6 +187,36 @@ class VectorFile:
     def _find_bad_chunks(self) -> list[int]:
         info = self.info
         mapped = self._view(info.data_offset, info.data_bytes)
+        if mapped is not None and info.chunk_size == CHUNK_SIZE:
+            bad = self._bad_mapped_chunks(mapped)
+        else:
+            bad = self._bad_read_chunks(mapped)
+        if crc32c(self.ids()) != info.ids_checksum:
+            bad.append(-1)
+        return bad
+
+    def _chunk_range(self) -> tuple[int, int]:
+        """[first, last + 1) of the chunks to check: all, or those the window touches."""
+        count = len(self.info.chunk_checksums)
+        if self.window is None:
+            return 0, count
+        inside = [index for index in range(count) if self._in_window(index)]
+        return (inside[0], inside[-1] + 1) if inside else (0, 0)
+
+    def _bad_mapped_chunks(self, mapped: memoryview) -> list[int]:
+        """The damaged chunks of a memory-mapped file: their checksums in one threaded pass
+        (codec.chunk_checksums), not a chunk at a time on one thread."""
+        info = self.info
+        low, high = self._chunk_range()
+        if low >= high:
+            return []
+        data = np.frombuffer(mapped[low * CHUNK_SIZE:min(high * CHUNK_SIZE, info.data_bytes)], np.uint8)
+        found = chunk_checksums([data])
+        return [low + index for index, (value, expected) in
+                enumerate(zip(found, info.chunk_checksums[low:high])) if value != expected]
+
+    def _bad_read_chunks(self, mapped: memoryview | None) -> list[int]:
+        info = self.info
         bad = []
         for index, expected in enumerate(info.chunk_checksums):
             if self.window is not None and not self._in_window(index):
@@ -187,8 +227,6 @@ class VectorFile:
                 self.contents.read(info.data_offset + start, length)
             if crc32c(chunk) != expected:
                 bad.append(index)
-        if crc32c(self.ids()) != info.ids_checksum:
-            bad.append(-1)
         return bad
 
 

@@ -54,6 +54,7 @@ from .queries import check_k, check_metric, pair_distances, prepare_queries
 # compute type; the data block is block_rows rows in the compute type.
 SCORE_BLOCK_BYTES = 4 << 20
 DATA_BLOCK_BYTES = 4 << 20
+VIEW_BLOCK_ROWS = 1 << 16  # rows per block when they are scored where they lie (no copy)
 QUERY_TILE = 1024
 SMALL_BATCH = 4  # up to this many queries, single-threaded einsum instead of BLAS
 PAIR_CHUNK_ELEMENTS = 1 << 18  # float64 recomputation: pairs x dims per step
@@ -104,7 +105,7 @@ def buffer_bytes(nq: int, dims: int, k: int, workers: int | None = None) -> int:
         workers = max(1, min(_cpus(), MAX_WORKERS))
     shared = nq * dims * 8
     tile = max(1, -(-nq // max(1, -(-nq // QUERY_TILE))))
-    block = min(SCORE_BLOCK_BYTES, tile * 8 * max(SEGMENT, DATA_BLOCK_BYTES // (4 * (dims + 1))))
+    block = min(SCORE_BLOCK_BYTES, tile * 8 * max(SEGMENT, DATA_BLOCK_BYTES // (4 * (dims + 1)), VIEW_BLOCK_ROWS))
     scores = 4 * block + 6 * 8 * HIT_CHUNK
     data = 4 * DATA_BLOCK_BYTES + 4 * dims * 8 * SEGMENT
     pairs = 6 * 8 * max(PAIR_CHUNK_ELEMENTS, dims)
@@ -229,7 +230,8 @@ class _Engine:
     the module docstring (scores, the k-th best score T and margin E of every query, the
     threshold T - 2E), then the exact selection of the survivors."""
 
-    def __init__(self, queries: np.ndarray, dims: int, metric: str, k: int, compute):
+    def __init__(self, queries: np.ndarray, dims: int, metric: str, k: int, compute,
+                 views: np.dtype | None = None):
         self.queries = queries  # prepared: float64, or packed bits for hamming
         self.nq = len(queries)
         self.dims = dims
@@ -241,6 +243,7 @@ class _Engine:
         self.smallest_subnormal = _TINY32 if self.f32 else _TINY64
         self._prepare_query_matrix()
         self._error_constants()
+        self.views = views  # the rows' type when blocks come as views (a map, an array), else None
         self._row_buffer = None
         self._score_buffers: dict[int, np.ndarray] = {}
         # Running state: the best k scores of every query, the k-th of them (T), the
@@ -305,7 +308,15 @@ class _Engine:
         tiles = max(1, -(-self.nq // QUERY_TILE))
         self.query_tile = max(1, -(-self.nq // tiles))
         rows = min(SCORE_BLOCK_BYTES // (self.dtype.itemsize * self.query_tile), DATA_BLOCK_BYTES // row_bytes)
+        if self._scored_in_place():
+            rows = min(SCORE_BLOCK_BYTES // (self.dtype.itemsize * self.query_tile), VIEW_BLOCK_ROWS)
         self.block_rows = int(max(SEGMENT, rows // SEGMENT * SEGMENT))
+
+    def _scored_in_place(self) -> bool:
+        """Are blocks scored where they lie, with no copy in the compute type (views of
+        rows already in it, l2 or dot, no folded column)? Then only the score block
+        bounds their size, and larger blocks spare the per-block work (a query's latency)."""
+        return self.views == self.dtype and not self.fold and self.metric in ("l2", "dot")
 
     # Margins: |float32 score - (c - a * float64 distance)| <= E for every row seen so far.
     def _update_margin(self) -> None:
@@ -589,15 +600,15 @@ def _plan_threads(nq: int, dims: int, total: int) -> tuple[int, object | None]:
 
 def _search(q: np.ndarray, dims: int, metric: str, k: int, compute,
             stream: Callable[[int], Iterator[tuple[np.ndarray, Callable, int]]], batch_rows: int | None,
-            threads: tuple[int, object | None]) -> SearchResult:
-    first = _Engine(q, dims, metric, k, compute)
+            threads: tuple[int, object | None], views: np.dtype | None) -> SearchResult:
+    first = _Engine(q, dims, metric, k, compute, views)
     blocks = stream(batch_rows or first.block_rows)
     workers, controller = threads
     if workers == 1:
         for item in blocks:
             first.feed(*item)
         return first.result()
-    engines = [first] + [_Engine(q, dims, metric, k, compute) for _ in range(workers - 1)]
+    engines = [first] + [_Engine(q, dims, metric, k, compute, views) for _ in range(workers - 1)]
     lock, stop, errors = threading.Lock(), threading.Event(), []
 
     def work(engine: _Engine) -> None:
@@ -630,16 +641,18 @@ def _search(q: np.ndarray, dims: int, metric: str, k: int, compute,
 
 
 def _run(q: np.ndarray, dims: int, metric: str, k: int, total: int,
-         stream: Callable[[int], Iterator[tuple[np.ndarray, Callable, int]]], batch_rows: int | None) -> SearchResult:
+         stream: Callable[[int], Iterator[tuple[np.ndarray, Callable, int]]], batch_rows: int | None,
+         views: np.dtype | None = None) -> SearchResult:
     """Run the engine over the stream (float32 candidates, float64 if they fall back);
-    `total` rows in all: a k beyond it costs nothing but the padding of the result."""
+    `total` rows in all: a k beyond it costs nothing but the padding of the result.
+    `views`: the rows' numpy type when the stream's blocks are views, not copies."""
     result = _empty_result(len(q), k, metric)
     if not total or not len(q):
         return result
     threads = _plan_threads(len(q), dims, total)
     for compute in (np.float32, np.float64):
         try:
-            found = _search(q, dims, metric, min(k, total), compute, stream, batch_rows, threads)
+            found = _search(q, dims, metric, min(k, total), compute, stream, batch_rows, threads, views)
             break
         except _Fallback:
             continue
@@ -674,7 +687,7 @@ def search_arrays(queries: np.ndarray, vectors: np.ndarray, ids: np.ndarray | No
         for s in range(0, len(x), rows):
             yield x[s:s + rows], (lambda r, s=s: ids[r + s]), 0
 
-    return _run(q, dims, metric, k, len(x), stream, None)
+    return _run(q, dims, metric, k, len(x), stream, None, x.dtype)
 
 
 def search_files(queries: np.ndarray, files: Sequence, k: int, metric: str | None = None, *,
@@ -710,5 +723,6 @@ def search_files(queries: np.ndarray, files: Sequence, k: int, metric: str | Non
                 yield (block, (lambda r, start=start, ids=ids: ids[r + start]), index,
                        None if norms is None else norms[start:start + len(block)])
 
+    views = first.numpy_type if all(f.mapped() for f in files) else None  # iter_rows slices the maps
     return _run(q, first.dimensions, metric, k, sum(f.info.count for f in files), stream,
-                int(batch_rows) if batch_rows is not None else None)
+                int(batch_rows) if batch_rows is not None else None, views)

@@ -37,6 +37,7 @@ from .inodes import (InodeRecord, array_as_table, build_inode, iter_stored_past,
 
 READ_CHUNK = 8 << 20
 RUN_SLICE = 128 << 10  # bitmap bytes (a million blocks) allocate_run looks at at once
+FREED_RUN_MIN = 4096  # blocks freed at once from which the run, not each block, is noted
 CACHE_LIMIT = 16384  # metadata blocks kept (64 MiB) before dirty ones are written out
 
 
@@ -81,6 +82,7 @@ class Volume:
         self._fresh_runs: list[tuple[int, int]] = []  # (first, count) from allocate_run
         self._dir_blocks: set[int] = set()  # directory blocks written through the cache
         self._freed: set[int] = set()  # blocks freed since the last flush_metadata
+        self._freed_runs: list[tuple[int, int]] = []  # and runs of them, (first, count)
         self._reserved_inodes: set[int] = set()  # handed out, mode not yet written
         self._used_count: tuple[int, int] | None = None  # see _used_inodes
         # Bumped by every change to the inode table: a sweep's findings (fsck's pass 1) stand
@@ -405,6 +407,7 @@ class Volume:
         self._fresh_runs.clear()
         self._dir_blocks.clear()
         self._freed.clear()
+        self._freed_runs.clear()
 
     def _barrier(self, written: int) -> None:
         """fsync after a phase that wrote something (the next phase relies on it)."""
@@ -493,7 +496,7 @@ class Volume:
             self.bitmap.set(block)  # in use though the bitmap said free: mark it, look on
         if not self.is_data_block(block):
             raise CorruptionError(f"block {block} is fixed metadata, yet the bitmap offered it")
-        if block in self._freed:
+        if block in self._freed or any(first <= block < first + n for first, n in self._freed_runs):
             self.flush_metadata()  # its last owner lets go of it on disk before it is reused
         self.bitmap.set(block)
         self._fresh.add(block)
@@ -513,7 +516,7 @@ class Volume:
         first fit: memory stays small on a terabyte image."""
         self.check_before_writing()
         g = self.geometry
-        if self._freed:
+        if self._freed or self._freed_runs:
             self.flush_metadata()  # freed blocks are let go of on disk before reuse
         if goal is not None and self._run_free(goal, count):
             return self._take_run(goal, count)
@@ -631,8 +634,13 @@ class Volume:
         self.bitmap.set_range(first, count, False)
         self.sb.s_free_blocks += used
         self.sb_dirty = True
-        self._freed.update(range(first, first + count))
-        for block in range(first, first + count):
+        if count >= FREED_RUN_MIN:  # kept as a run: a set of a million block numbers costs seconds
+            self._freed_runs.append((first, count))
+        else:
+            self._freed.update(range(first, first + count))
+        end = first + count
+        # the cache and the dirty set are small (CACHE_LIMIT); a run may be a million blocks
+        for block in [b for b in (*self._cache, *self._dirty) if first <= b < end]:
             self._cache.pop(block, None)
             self._dirty.discard(block)
 
