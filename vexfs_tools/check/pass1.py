@@ -16,7 +16,7 @@ import numpy as np
 
 from ..format import constants as C
 from ..volume import checksums, directory
-from ..volume.blockmap import TOP_FIELDS, bulk_mapping_list
+from ..volume.blockmap import TOP_FIELDS, bulk_mapping_arrays
 from ..volume.findings import Code
 from ..volume.geometry import KERNEL
 from ..volume.inodes import parse_inode, select_records
@@ -283,22 +283,22 @@ def _check_inode(checker: Checker, state: CheckState, inode, orphan_dirs: list[i
             fields.i_indirect = fields.i_double_indirect = fields.i_triple_indirect = 0
             changed = True
     block_map = volume.block_map(inode)
-    mapping = bulk_mapping_list(block_map, volume.data_block_mask)
+    logical, physical = bulk_mapping_arrays(block_map, volume.data_block_mask)
     indirect = block_map.indirect_blocks()
     rebuild = False
     for finding in block_map.problems:
         if finding.code is Code.INDIRECT_TWICE:
             rebuild |= checker.fix("INDIRECT_TWICE", ino=ino, block=finding.block)
         else:  # a pointer that is not a data block: below the end of the bitmap, metadata
-            logical = finding.index if finding.code is Code.BLOCK_OUT_OF_RANGE else -1
-            rebuild |= checker.fix("BAD_BLOCK", ino=ino, block=finding.block, logical=logical,
+            at = finding.index if finding.code is Code.BLOCK_OUT_OF_RANGE else -1
+            rebuild |= checker.fix("BAD_BLOCK", ino=ino, block=finding.block, logical=at,
                                    why="metadata" if finding.block < g.addressable_blocks else "out of range")
     if volume.seed is not None:
         for block in indirect:
             if not checksums.block_checksum_ok(volume.seed, block, volume.read_block(block)):
                 rebuild |= checker.fix("INDIRECT_CHECKSUM", ino=ino, block=block)
     if fmt in (C.S_IFREG, C.S_IFLNK) and fields.i_size > volume.max_file_size():
-        fixed = (mapping[-1][0] + 1) * C.BLOCK_SIZE if mapping else 0
+        fixed = (int(logical[-1]) + 1) * C.BLOCK_SIZE if len(logical) else 0
         if checker.fix("SIZE_BEYOND_LAYOUT", ino=ino, size=fields.i_size, layout=volume.layout,
                        limit=volume.max_file_size(), fixed=fixed):
             fields.i_size = fixed
@@ -307,31 +307,32 @@ def _check_inode(checker: Checker, state: CheckState, inode, orphan_dirs: list[i
     if is_dir and volume.layout == KERNEL:
         needed = 1
     elif is_dir:
-        needed = (mapping[-1][0] + 1) if mapping else 1
+        needed = (int(logical[-1]) + 1) if len(logical) else 1
     else:
         needed = -(-fields.i_size // C.BLOCK_SIZE)
-    past = [(logical, block) for logical, block in mapping if logical >= needed]
-    if past and checker.fix("BLOCKS_PAST_EOF", ino=ino, size=fields.i_size, count=len(past)):
-        mapping = [(logical, block) for logical, block in mapping if logical < needed]
+    past = logical >= needed
+    if past.any() and checker.fix("BLOCKS_PAST_EOF", ino=ino, size=fields.i_size, count=int(past.sum())):
+        logical, physical = logical[~past], physical[~past]
         rebuild = True
     if rebuild:
         # New indirect blocks are claimed as they are allocated (the volume's callback).
         # An old indirect block an inode before this one claimed is that inode's.
-        rebuild_map(volume, fields, mapping, [b for b in indirect if not state.claims.is_claimed(b)])
+        rebuild_map(volume, fields, list(zip(logical.tolist(), physical.tolist())),
+                    [b for b in indirect if not state.claims.is_claimed(b)])
         changed = True
-        state.claims.claim([block for _, block in mapping])
+        state.claims.claim(physical)
         expected_blocks = fields.i_blocks
     else:
-        state.claims.claim([block for _, block in mapping] + indirect)
-        expected_blocks = len(mapping) + len(indirect)
-    if is_dir and not mapping:
+        state.claims.claim(np.concatenate([physical, np.asarray(indirect, np.int64)]))
+        expected_blocks = len(physical) + len(indirect)
+    if is_dir and not len(logical):
         orphan_dirs.append(ino)
     elif is_dir:
         want = C.BLOCK_SIZE if volume.layout == KERNEL else needed * C.BLOCK_SIZE
         if fields.i_size != want and checker.fix("DIR_SIZE", ino=ino, size=fields.i_size, expected=want):
             fields.i_size = want
             changed = True
-    if (mapping or not is_dir) and fields.i_blocks != expected_blocks and \
+    if (len(logical) or not is_dir) and fields.i_blocks != expected_blocks and \
             checker.fix("I_BLOCKS", ino=ino, found=fields.i_blocks, expected=expected_blocks):
         fields.i_blocks = expected_blocks
         changed = True
