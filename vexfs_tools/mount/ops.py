@@ -542,6 +542,21 @@ class VexfsOperations(mfusepy.Operations):
         return 0
 
 
+_memory_view = ctypes.pythonapi.PyMemoryView_FromMemory
+_memory_view.argtypes = [ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_int]
+_memory_view.restype = ctypes.py_object
+PYBUF_READ, PYBUF_WRITE = 0x100, 0x200
+
+
+def buffer_view(buf, size: int, *, writable: bool) -> memoryview:
+    """A memoryview of `size` bytes of libfuse's request buffer (a c_byte pointer), for the
+    call only. `(c_char * size).from_address` makes a new ctypes type for each size it has
+    not seen (~30 us each: small files come in thousands of sizes)."""
+    if not size or not buf:  # nothing to see (libfuse may pass no buffer for 0 bytes)
+        return memoryview(bytearray())
+    return _memory_view(ctypes.addressof(buf.contents), size, PYBUF_WRITE if writable else PYBUF_READ)
+
+
 FILL_DIR_PLUS = 1 << 1  # libfuse's FUSE_FILL_DIR_PLUS: the entry carries its attributes
 READDIR_PLUS = 1 << 0  # libfuse's FUSE_READDIR_PLUS: the kernel asks for them
 
@@ -588,12 +603,12 @@ class VexfsFUSE(mfusepy.FUSE):
         return 0
 
     def read(self, path, buf, size, offset, fip):
-        target = (ctypes.c_char * size).from_address(ctypes.cast(buf, ctypes.c_void_p).value)
+        target = buffer_view(buf, size, writable=True)
         return self.operations.read_into(fip.contents.fh, offset, target)
 
     def write(self, path, buf, size, offset, fip):
         # The request's own buffer, not a copy: the write API writes it before returning.
-        data = memoryview((ctypes.c_char * size).from_address(ctypes.cast(buf, ctypes.c_void_p).value))
+        data = buffer_view(buf, size, writable=False)
         return self.operations.write(self._path(path), data, offset, fip.contents.fh)
 
     def readdir_fuse_3(self, path, buf, filler, offset, fip, flags):
