@@ -32,7 +32,7 @@ from .blockmap import (TOP_FIELDS, LEVEL_SPAN, LEVEL_START, P, BlockMap, build_i
                        plan_map)
 from .findings import Code, Finding, describe
 from .geometry import EXTENDED, KERNEL, Geometry
-from .inodes import (InodeRecord, array_as_table, build_inode, iter_stored_past, iter_table_chunks, new_inode,
+from .inodes import (INODE_FIELD_PACKERS, InodeRecord, array_as_table, build_inode, iter_stored_past, iter_table_chunks, new_inode,
                      parse_inode)
 
 READ_CHUNK = 8 << 20
@@ -257,6 +257,11 @@ class Volume:
             raise CorruptionError(f"inode {ino} is out of range (1..{self.geometry.inode_slots})")
 
     def read_inode(self, ino: int) -> InodeRecord:
+        return parse_inode(ino, self.read_inode_raw(ino))
+
+    def read_inode_raw(self, ino: int) -> bytes:
+        """The 112 bytes of inode `ino` as read_inode parses them (the mount's listings
+        unpack only what a struct stat needs)."""
         self._check_ino(ino)
         block, offset = self.geometry.inode_location(ino)
         data = self._cache.get(block)
@@ -266,9 +271,8 @@ class Volume:
             if self._last_table_block[0] != block:
                 self._last_table_block = (block, self.device.read(block * C.BLOCK_SIZE, C.BLOCK_SIZE))
             data = self._last_table_block[1]
-        raw = bytes(data[offset:offset + C.INODE_SIZE]) if data is not None else \
+        return bytes(data[offset:offset + C.INODE_SIZE]) if data is not None else \
             self.device.read(block * C.BLOCK_SIZE + offset, C.INODE_SIZE)
-        return parse_inode(ino, raw)
 
     def inode_checksum_ok(self, inode: InodeRecord) -> bool:
         return self.seed is None or checksums.inode_checksum_ok(self.seed, inode.ino, inode.raw)
@@ -278,16 +282,45 @@ class Volume:
         raw = build_inode(fields)
         if self.seed is not None:
             checksums.set_inode_checksum(self.seed, ino, raw)
-            fields.i_checksum = int.from_bytes(raw[-4:], "little")
+            fields["i_checksum"] = int.from_bytes(raw[-4:], "little")
         block, offset = self.geometry.inode_location(ino)
-        data = self._meta(block)
+        data = self._cache.get(block)
+        if data is None:
+            data = self._meta(block)
         was_used = data[offset] | data[offset + 1]
         data[offset:offset + C.INODE_SIZE] = raw
+        self._record_written(ino, block, was_used, fields["i_mode"], raw)
+        return InodeRecord(ino, fields, bytes(raw))
+
+    def patch_inode(self, ino: int, fields, names: tuple[str, ...]) -> None:
+        """write_inode for a record that differs from the one stored only in the integer
+        fields `names` (`fields` read from it, then those changed): only they are packed
+        into the cached record, and its checksum (no build of the whole record: the mount
+        touches a directory and frees an inode per unlink)."""
+        self._check_ino(ino)
+        block, offset = self.geometry.inode_location(ino)
+        data = self._cache.get(block)
+        if data is None:
+            data = self._meta(block)
+        was_used = data[offset] | data[offset + 1]
+        for name in names:
+            at, packer = INODE_FIELD_PACKERS[name]
+            packer.pack_into(data, offset + at, fields[name])
+        raw = memoryview(data)[offset:offset + C.INODE_SIZE]
+        if self.seed is not None:
+            checksums.set_inode_checksum(self.seed, ino, raw)
+            fields["i_checksum"] = checksums.stored_inode_checksum(raw)
+        self._record_written(ino, block, was_used, fields["i_mode"], raw)
+
+    def _record_written(self, ino: int, block: int, was_used: int, mode: int, raw) -> None:
+        """What follows an inode record's change in the cache: its block dirty, the slot's
+        reservation over, the lazy_itable mark, and the used and free counts."""
         self._dirty.add(block)
-        self._reserved_inodes.discard(ino)
+        if self._reserved_inodes:
+            self._reserved_inodes.discard(ino)
         if self.lazy_itable and ino > self.itable_end and any(raw):
             self.raise_itable_mark(ino + 1)
-        if bool(was_used) != bool(fields.i_mode):
+        if bool(was_used) != bool(mode):
             change = -1 if was_used else 1
             reserved = ino < self.geometry.first_allocatable_ino
             if self._used_count is not None:
@@ -297,7 +330,6 @@ class Volume:
                 # s_free_inodes follows every slot that changes between free and used.
                 self.sb.s_free_inodes = max(0, self.sb.s_free_inodes - change)
                 self.sb_dirty = True
-        return InodeRecord(ino, fields, bytes(raw))
 
     def inode_table(self, *, skip_holes: bool = False, upto_mark: bool = False) -> Iterator[tuple[int, np.ndarray]]:
         """(first inode number, INODE_DTYPE records) over the whole table, in chunks; with
@@ -593,15 +625,14 @@ class Volume:
     def free_blocks_of(self, fields) -> None:
         """Free every block an inode's map holds (data and indirect); the inode keeps its
         pointers, as ext2 leaves them, for whoever reads it later."""
-        inode = InodeRecord(0, fields, b"")
-        block_map = self.block_map(inode)
-        if not block_map.indirect or not any(getattr(fields, top) for top in TOP_FIELDS):
+        if not self.indirect or not any(fields[top] for top in TOP_FIELDS):
             # Direct blocks only (most files): a few pointers, no array work (an rm -r of
             # small files frees one or two blocks a file).
-            for block in fields.i_block[:C.DIRECT_BLOCKS]:
+            for block in fields["i_block"][:C.DIRECT_BLOCKS]:
                 if block and self.geometry.is_data_block(block):
                     self.free_block(block)
             return
+        block_map = self.block_map(InodeRecord(0, fields, b""))
         blocks = block_map.pointer_array()
         blocks = blocks[self.data_block_mask(blocks)].astype(np.int64)
         breaks = np.flatnonzero(np.diff(blocks) != 1) + 1  # runs of consecutive blocks
