@@ -78,10 +78,6 @@ def set_inode_checksum(seed: int, ino: int, record: bytearray) -> None:
     _LE32.pack_into(record, INODE_CHECKSUM_OFFSET, inode_checksum(seed, ino, record))
 
 
-def stored_inode_checksum(record: bytes | memoryview) -> int:
-    return _LE32.unpack_from(record, INODE_CHECKSUM_OFFSET)[0]
-
-
 def inode_checksum_ok(seed: int, ino: int, record: bytes | memoryview) -> bool:
     """An all-zero record (a never-used slot) is valid without a checksum."""
     if not any(record):

@@ -27,12 +27,10 @@ from .inodes import INODE_FIELD_PACKERS, InodeRecord
 from .volume import Volume, now
 
 MAX_LINKS = 65535  # i_links_count is 16 bits
-MODE_OFFSET, MODE_AT = INODE_FIELD_PACKERS["i_mode"]  # a slot is free when its mode is 0
-# The fields each in-place inode change writes (Volume.patch_inode): a directory touched by a
-# change of its entries, a link dropped, a slot freed (the other fields stay, as ext2 leaves them).
-TOUCHED = ("i_links_count", "i_mtime", "i_ctime")
-DROPPED = ("i_links_count", "i_ctime")
-RELEASED = ("i_mode", "i_links_count", "i_ctime")
+# Fields read off a raw record (Volume.read_inode_raw) without parsing it whole: a slot is
+# free when its mode is 0; a directory's link count changes with its subdirectories.
+MODE_OFFSET, MODE_AT = INODE_FIELD_PACKERS["i_mode"]
+LINKS_OFFSET, LINKS_AT = INODE_FIELD_PACKERS["i_links_count"]
 PATH_MAX = 4096  # longest symlink target
 
 
@@ -306,10 +304,12 @@ class Namespace:
             raise fail(E.ENOSPC, "no free inode left")
 
     def _touch_dir(self, ino: int, links: int = 0) -> None:
-        fields = self.volume.read_inode(ino).fields
-        fields["i_links_count"] += links
-        fields["i_mtime"] = fields["i_ctime"] = now()
-        self.volume.patch_inode(ino, fields, TOUCHED)
+        """A directory whose entries changed: mtime and ctime now, links changed by `links`."""
+        t = now()
+        values = {"i_mtime": t, "i_ctime": t}
+        if links:
+            values["i_links_count"] = LINKS_AT.unpack_from(self.volume.read_inode_raw(ino), LINKS_OFFSET)[0] + links
+        self.volume.patch_inode(ino, values)
 
     def create(self, parent: int, name: bytes, mode: int = 0o644, *, uid: int = 0, gid: int = 0) -> int:
         """A new empty regular file (or fifo/socket/device node, by its mode's type bits)."""
@@ -617,15 +617,15 @@ class Namespace:
             return
         if fields["i_links_count"] == 0:
             self.unlinked.add(ino)
-        self.volume.patch_inode(ino, fields, DROPPED)
+        self.volume.patch_inode(ino, {"i_links_count": fields["i_links_count"], "i_ctime": fields["i_ctime"]})
 
     def _release_inode(self, ino: int, inode: InodeRecord) -> None:
-        """Free an inode's blocks and its slot (`inode` as stored, but for its ctime and
-        link count)."""
+        """Free an inode's blocks and its slot: mode 0, links 0, its ctime (`inode` as
+        stored, but for a ctime the caller changed); the other fields stay."""
         self.volume.free_blocks_of(inode.fields)
         inode.fields.i_mode = 0
         inode.fields.i_links_count = 0
-        self.volume.patch_inode(ino, inode.fields, RELEASED)
+        self.volume.patch_inode(ino, {"i_mode": 0, "i_links_count": 0, "i_ctime": inode.fields.i_ctime})
         self.unlinked.discard(ino)
         self._forget(ino)
         self._give_inode(ino)

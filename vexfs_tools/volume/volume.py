@@ -292,25 +292,24 @@ class Volume:
         self._record_written(ino, block, was_used, fields["i_mode"], raw)
         return InodeRecord(ino, fields, bytes(raw))
 
-    def patch_inode(self, ino: int, fields, names: tuple[str, ...]) -> None:
-        """write_inode for a record that differs from the one stored only in the integer
-        fields `names` (`fields` read from it, then those changed): only they are packed
-        into the cached record, and its checksum (no build of the whole record: the mount
-        touches a directory and frees an inode per unlink)."""
+    def patch_inode(self, ino: int, values: dict[str, int]) -> None:
+        """write_inode for a change of a few integer fields of the stored record: only
+        they are packed into the cached record, then its checksum (no parse and build of
+        the whole record: the mount touches a directory and frees an inode per unlink).
+        A Container the caller holds is not updated."""
         self._check_ino(ino)
         block, offset = self.geometry.inode_location(ino)
         data = self._cache.get(block)
         if data is None:
             data = self._meta(block)
         was_used = data[offset] | data[offset + 1]
-        for name in names:
+        for name, value in values.items():
             at, packer = INODE_FIELD_PACKERS[name]
-            packer.pack_into(data, offset + at, fields[name])
+            packer.pack_into(data, offset + at, value)
         raw = memoryview(data)[offset:offset + C.INODE_SIZE]
         if self.seed is not None:
             checksums.set_inode_checksum(self.seed, ino, raw)
-            fields["i_checksum"] = checksums.stored_inode_checksum(raw)
-        self._record_written(ino, block, was_used, fields["i_mode"], raw)
+        self._record_written(ino, block, was_used, data[offset] | data[offset + 1], raw)
 
     def _record_written(self, ino: int, block: int, was_used: int, mode: int, raw) -> None:
         """What follows an inode record's change in the cache: its block dirty, the slot's
