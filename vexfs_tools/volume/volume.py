@@ -32,8 +32,8 @@ from .blockmap import (TOP_FIELDS, LEVEL_SPAN, LEVEL_START, P, BlockMap, build_i
                        plan_map)
 from .findings import Code, Finding, describe
 from .geometry import EXTENDED, KERNEL, Geometry
-from .inodes import (INODE_FIELD_PACKERS, InodeRecord, array_as_table, build_inode, iter_stored_past, iter_table_chunks, new_inode,
-                     parse_inode)
+from .inodes import (INODE_FIELD_PACKERS, InodeRecord, array_as_table, build_inode, iter_stored_past,
+                     iter_table_chunks, new_inode, parse_inode)
 
 READ_CHUNK = 8 << 20
 RUN_SLICE = 128 << 10  # bitmap bytes (a million blocks) allocate_run looks at at once
