@@ -27,8 +27,10 @@ import mfusepy
 from ..errors import CorruptionError, VexfsError
 from ..format import constants as C
 from ..format import vector as V
+from ..format.dtypes import INODE_STRUCT
 from ..format.offsets import field_span
 from ..inspect.recovery import Recovery
+from ..volume.inodes import value_index
 from ..volume.namespace import Namespace, errno_of
 from ..volume.volume import Volume, now
 
@@ -142,13 +144,6 @@ class VexfsOperations(mfusepy.Operations):
         of it passes through one kernel inode: a directory, or anything with one link."""
         return inode.is_dir or inode.fields.i_links_count <= 1
 
-    def answer_timeout(self, inode) -> None:
-        """The attribute timeout of the answer being made about `inode`."""
-        if self.config is not None:
-            timeout = ATTR_TIMEOUT if self.cacheable(inode) else 0.0
-            if self.config.attr_timeout != timeout:
-                self.config.attr_timeout = timeout
-
     def _invalidate(self, paths) -> None:
         """Drop the kernel's attributes and pages of `paths`. Sent from a helper thread, as
         the kernel may need this (single-threaded) daemon to answer a request first (a
@@ -259,28 +254,26 @@ class VexfsOperations(mfusepy.Operations):
     # --- attributes ------------------------------------------------------------------------
 
     @as_errno
-    def stat_inode(self, path, fh=None):
-        """The inode getattr answers about, its answer's timeout chosen."""
-        inode = self.volume.read_inode(self._fh_ino(fh) if fh else self._ino(path))
-        if not inode.in_use:
+    def stat_values(self, path, fh=None) -> tuple[int, tuple]:
+        """The inode getattr answers about, as (inode number, INODE_STRUCT's values: getattr,
+        the most frequent request, fills its struct stat without a Container), its
+        answer's timeout chosen."""
+        ino = self._fh_ino(fh) if fh else self._ino(path)
+        values = INODE_STRUCT.unpack(self.volume.read_inode_raw(ino))
+        if not values[AT_MODE]:
             raise mfusepy.FuseOSError(E.ENOENT)
-        self.answer_timeout(inode)
-        return inode
-
-    def owner_of(self, inode) -> tuple[int, int]:
-        f = inode.fields
-        return (f.i_uid if self.uid is None else self.uid, f.i_gid if self.gid is None else self.gid)
+        self.entry_timeout(values)
+        return ino, values
 
     @as_errno
     def getattr(self, path, fh=None):
-        inode = self.stat_inode(path, fh)
-        f = inode.fields
-        return {"st_ino": inode.ino, "st_mode": f.i_mode, "st_nlink": f.i_links_count,
-                "st_uid": f.i_uid if self.uid is None else self.uid,
-                "st_gid": f.i_gid if self.gid is None else self.gid,
-                "st_size": f.i_size, "st_blocks": f.i_blocks * (C.BLOCK_SIZE // 512),
-                "st_blksize": C.BLOCK_SIZE, "st_atime": f.i_atime * 10**9,
-                "st_mtime": f.i_mtime * 10**9, "st_ctime": f.i_ctime * 10**9}
+        ino, v = self.stat_values(path, fh)
+        return {"st_ino": ino, "st_mode": v[AT_MODE], "st_nlink": v[AT_LINKS],
+                "st_uid": v[AT_UID] if self.uid is None else self.uid,
+                "st_gid": v[AT_GID] if self.gid is None else self.gid,
+                "st_size": v[AT_SIZE], "st_blocks": v[AT_BLOCKS] * (C.BLOCK_SIZE // 512),
+                "st_blksize": C.BLOCK_SIZE, "st_atime": v[AT_ATIME] * 10**9,
+                "st_mtime": v[AT_MTIME] * 10**9, "st_ctime": v[AT_CTIME] * 10**9}
 
     @as_errno
     def chmod(self, path, mode):
@@ -338,14 +331,24 @@ class VexfsOperations(mfusepy.Operations):
             handle.listing = self.readdir_entries(fh)
         return handle.listing
 
-    def entry_inode(self, ino: int):
-        """An entry's inode for readdirplus, or None when it can not be read or is not in
-        use (the kernel then looks the name up, and the lookup answers the error)."""
+    def entry_values(self, ino: int) -> tuple | None:
+        """An entry's inode for readdirplus, unpacked (INODE_STRUCT's values: no Container
+        per entry), or None when it can not be read or is not in use (the kernel then
+        looks the name up, and the lookup answers the error)."""
         try:
-            inode = self.volume.read_inode(ino)
+            values = INODE_STRUCT.unpack(self.volume.read_inode_raw(ino))
         except VexfsError:
             return None
-        return inode if inode.in_use else None
+        return values if values[AT_MODE] else None
+
+    def entry_timeout(self, values: tuple) -> None:
+        """The attribute timeout of the answer being made about an inode (INODE_STRUCT's
+        values): cached only what one kernel inode reaches (cacheable)."""
+        if self.config is not None:
+            mode, links = values[AT_MODE], values[AT_LINKS]
+            timeout = ATTR_TIMEOUT if mode & C.S_IFMT == C.S_IFDIR or links <= 1 else 0.0
+            if self.config.attr_timeout != timeout:
+                self.config.attr_timeout = timeout
 
     @as_errno
     def readdir_entries(self, fh) -> list[tuple[str, int, int]]:
@@ -455,7 +458,8 @@ class VexfsOperations(mfusepy.Operations):
         self._writing()
         uid, gid = self._owner()
         ino = self.ns.create(*self._split(path), stat.S_IFREG | (mode & 0o7777), uid=uid, gid=gid)
-        return self._handle(ino, flags, path, direct=self._open_direct(self.volume.read_inode(ino), flags))
+        # _open_direct of a new file (one name, empty, open nowhere else): by its flags alone.
+        return self._handle(ino, flags, path, direct=flags & os.O_ACCMODE == os.O_WRONLY)
 
     @as_errno
     def open(self, path, flags):
@@ -542,18 +546,40 @@ class VexfsOperations(mfusepy.Operations):
         return 0
 
 
+_memory_view = ctypes.pythonapi.PyMemoryView_FromMemory
+_memory_view.argtypes = [ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_int]
+_memory_view.restype = ctypes.py_object
+PYBUF_READ, PYBUF_WRITE = 0x100, 0x200
+
+
+def buffer_view(buf, size: int, *, writable: bool) -> memoryview:
+    """A memoryview of `size` bytes of libfuse's request buffer (a c_byte pointer), for the
+    call only. `(c_char * size).from_address` makes a new ctypes type for each size it has
+    not seen (~30 us each: small files come in thousands of sizes)."""
+    if not size or not buf:  # nothing to see (libfuse may pass no buffer for 0 bytes)
+        return memoryview(bytearray())
+    return _memory_view(ctypes.addressof(buf.contents), size, PYBUF_WRITE if writable else PYBUF_READ)
+
+
+STAT_SIZE = ctypes.sizeof(mfusepy.c_stat)
 FILL_DIR_PLUS = 1 << 1  # libfuse's FUSE_FILL_DIR_PLUS: the entry carries its attributes
 READDIR_PLUS = 1 << 0  # libfuse's FUSE_READDIR_PLUS: the kernel asks for them
 
 
-def fill_stat(st, inode, owner: tuple[int, int]) -> None:
-    """A struct stat from an inode, field by field (mfusepy's dict path costs a dict and a
-    loop of setattr per getattr, the most frequent request)."""
-    f = inode.fields
-    st.st_ino, st.st_mode, st.st_nlink = inode.ino, f.i_mode, f.i_links_count
-    st.st_uid, st.st_gid = owner
-    st.st_size, st.st_blocks, st.st_blksize = f.i_size, f.i_blocks * (C.BLOCK_SIZE // 512), C.BLOCK_SIZE
-    st.st_atimespec.tv_sec, st.st_mtimespec.tv_sec, st.st_ctimespec.tv_sec = f.i_atime, f.i_mtime, f.i_ctime
+AT_MODE, AT_LINKS, AT_UID, AT_GID, AT_SIZE, AT_ATIME, AT_CTIME, AT_MTIME, AT_BLOCKS = (value_index(name) for name in (
+    "i_mode", "i_links_count", "i_uid", "i_gid", "i_size", "i_atime", "i_ctime", "i_mtime", "i_blocks"))
+
+
+def fill_stat_values(st, ino: int, values: tuple, uid: int | None, gid: int | None) -> None:
+    """A struct stat from INODE_STRUCT's values, field by field (mfusepy's dict path costs a
+    dict and a loop of setattr per getattr); uid, gid: the mount's -o uid=, gid=, or None.
+    Sets the same fields for every inode, so a struct reused entry after entry holds no stale one."""
+    st.st_ino, st.st_mode, st.st_nlink = ino, values[AT_MODE], values[AT_LINKS]
+    st.st_uid = values[AT_UID] if uid is None else uid
+    st.st_gid = values[AT_GID] if gid is None else gid
+    st.st_size, st.st_blocks, st.st_blksize = values[AT_SIZE], values[AT_BLOCKS] * (C.BLOCK_SIZE // 512), C.BLOCK_SIZE
+    st.st_atimespec.tv_sec, st.st_mtimespec.tv_sec, st.st_ctimespec.tv_sec = \
+        values[AT_ATIME], values[AT_MTIME], values[AT_CTIME]
 
 
 class VexfsFUSE(mfusepy.FUSE):
@@ -570,9 +596,12 @@ class VexfsFUSE(mfusepy.FUSE):
 
     def getattr_fuse_3(self, path, buf, fip):
         ops = self.operations
-        inode = ops.stat_inode(self._path(path), fip.contents.fh if fip else None)
-        ctypes.memset(buf, 0, ctypes.sizeof(mfusepy.c_stat))
-        fill_stat(buf.contents, inode, ops.owner_of(inode))
+        try:
+            ino, values = ops.stat_values(self._path(path), fip.contents.fh if fip else None)
+        except mfusepy.FuseOSError as exc:  # a lookup of a name not there: the most common error
+            return -exc.errno
+        ctypes.memset(buf, 0, STAT_SIZE)
+        fill_stat_values(buf.contents, ino, values, ops.uid, ops.gid)
         return 0
 
     def open(self, path, fip):
@@ -588,33 +617,33 @@ class VexfsFUSE(mfusepy.FUSE):
         return 0
 
     def read(self, path, buf, size, offset, fip):
-        target = (ctypes.c_char * size).from_address(ctypes.cast(buf, ctypes.c_void_p).value)
+        target = buffer_view(buf, size, writable=True)
         return self.operations.read_into(fip.contents.fh, offset, target)
 
     def write(self, path, buf, size, offset, fip):
         # The request's own buffer, not a copy: the write API writes it before returning.
-        data = memoryview((ctypes.c_char * size).from_address(ctypes.cast(buf, ctypes.c_void_p).value))
+        data = buffer_view(buf, size, writable=False)
         return self.operations.write(self._path(path), data, offset, fip.contents.fh)
 
     def readdir_fuse_3(self, path, buf, filler, offset, fip, flags):
         """Entries from `offset` (an index into the listing, each entry's own offset the
         next index) until libfuse's buffer is full: with offsets, libfuse 3 sends the
         attributes of readdirplus entries on (without, it drops them)."""
-        ops, st = self.operations, mfusepy.c_stat()
+        ops, st = self.operations, mfusepy.c_stat()  # zeroed once: each entry sets what it uses
         plus = bool(flags & READDIR_PLUS)
         listing = ops.listing_of(fip.contents.fh, fresh=offset == 0)
+        encoding, errors = self.encoding, self.errors
         for index in range(offset, len(listing)):
             name, ino, mode = listing[index]
-            ctypes.memset(ctypes.byref(st), 0, ctypes.sizeof(st))
             fill = 0
-            inode = ops.entry_inode(ino) if plus and name not in (".", "..") else None
-            if inode is not None:
-                fill_stat(st, inode, ops.owner_of(inode))
-                ops.answer_timeout(inode)
+            values = ops.entry_values(ino) if plus and name not in (".", "..") else None
+            if values is not None:
+                fill_stat_values(st, ino, values, ops.uid, ops.gid)
+                ops.entry_timeout(values)
                 fill = FILL_DIR_PLUS
-            else:
+            else:  # libfuse takes only st_ino and the type bits of an entry without FILL_DIR_PLUS
                 st.st_ino, st.st_mode = ino, mode
-            if filler(buf, name.encode(self.encoding, self.errors), st, index + 1, fill) != 0:
+            if filler(buf, name.encode(encoding, errors), st, index + 1, fill) != 0:
                 break
         return 0
 

@@ -6,6 +6,7 @@ layout records it in the superblock (docs/FORMAT.md, "Geometry").
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,12 +39,12 @@ class Geometry:
     def bits_per_bitmap_block(self) -> int:
         return C.BLOCK_SIZE * 8 if self.layout == KERNEL else C.BITMAP_BITS_PER_BLOCK
 
-    @property
+    @functools.cached_property  # a frozen dataclass: computed once (asked per inode read)
     def addressable_blocks(self) -> int:
         """Blocks the bitmap can describe: past these the kernel overruns its buffer."""
         return min(self.blocks_count, self.bitmap_blocks * self.bits_per_bitmap_block)
 
-    @property
+    @functools.cached_property  # a frozen dataclass: computed once (asked per inode read)
     def inode_slots(self) -> int:
         """Inode numbers 1..inode_slots have a slot in the inode table."""
         return min(self.inodes_count, self.inode_table_blocks * C.INODES_PER_BLOCK)

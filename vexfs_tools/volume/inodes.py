@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -11,6 +13,7 @@ from construct import Container, ListContainer
 from ..format import constants as C
 from ..format.dtypes import INODE_DTYPE, INODE_STRUCT
 from ..format.inode import Inode
+from ..format.offsets import field_span
 
 # One inode at a time (walks read one per directory entry): unpacked with a struct derived
 # from the construct declaration, ~15x faster than construct's own parse;
@@ -60,30 +63,49 @@ class InodeRecord:
         return self.fields.i_mode != 0
 
 
+_BLOCK_END = _BLOCK_AT + C.DIRECT_BLOCKS
+# The fields before and after i_block, fetched in one C call (build_inode runs once per
+# inode written: a mount writes two or three per file it creates or removes).
+_HEAD_OF, _TAIL_OF = operator.itemgetter(*_NAMES[:_BLOCK_AT]), operator.itemgetter(*_NAMES[_BLOCK_AT + 1:])
+
+
+# (offset, struct) of each integer field of the record, from the declaration: what
+# Volume.patch_inode packs one field at a time.
+INODE_FIELD_PACKERS = {sub.name: (field_span(Inode, sub.name).offset, struct.Struct("<" + "BHIQ"[
+    (1, 2, 4, 8).index(sub.sizeof())])) for sub in Inode.subcons if sub.name != "i_block"}
+
+
+def value_index(name: str) -> int:
+    """Where field `name` (one before i_block) is among INODE_STRUCT.unpack's values."""
+    if name not in _NAMES[:_BLOCK_AT]:
+        raise KeyError(f"{name}: not a field before i_block")
+    return _NAMES.index(name)
+
+
 def parse_inode(ino: int, raw: bytes) -> InodeRecord:
     if len(raw) != C.INODE_SIZE:
         raise ValueError(f"an inode record is {C.INODE_SIZE} bytes, not {len(raw)}")
     values = INODE_STRUCT.unpack(raw)
-    end = _BLOCK_AT + C.DIRECT_BLOCKS
-    fields = Container(zip(_NAMES[:_BLOCK_AT], values[:_BLOCK_AT]))
-    fields["i_block"] = ListContainer(values[_BLOCK_AT:end])
-    fields.update(zip(_NAMES[_BLOCK_AT + 1:], values[end:]))
-    return InodeRecord(ino, fields, bytes(raw))
+    # One Container built from pairs (C code), not Container.update's Python loop.
+    merged = (*values[:_BLOCK_AT], ListContainer(values[_BLOCK_AT:_BLOCK_END]), *values[_BLOCK_END:])
+    return InodeRecord(ino, Container(zip(_NAMES, merged)), bytes(raw))
 
 
 def new_inode(**fields) -> Container:
     """A zeroed record with `fields` set (through parse_inode's struct: construct's parse
     costs ten times as much, once per file a mount creates)."""
-    record = parse_inode(0, bytes(C.INODE_SIZE)).fields
-    record.update(fields)
+    record = Container(_ZERO_FIELDS)
+    record["i_block"] = ListContainer(_ZERO_FIELDS["i_block"])  # its own list of pointers
+    dict.update(record, fields)  # Container.update is a Python loop (Container is a dict)
     return record
+
+
+_ZERO_FIELDS = parse_inode(0, bytes(C.INODE_SIZE)).fields  # new_inode's template, never handed out
 
 
 def build_inode(fields: Container) -> bytearray:
     """parse_inode's inverse, through the same struct (every write of an inode builds one)."""
-    values = [fields[name] for name in _NAMES[:_BLOCK_AT]] + list(fields["i_block"])
-    values += [fields[name] for name in _NAMES[_BLOCK_AT + 1:]]
-    return bytearray(INODE_STRUCT.pack(*values))
+    return bytearray(INODE_STRUCT.pack(*_HEAD_OF(fields), *fields["i_block"], *_TAIL_OF(fields)))
 
 
 def table_as_array(data: bytes, blocks: int) -> np.ndarray:

@@ -23,10 +23,14 @@ from ..format import constants as C
 from ..format.dtypes import DIRENT_HEADER
 from . import directory
 from .blockmap import LEVEL_SPAN, LEVEL_START, TOP_FIELDS, P, indirect_pointers
-from .inodes import InodeRecord
+from .inodes import INODE_FIELD_PACKERS, InodeRecord
 from .volume import Volume, now
 
 MAX_LINKS = 65535  # i_links_count is 16 bits
+# Fields read off a raw record (Volume.read_inode_raw) without parsing it whole: a slot is
+# free when its mode is 0; a directory's link count changes with its subdirectories.
+MODE_OFFSET, MODE_AT = INODE_FIELD_PACKERS["i_mode"]
+LINKS_OFFSET, LINKS_AT = INODE_FIELD_PACKERS["i_links_count"]
 PATH_MAX = 4096  # longest symlink target
 
 
@@ -300,10 +304,12 @@ class Namespace:
             raise fail(E.ENOSPC, "no free inode left")
 
     def _touch_dir(self, ino: int, links: int = 0) -> None:
-        inode = self.volume.read_inode(ino)
-        inode.fields.i_links_count += links
-        inode.fields.i_mtime = inode.fields.i_ctime = now()
-        self.volume.write_inode(ino, inode.fields)
+        """A directory whose entries changed: mtime and ctime now, links changed by `links`."""
+        t = now()
+        values = {"i_mtime": t, "i_ctime": t}
+        if links:
+            values["i_links_count"] = LINKS_AT.unpack_from(self.volume.read_inode_raw(ino), LINKS_OFFSET)[0] + links
+        self.volume.patch_inode(ino, values)
 
     def create(self, parent: int, name: bytes, mode: int = 0o644, *, uid: int = 0, gid: int = 0) -> int:
         """A new empty regular file (or fifo/socket/device node, by its mode's type bits)."""
@@ -339,7 +345,7 @@ class Namespace:
             heapq.heapify(free)
         while self._free_inodes:
             ino = heapq.heappop(self._free_inodes)
-            if not self.volume.read_inode(ino).in_use:
+            if not MODE_AT.unpack_from(self.volume.read_inode_raw(ino), MODE_OFFSET)[0]:
                 return ino
         ino = self.volume.take_unused_inode()
         if ino is not None:
@@ -598,26 +604,28 @@ class Namespace:
             raise fail(E.EISDIR, os.fsdecode(name))
         self._remove_entry(parent, name)
         self._touch_dir(parent)
-        self._drop_link(ino)
+        self._drop_link(ino, inode)  # as read: removing its name changed only the parent
 
-    def _drop_link(self, ino: int) -> None:
-        inode = self.volume.read_inode(ino)
-        inode.fields.i_links_count = max(0, inode.fields.i_links_count - 1)
-        inode.fields.i_ctime = now()
-        if inode.fields.i_links_count == 0 and self.open_counts.get(ino):
-            self.unlinked.add(ino)
-            self.volume.write_inode(ino, inode.fields)
-            return
-        if inode.fields.i_links_count == 0:
+    def _drop_link(self, ino: int, inode: InodeRecord | None = None) -> None:
+        """One name fewer (`inode`: as stored, when the caller has read it)."""
+        inode = inode or self.volume.read_inode(ino)
+        fields = inode.fields
+        fields["i_links_count"] = max(0, fields["i_links_count"] - 1)
+        fields["i_ctime"] = now()
+        if fields["i_links_count"] == 0 and not self.open_counts.get(ino):
             self._release_inode(ino, inode)
-        else:
-            self.volume.write_inode(ino, inode.fields)
+            return
+        if fields["i_links_count"] == 0:
+            self.unlinked.add(ino)
+        self.volume.patch_inode(ino, {"i_links_count": fields["i_links_count"], "i_ctime": fields["i_ctime"]})
 
     def _release_inode(self, ino: int, inode: InodeRecord) -> None:
+        """Free an inode's blocks and its slot: mode 0, links 0, its ctime (`inode` as
+        stored, but for a ctime the caller changed); the other fields stay."""
         self.volume.free_blocks_of(inode.fields)
         inode.fields.i_mode = 0
         inode.fields.i_links_count = 0
-        self.volume.write_inode(ino, inode.fields)
+        self.volume.patch_inode(ino, {"i_mode": 0, "i_links_count": 0, "i_ctime": inode.fields.i_ctime})
         self.unlinked.discard(ino)
         self._forget(ino)
         self._give_inode(ino)

@@ -32,8 +32,8 @@ from .blockmap import (TOP_FIELDS, LEVEL_SPAN, LEVEL_START, P, BlockMap, block_r
                        indirect_pointers, plan_map)
 from .findings import Code, Finding, describe
 from .geometry import EXTENDED, KERNEL, Geometry
-from .inodes import (InodeRecord, array_as_table, build_inode, iter_stored_past, iter_table_chunks, new_inode,
-                     parse_inode)
+from .inodes import (INODE_FIELD_PACKERS, InodeRecord, array_as_table, build_inode, iter_stored_past,
+                     iter_table_chunks, new_inode, parse_inode)
 
 READ_CHUNK = 8 << 20
 RUN_SLICE = 128 << 10  # bitmap bytes (a million blocks) allocate_run looks at at once
@@ -262,6 +262,11 @@ class Volume:
             raise CorruptionError(f"inode {ino} is out of range (1..{self.geometry.inode_slots})")
 
     def read_inode(self, ino: int) -> InodeRecord:
+        return parse_inode(ino, self.read_inode_raw(ino))
+
+    def read_inode_raw(self, ino: int) -> bytes:
+        """The 112 bytes of inode `ino` as read_inode parses them (the mount's listings
+        unpack only what a struct stat needs)."""
         self._check_ino(ino)
         block, offset = self.geometry.inode_location(ino)
         data = self._cache.get(block)
@@ -271,9 +276,8 @@ class Volume:
             if self._last_table_block[0] != block:
                 self._last_table_block = (block, self.device.read(block * C.BLOCK_SIZE, C.BLOCK_SIZE))
             data = self._last_table_block[1]
-        raw = bytes(data[offset:offset + C.INODE_SIZE]) if data is not None else \
+        return bytes(data[offset:offset + C.INODE_SIZE]) if data is not None else \
             self.device.read(block * C.BLOCK_SIZE + offset, C.INODE_SIZE)
-        return parse_inode(ino, raw)
 
     def inode_checksum_ok(self, inode: InodeRecord) -> bool:
         return self.seed is None or checksums.inode_checksum_ok(self.seed, inode.ino, inode.raw)
@@ -284,16 +288,44 @@ class Volume:
         self.inode_writes += 1
         if self.seed is not None:
             checksums.set_inode_checksum(self.seed, ino, raw)
-            fields.i_checksum = int.from_bytes(raw[-4:], "little")
+            fields["i_checksum"] = int.from_bytes(raw[-4:], "little")
         block, offset = self.geometry.inode_location(ino)
-        data = self._meta(block)
+        data = self._cache.get(block)
+        if data is None:
+            data = self._meta(block)
         was_used = data[offset] | data[offset + 1]
         data[offset:offset + C.INODE_SIZE] = raw
+        self._record_written(ino, block, was_used, fields["i_mode"], raw)
+        return InodeRecord(ino, fields, bytes(raw))
+
+    def patch_inode(self, ino: int, values: dict[str, int]) -> None:
+        """write_inode for a change of a few integer fields of the stored record: only
+        they are packed into the cached record, then its checksum (no parse and build of
+        the whole record: the mount touches a directory and frees an inode per unlink).
+        A Container the caller holds is not updated."""
+        self._check_ino(ino)
+        block, offset = self.geometry.inode_location(ino)
+        data = self._cache.get(block)
+        if data is None:
+            data = self._meta(block)
+        was_used = data[offset] | data[offset + 1]
+        for name, value in values.items():
+            at, packer = INODE_FIELD_PACKERS[name]
+            packer.pack_into(data, offset + at, value)
+        raw = memoryview(data)[offset:offset + C.INODE_SIZE]
+        if self.seed is not None:
+            checksums.set_inode_checksum(self.seed, ino, raw)
+        self._record_written(ino, block, was_used, data[offset] | data[offset + 1], raw)
+
+    def _record_written(self, ino: int, block: int, was_used: int, mode: int, raw) -> None:
+        """What follows an inode record's change in the cache: its block dirty, the slot's
+        reservation over, the lazy_itable mark, and the used and free counts."""
         self._dirty.add(block)
-        self._reserved_inodes.discard(ino)
+        if self._reserved_inodes:
+            self._reserved_inodes.discard(ino)
         if self.lazy_itable and ino > self.itable_end and any(raw):
             self.raise_itable_mark(ino + 1)
-        if bool(was_used) != bool(fields.i_mode):
+        if bool(was_used) != bool(mode):
             change = -1 if was_used else 1
             reserved = ino < self.geometry.first_allocatable_ino
             if self._used_count is not None:
@@ -303,7 +335,6 @@ class Volume:
                 # s_free_inodes follows every slot that changes between free and used.
                 self.sb.s_free_inodes = max(0, self.sb.s_free_inodes - change)
                 self.sb_dirty = True
-        return InodeRecord(ino, fields, bytes(raw))
 
     def inode_table(self, *, skip_holes: bool = False, upto_mark: bool = False) -> Iterator[tuple[int, np.ndarray]]:
         """(first inode number, INODE_DTYPE records) over the whole table, in chunks; with
@@ -608,15 +639,14 @@ class Volume:
     def free_blocks_of(self, fields) -> None:
         """Free every block an inode's map holds (data and indirect); the inode keeps its
         pointers, as ext2 leaves them, for whoever reads it later."""
-        inode = InodeRecord(0, fields, b"")
-        block_map = self.block_map(inode)
-        if not block_map.indirect or not any(getattr(fields, top) for top in TOP_FIELDS):
+        if not self.indirect or not any(fields[top] for top in TOP_FIELDS):
             # Direct blocks only (most files): a few pointers, no array work (an rm -r of
             # small files frees one or two blocks a file).
-            for block in fields.i_block[:C.DIRECT_BLOCKS]:
+            for block in fields["i_block"][:C.DIRECT_BLOCKS]:
                 if block and self.geometry.is_data_block(block):
                     self.free_block(block)
             return
+        block_map = self.block_map(InodeRecord(0, fields, b""))
         blocks = block_map.pointer_array()
         blocks = blocks[self.data_block_mask(blocks)].astype(np.int64)
         for first, count in block_runs(blocks):
