@@ -48,18 +48,28 @@ INDIRECT_DTYPE = dtype_of(IndirectBlock)
 def struct_of(declaration: Struct) -> struct.Struct:
     """A `struct.Struct` packer for a Struct made only of fixed integer fields and arrays of
     them (records read one at a time on hot paths, where construct's parse is too slow)."""
-    codes = []
-    for sub in declaration.subcons:
-        con = sub.subcon
-        while isinstance(con, (Renamed, Const)):
-            con = con.subcon
-        count = ""
-        if isinstance(con, Array) and isinstance(con.count, int) and isinstance(con.subcon, FormatField):
-            count, con = str(con.count), con.subcon
-        if not isinstance(con, FormatField):
-            raise TypeError(f"{sub.name}: not a plain integer field")
-        codes.append(count + con.fmtstr[1:])
-    return struct.Struct("<" + "".join(codes))
+    return struct.Struct("<" + "".join(_struct_code(sub) for sub in declaration.subcons))
+
+
+def field_packers(declaration: Struct) -> dict[str, tuple[int, struct.Struct]]:
+    """(offset, packer) of each plain integer field (not the arrays): a record changed in
+    place a field at a time (Volume.patch_inode)."""
+    spans = spans_of(declaration)
+    return {sub.name: (spans[sub.name].offset, struct.Struct("<" + _struct_code(sub)))
+            for sub in declaration.subcons if not _struct_code(sub)[0].isdigit()}
+
+
+def _struct_code(sub) -> str:
+    """The struct module's code of a field: 'I', or '12I' for an array of 12."""
+    con = sub.subcon
+    while isinstance(con, (Renamed, Const)):
+        con = con.subcon
+    count = ""
+    if isinstance(con, Array) and isinstance(con.count, int) and isinstance(con.subcon, FormatField):
+        count, con = str(con.count), con.subcon
+    if not isinstance(con, FormatField):
+        raise TypeError(f"{sub.name}: not a plain integer field")
+    return count + con.fmtstr[1:]
 
 
 DIRENT_HEADER = struct_of(DirEntryHeader)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import operator
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -11,9 +10,8 @@ import numpy as np
 from construct import Container, ListContainer
 
 from ..format import constants as C
-from ..format.dtypes import INODE_DTYPE, INODE_STRUCT
+from ..format.dtypes import INODE_DTYPE, INODE_STRUCT, field_packers
 from ..format.inode import Inode
-from ..format.offsets import field_span
 
 # One inode at a time (walks read one per directory entry): unpacked with a struct derived
 # from the construct declaration, ~15x faster than construct's own parse;
@@ -71,8 +69,7 @@ _HEAD_OF, _TAIL_OF = operator.itemgetter(*_NAMES[:_BLOCK_AT]), operator.itemgett
 
 # (offset, struct) of each integer field of the record, from the declaration: what
 # Volume.patch_inode packs one field at a time.
-INODE_FIELD_PACKERS = {sub.name: (field_span(Inode, sub.name).offset, struct.Struct("<" + "BHIQ"[
-    (1, 2, 4, 8).index(sub.sizeof())])) for sub in Inode.subcons if sub.name != "i_block"}
+INODE_FIELD_PACKERS = field_packers(Inode)
 
 
 def value_index(name: str) -> int:

@@ -285,7 +285,6 @@ class Volume:
     def write_inode(self, ino: int, fields) -> InodeRecord:
         self._check_ino(ino)
         raw = build_inode(fields)
-        self.inode_writes += 1
         if self.seed is not None:
             checksums.set_inode_checksum(self.seed, ino, raw)
             fields["i_checksum"] = int.from_bytes(raw[-4:], "little")
@@ -320,6 +319,7 @@ class Volume:
     def _record_written(self, ino: int, block: int, was_used: int, mode: int, raw) -> None:
         """What follows an inode record's change in the cache: its block dirty, the slot's
         reservation over, the lazy_itable mark, and the used and free counts."""
+        self.inode_writes += 1
         self._dirty.add(block)
         if self._reserved_inodes:
             self._reserved_inodes.discard(ino)
