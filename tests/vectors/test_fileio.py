@@ -85,8 +85,8 @@ def test_bulk_runs_equal_runs(tmp_path):
         assert block_map.problems
 
 
-def test_bulk_mapping_list_equals_mapping(tmp_path):
-    from vexfs_tools.volume.blockmap import LEVEL_START, bulk_mapping_list
+def test_bulk_mapping_arrays_equal_mapping(tmp_path):
+    from vexfs_tools.volume.blockmap import LEVEL_START, bulk_mapping_arrays
 
     image = str(tmp_path / "map.img")
     run_mkfs(image, MkfsOptions(), size=32 << 20)
@@ -95,5 +95,9 @@ def test_bulk_mapping_list_equals_mapping(tmp_path):
         for logical in list(range(3, 40)) + list(range(LEVEL_START[1] + 5, LEVEL_START[1] + 30)):
             volume.set_block(fields, logical, volume.allocate_block())
         inode = InodeRecord(0, fields, b"")
-        assert bulk_mapping_list(volume.block_map(inode), volume.data_block_mask) == \
-            list(volume.block_map(inode).mapping())
+        logical, physical = bulk_mapping_arrays(volume.block_map(inode), volume.data_block_mask)
+        assert list(zip(logical.tolist(), physical.tolist())) == list(volume.block_map(inode).mapping())
+        fields.i_block[0] = volume.geometry.blocks_count + 7  # a bad pointer: the walk's answer
+        bad = InodeRecord(0, fields, b"")
+        logical, physical = bulk_mapping_arrays(volume.block_map(bad), volume.data_block_mask)
+        assert list(zip(logical.tolist(), physical.tolist())) == list(volume.block_map(bad).mapping())
