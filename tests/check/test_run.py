@@ -45,6 +45,22 @@ def test_a_clean_check_imports_none_of_what_it_does_not_use(tmp_path):
     assert out.stdout.splitlines()[-1] == "exit 0"
 
 
+def test_a_clean_check_of_vector_files_walks_no_tree(tmp_path, monkeypatch):
+    """Pass 6 names a vector file only in a finding: a clean check needs no path, and so no
+    walk of every directory in Python."""
+    from vexfs_tools.check.context import Checker
+
+    img = _image(tmp_path)
+    add_vectors(img)
+    walks: list[int] = []
+    walk_names = Checker._walk_names
+    monkeypatch.setattr(Checker, "_walk_names", lambda self: walks.append(1) or walk_names(self))
+    lines: list[str] = []
+    assert run_check(str(img.path), NO, emit=lines.append).exit_code == 0
+    assert "Pass 6: Checking vector files" in lines
+    assert walks == []
+
+
 def test_the_sweep_counts_the_used_inodes_a_fresh_sweep_counts(tmp_path):
     img = _image(tmp_path)
     result = run_check(str(img.path), NO)

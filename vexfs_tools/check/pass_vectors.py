@@ -44,7 +44,9 @@ def run_pass_vectors(checker: Checker) -> None:
             volume.sb.s_feature_ro_compat |= feature
             volume.features = type(volume.features).of(volume.sb)
             volume.sb_dirty = True
-        vf = VectorFile(volume, volume.read_inode(ino), info, checker.path_of(ino) or "")
+        # No path: the checks name the file through the findings' `ino`, and asking for a
+        # path here would walk the whole tree in Python on every check of a clean image.
+        vf = VectorFile(volume, volume.read_inode(ino), info)
         _check_contents(checker, vf.use_contents(contents))
 
 
