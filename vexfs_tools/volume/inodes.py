@@ -82,10 +82,13 @@ def value_index(name: str) -> int:
 def parse_inode(ino: int, raw: bytes) -> InodeRecord:
     if len(raw) != C.INODE_SIZE:
         raise ValueError(f"an inode record is {C.INODE_SIZE} bytes, not {len(raw)}")
-    values = INODE_STRUCT.unpack(raw)
     # One Container built from pairs (C code), not Container.update's Python loop.
-    merged = (*values[:_BLOCK_AT], ListContainer(values[_BLOCK_AT:_BLOCK_END]), *values[_BLOCK_END:])
-    return InodeRecord(ino, Container(zip(_NAMES, merged)), bytes(raw))
+    return InodeRecord(ino, Container(zip(_NAMES, _field_values(INODE_STRUCT.unpack(raw)))), bytes(raw))
+
+
+def _field_values(values: tuple) -> tuple:
+    """INODE_STRUCT's values in _NAMES' order: the DIRECT_BLOCKS pointers as one list."""
+    return (*values[:_BLOCK_AT], ListContainer(values[_BLOCK_AT:_BLOCK_END]), *values[_BLOCK_END:])
 
 
 def new_inode(**fields) -> Container:
@@ -199,12 +202,6 @@ def parse_inode_rows(inos: list[int], raw: bytes) -> list[InodeRecord]:
     INODE_DTYPE array): the same field names, order and values, in InodeFields."""
     if len(raw) != len(inos) * C.INODE_SIZE:
         raise ValueError(f"{len(inos)} inode records are {len(inos) * C.INODE_SIZE} bytes, not {len(raw)}")
-    head, tail = _NAMES[:_BLOCK_AT], _NAMES[_BLOCK_AT + 1:]
-    end = _BLOCK_AT + C.DIRECT_BLOCKS
-    out = []
-    for at, (ino, values) in enumerate(zip(inos, INODE_STRUCT.iter_unpack(raw))):
-        fields = InodeFields(zip(head, values))
-        fields["i_block"] = ListContainer(values[_BLOCK_AT:end])
-        fields.update(zip(tail, values[end:]))
-        out.append(InodeRecord(ino, fields, raw[at * C.INODE_SIZE:(at + 1) * C.INODE_SIZE]))
-    return out
+    return [InodeRecord(ino, InodeFields(zip(_NAMES, _field_values(values))),
+                        raw[at * C.INODE_SIZE:(at + 1) * C.INODE_SIZE])
+            for at, (ino, values) in enumerate(zip(inos, INODE_STRUCT.iter_unpack(raw)))]

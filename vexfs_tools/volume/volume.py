@@ -41,6 +41,11 @@ FREED_RUN_MIN = 4096  # blocks freed at once from which the run, not each block,
 CACHE_LIMIT = 16384  # metadata blocks kept (64 MiB) before dirty ones are written out
 
 
+def _among(block: int, blocks: set[int], runs: list[tuple[int, int]]) -> bool:
+    """Is `block` in the set, or in one of the (first, count) runs kept beside it?"""
+    return block in blocks or any(first <= block < first + n for first, n in runs)
+
+
 def now() -> int:
     """Seconds for new timestamps: SOURCE_DATE_EPOCH when set (reproducible images)."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
@@ -289,9 +294,7 @@ class Volume:
             checksums.set_inode_checksum(self.seed, ino, raw)
             fields["i_checksum"] = int.from_bytes(raw[-4:], "little")
         block, offset = self.geometry.inode_location(ino)
-        data = self._cache.get(block)
-        if data is None:
-            data = self._meta(block)
+        data = self._meta(block)
         was_used = data[offset] | data[offset + 1]
         data[offset:offset + C.INODE_SIZE] = raw
         self._record_written(ino, block, was_used, fields["i_mode"], raw)
@@ -304,9 +307,7 @@ class Volume:
         A Container the caller holds is not updated."""
         self._check_ino(ino)
         block, offset = self.geometry.inode_location(ino)
-        data = self._cache.get(block)
-        if data is None:
-            data = self._meta(block)
+        data = self._meta(block)
         was_used = data[offset] | data[offset + 1]
         for name, value in values.items():
             at, packer = INODE_FIELD_PACKERS[name]
@@ -446,7 +447,7 @@ class Volume:
             self.device.flush()
 
     def _is_fresh(self, block: int) -> bool:
-        return block in self._fresh or any(first <= block < first + n for first, n in self._fresh_runs)
+        return _among(block, self._fresh, self._fresh_runs)
 
     def _used_inodes(self) -> tuple[int, int]:
         """(slots in use below s_first_ino, from it on): one scan of the table, then kept up
@@ -527,7 +528,7 @@ class Volume:
             self.bitmap.set(block)  # in use though the bitmap said free: mark it, look on
         if not self.is_data_block(block):
             raise CorruptionError(f"block {block} is fixed metadata, yet the bitmap offered it")
-        if block in self._freed or any(first <= block < first + n for first, n in self._freed_runs):
+        if _among(block, self._freed, self._freed_runs):
             self.flush_metadata()  # its last owner lets go of it on disk before it is reused
         self.bitmap.set(block)
         self._fresh.add(block)
