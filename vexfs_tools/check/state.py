@@ -15,6 +15,9 @@ from ..volume.volume import Volume
 
 
 CLAIM_CHUNK = 1 << 20  # bytes of claim bits a chunk holds: 8,388,608 blocks (32 GiB)
+# Inodes in use looked up through a table of rows by inode number (4 bytes a number up to the
+# highest in use) where that costs at most this many rows an inode in use; else by binary search.
+DENSE_ROWS_PER_INODE = 4
 
 
 class BlockClaims:
@@ -112,6 +115,7 @@ class InodesInUse:
         self.links = np.zeros(0, np.uint16)
         self.sizes = np.zeros(0, np.uint64)
         self.refs = np.zeros(0, np.uint32)
+        self._row_of: np.ndarray | None = None  # row of each inode number (-1: not in use)
         self._extra: dict[int, list[int]] = {}  # added after freeze: ino -> [mode, links, size, refs]
         self._gone: set[int] = set()
 
@@ -132,6 +136,11 @@ class InodesInUse:
             columns = [column[order] for column in columns]
         self.inos, self.modes, self.links, self.sizes = columns
         self.refs = np.zeros(len(self.inos), np.uint32)
+        self._row_of = None
+        top = int(self.inos[-1]) + 1 if len(self.inos) else 0
+        if top <= DENSE_ROWS_PER_INODE * len(self.inos):
+            self._row_of = np.full(top, -1, np.int32)
+            self._row_of[self.inos] = np.arange(len(self.inos), dtype=np.int32)
 
     def _index(self, ino: int) -> int:
         # A numpy scalar of the array's own type: with a Python int numpy converts the whole
@@ -145,8 +154,12 @@ class InodesInUse:
         inos = np.asarray(inos, np.uint32)
         if not len(self.inos):
             return np.zeros(len(inos), np.uint16), np.full(len(inos), -1, np.int64)
-        rows = np.minimum(self.inos.searchsorted(inos), len(self.inos) - 1)
-        found = self.inos[rows] == inos
+        if self._row_of is not None:
+            rows = self._row_of[np.minimum(inos, len(self._row_of) - 1)]
+            found = (rows >= 0) & (inos < len(self._row_of))
+        else:
+            rows = np.minimum(self.inos.searchsorted(inos), len(self.inos) - 1)
+            found = self.inos[rows] == inos
         modes = np.where(found, self.modes[rows], 0).astype(np.uint16)
         rows = np.where(found, rows, -1)
         for ino in self._gone | self._extra.keys():  # the few changed after pass 1

@@ -104,27 +104,59 @@ def walk_blocks(data: np.ndarray, *, chain_end: int = C.BLOCK_SIZE) -> EntryTabl
 def name_hashes(data: np.ndarray, entries: EntryTable, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For the entries selected by `which` (indices): a 64-bit hash of each name (equal names,
     equal hashes; the caller compares the bytes of any hashes that collide), and whether the
-    name holds a NUL or a '/'. Work is proportional to the bytes of the names."""
-    flat = data.reshape(-1)
+    name holds a NUL or a '/'. Names of one length in 8-byte words are taken together, a
+    word at a time (a name starts on a 4-byte boundary, as entries and their headers do), so
+    the work is proportional to the bytes of the names."""
     lengths = entries.name_len[which].astype(np.int64)
-    order = np.argsort(-lengths, kind="stable")  # longest first: step k reads a prefix
-    start = (entries.row[which][order].astype(np.int64) * C.BLOCK_SIZE
-             + entries.offset[which][order] + C.DIRENT_HEADER_SIZE)
-    longest_first = lengths[order]
-    hashes = longest_first.astype(np.uint64)
-    bad = np.zeros(len(order), bool)
-    # How many names are longer than k, for every k: a prefix of the sorted order.
-    longer_than = np.searchsorted(-longest_first, -np.arange(int(longest_first[0]) if len(order) else 0),
-                                  side="left")
-    for k, count in enumerate(longer_than.tolist()):
-        byte = flat[start[:count] + k]
-        hashes[:count] = hashes[:count] * _HASH_MULTIPLIER + byte
-        bad[:count] |= (byte == 0) | (byte == ord("/"))
-    out_hashes = np.empty_like(hashes)
-    out_bad = np.empty_like(bad)
-    out_hashes[order] = hashes
-    out_bad[order] = bad
-    return out_hashes, out_bad
+    hashes = lengths.astype(np.uint64)
+    bad = np.zeros(len(which), bool)
+    if not len(which):
+        return hashes, bad
+    first_word = (entries.row[which].astype(np.int64) * C.BLOCK_SIZE + entries.offset[which]
+                  + C.DIRENT_HEADER_SIZE) >> 2
+    width = (lengths + 7) >> 3
+    words = data.view("<u4").reshape(-1)
+    order = np.argsort(width, kind="stable")
+    bounds = np.searchsorted(width[order], np.arange(1, _NAME_WORDS_MAX + 2)).tolist()
+    for count, start, end in zip(range(1, _NAME_WORDS_MAX + 1), bounds, bounds[1:]):
+        for part in range(start, end, _NAME_ROWS):
+            rows = order[part:min(end, part + _NAME_ROWS)]
+            hashes[rows], bad[rows] = _hash_names(words, first_word[rows], lengths[rows], count)
+    return hashes, bad
+
+
+_NAME_WORDS_MAX = -(-255 // 8)  # name_len is one byte
+_NAME_ROWS = 1 << 16  # names read together
+assert C.DIRENT_HEADER_SIZE % 4 == 0  # so a name starts on a 4-byte boundary
+_ONES = np.uint64(0x0101010101010101)
+_HIGHS = np.uint64(0x8080808080808080)
+_SLASHES = np.uint64(0x2F2F2F2F2F2F2F2F)
+_HIGH_HALF = np.uint64(32)
+# The bytes of a word that a name of n more bytes covers (n = 0..8), and what the others are
+# set to: 0x01, neither NUL nor '/', the same for equal names.
+_KEEP = np.array([(1 << (8 * n)) - 1 for n in range(9)], np.uint64)
+_FILL = ~_KEEP & _ONES
+
+
+def _hash_names(words: np.ndarray, first_word: np.ndarray, lengths: np.ndarray,
+                count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(hashes, holds NUL or '/') of names of `count` 8-byte words each, read as pairs of
+    le32 words from `first_word` on, a column of words at a time (whole arrays: numpy is
+    slow over short rows); bytes past a name's end are masked off."""
+    hashed = lengths.astype(np.uint64)
+    bad = np.zeros(len(lengths), bool)
+    last = len(words) - 1
+    for column in range(count):
+        at = first_word + 2 * column
+        word = words[at].astype(np.uint64) | (words[np.minimum(at + 1, last)].astype(np.uint64) << _HIGH_HALF)
+        covered = np.clip(lengths - 8 * column, 0, 8)
+        word &= _KEEP[covered]
+        word |= _FILL[covered]
+        slashes = word ^ _SLASHES
+        # A byte is zero somewhere in v exactly when (v - 0x01..) & ~v & 0x80.. is not zero.
+        bad |= ((((word - _ONES) & ~word) | ((slashes - _ONES) & ~slashes)) & _HIGHS) != 0
+        hashed = hashed * _HASH_MULTIPLIER + word
+    return hashed, bad
 
 
 def slack_suspects(data: np.ndarray, entries: EntryTable) -> np.ndarray:
