@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 from tests.conftest import run
 
@@ -33,3 +34,14 @@ def test_a_reader_that_stops_early_gets_no_traceback(fresh_image):
                            capture_output=True, text=True)
     assert len(piped.stdout) == 10
     assert piped.stderr == ""
+
+
+def test_tools_import_with_the_collector_paused_then_run_with_it():
+    """The imports run without cyclic collections; the tool runs with the collector on
+    again, the imported objects frozen out of its sweeps."""
+    probe = ("import gc, sys; from vexfs_tools.cli import standalone; counts = []; "
+             "gc.callbacks.append(lambda phase, info: counts.append(1) if phase == 'start' else None); "
+             "main = standalone._tool_main('fsck'); "
+             "print(len(counts), gc.isenabled(), gc.get_freeze_count() > 0, 'numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["0", "True", "True", "True"]
