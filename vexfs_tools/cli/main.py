@@ -12,6 +12,7 @@ import click
 
 from .. import __version__
 from .common import run_standalone
+from .standalone import _leave
 
 # name -> (module under vexfs_tools.cli, attribute)
 COMMANDS = {
@@ -31,6 +32,11 @@ COMMANDS = {
     "write": ("write", "write_command"), "mkdir": ("write", "mkdir_command"), "rm": ("write", "rm_command"),
     "mv": ("write", "mv_command"), "ln": ("write", "ln_command"), "chmod": ("write", "chmod_command"),
 }
+
+# Commands that exit without the interpreter's teardown (standalone._leave), as fsck and
+# dump do: they close their image and files before returning and start no thread, pool or
+# atexit hook, and after an extract of 100,000 files the teardown alone is 0.1 s.
+LEAVE_AT_ONCE = frozenset({"extract", "dfxml"})
 
 EPILOG = """\b
 Examples:
@@ -84,4 +90,6 @@ def main() -> None:
 
         helper_main()
         return
+    if sys.argv[1:2] and sys.argv[1] in LEAVE_AT_ONCE:
+        _leave(lambda: run_standalone(cli, usage_code=2))
     run_standalone(cli, usage_code=2)
