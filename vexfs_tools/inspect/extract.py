@@ -20,7 +20,9 @@ An image is untrusted input, so:
   file named many times is written once and hard-linked;
 - device files, fifos and sockets are not created.
 Each oddity is reported (ExtractReport.problems, and `on_problem` as it happens), never
-fatal; memory stays bounded by one directory's entries and one 8 MiB chunk of data.
+fatal; memory stays bounded by a few directories' entries (the one read, and the batches of
+plain files queued for the writer threads: at most IN_FLIGHT + WRITERS) and one 8 MiB
+chunk of data.
 """
 
 from __future__ import annotations
