@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import time
 import xml.etree.ElementTree as ET
 
@@ -278,3 +279,29 @@ def test_a_batch_gives_back_what_it_could_not_create(tmp_path, monkeypatch):
     (threaded, alone), (threaded_tree, alone_tree) = _extract_both(image, tmp_path, monkeypatch)
     assert threaded == alone and threaded_tree == alone_tree
     assert _untimed(tree_of(tmp_path / "out")) == alone_tree
+
+
+def test_an_error_in_the_walk_stops_the_writers(tmp_path, monkeypatch):
+    """An exception out of the walk (here a bug planted in the third directory's reopen)
+    waits for the batches queued, stops the threads and closes every directory."""
+    tree = {**{f"d{n}": None for n in range(4)}, **{f"d{n}/f{m:02d}": b"x" * m for n in range(4) for m in range(40)}}
+    image = build(tmp_path, tree=tree, name="dirs.img")
+    real = extract_module.Extractor._reopen
+    calls = []
+
+    def failing(self, parent, made):
+        calls.append(made)
+        if len(calls) == 3:
+            raise RuntimeError("planted")
+        return real(self, parent, made)
+
+    monkeypatch.setattr(extract_module.Extractor, "_reopen", failing)
+    with Volume.open(str(image)) as v:
+        before = set(os.listdir("/proc/self/fd"))  # the image map's descriptor lives on in the traceback
+        with pytest.raises(RuntimeError, match="planted"):
+            extract(v, "/", str(tmp_path / "out"))
+        opened = set(os.listdir("/proc/self/fd")) - before
+        assert [os.readlink(f"/proc/self/fd/{fd}") for fd in opened] == [os.path.realpath(image)]
+    assert not [t for t in threading.enumerate() if t.name.startswith("extract-writer")]
+    written = [d for d in sorted(os.listdir(tmp_path / "out")) if len(os.listdir(tmp_path / "out" / d)) == 40]
+    assert len(written) == 2

@@ -559,20 +559,17 @@ class Extractor:
         else:
             directory.close()
 
-    def _abandon(self) -> None:
-        """After an error: wait until no writer uses a directory, then close them all."""
-        for batch in self._pending:
-            batch.done.wait()
+    def stop_writers(self) -> None:
+        """At the end of a walk (or at an error in it): the writer threads stopped once
+        they have run what was queued, so that none uses a directory any more, then the
+        directories still waiting closed (a later walk starts new writers)."""
+        if self._writers is not None:
+            self._writers.stop()
+            self._writers = None
         self._pending = []
         for directory in self._retired:
             directory.close()
         self._retired = []
-
-    def stop_writers(self) -> None:
-        self._abandon()
-        if self._writers is not None:
-            self._writers.stop()
-            self._writers = None
 
     def _write_plains_here(self, parent: _Directory, plains: list[tuple[Entry, tuple]],
                            directory_path: bytes) -> None:
@@ -803,7 +800,7 @@ class Extractor:
                     self._plains_done(here, plains, listing.path, live)
             self._drain()
         finally:
-            self._abandon()
+            self.stop_writers()
             for directory in reversed(stack):
                 if directory is not None and directory is not root:
                     directory.close()
