@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import time
 import xml.etree.ElementTree as ET
 
@@ -220,3 +221,87 @@ def test_quiet_blocks_hide_no_deleted_entry(images, which, tmp_path):
                 [(d.name, d.ino, d.block, d.offset, d.status) for d in full]
     assert any(quiet)
     assert found >= 2 or which != "deleted"
+
+
+def _extract_both(image, tmp_path, monkeypatch) -> tuple:
+    """extract with the writer threads and with none (every batch written by the walk's
+    thread): (reports, trees)."""
+    old = os.umask(0o022)
+    try:
+        with Volume.open(str(image)) as v:
+            threaded = extract(v, "/", str(tmp_path / "threaded"), deleted=True)
+        with monkeypatch.context() as m:
+            m.setattr(extract_module, "WRITERS", 0)
+            with Volume.open(str(image)) as v:
+                alone = extract(v, "/", str(tmp_path / "alone"), deleted=True)
+    finally:
+        os.umask(old)
+    return (threaded.as_dict(), alone.as_dict()), \
+        (_untimed(tree_of(tmp_path / "threaded")), _untimed(tree_of(tmp_path / "alone")))
+
+
+@pytest.mark.parametrize("which", ["odd", "friendly", "hostile"])
+def test_writer_threads_write_what_one_thread_writes(images, which, tmp_path, monkeypatch):
+    (threaded, alone), (threaded_tree, alone_tree) = _extract_both(images[which], tmp_path, monkeypatch)
+    assert threaded == alone
+    assert threaded_tree == alone_tree
+
+
+WIDE_TREE: dict = {"w": None, **{f"w/f{n:03d}": bytes([n]) * (n * 37) for n in range(200)}}
+
+
+def test_a_batch_gives_back_what_it_could_not_create(tmp_path, monkeypatch):
+    """A writer that can not create a file leaves it to the walk's thread (the general
+    path, which says why); a failed write is reported as the one-at-a-time path does."""
+    image = build(tmp_path, tree=WIDE_TREE, name="wide.img")
+    real = extract_module._write_batch
+    batches = []
+
+    def flaky(dir_fd, image_map, plains):
+        batches.append(len(plains))
+        skip = {at for at, ((name, *_), _) in enumerate(plains) if name in (b"f007", b"f150")}
+        kept = [at for at in range(len(plains)) if at not in skip]
+        files, nbytes, failed, problems = real(dir_fd, image_map, [plains[at] for at in kept])
+        problems = [(kept[at], error) for at, error in problems]
+        problems += [(at, "Input/output error") for at in kept if plains[at][0][0] == b"f100"]
+        return files, nbytes, sorted(skip | {kept[at] for at in failed}), problems
+
+    monkeypatch.setattr(extract_module, "_write_batch", flaky)
+    old = os.umask(0o022)
+    try:
+        with Volume.open(str(image)) as v:
+            report = extract(v, "/", str(tmp_path / "out"))
+    finally:
+        os.umask(old)
+    assert batches and sum(batches) == 200
+    assert report.files == 200 and report.problems == ["/w/f100: writing failed: Input/output error"]
+    monkeypatch.setattr(extract_module, "_write_batch", real)
+    (threaded, alone), (threaded_tree, alone_tree) = _extract_both(image, tmp_path, monkeypatch)
+    assert threaded == alone and threaded_tree == alone_tree
+    assert _untimed(tree_of(tmp_path / "out")) == alone_tree
+
+
+def test_an_error_in_the_walk_stops_the_writers(tmp_path, monkeypatch):
+    """An exception out of the walk (here a bug planted in the third directory's reopen)
+    waits for the batches queued, stops the threads and closes every directory."""
+    tree = {**{f"d{n}": None for n in range(4)}, **{f"d{n}/f{m:02d}": b"x" * m for n in range(4) for m in range(40)}}
+    image = build(tmp_path, tree=tree, name="dirs.img")
+    real = extract_module.Extractor._reopen
+    calls = []
+
+    def failing(self, parent, made):
+        calls.append(made)
+        if len(calls) == 3:
+            raise RuntimeError("planted")
+        return real(self, parent, made)
+
+    monkeypatch.setattr(extract_module.Extractor, "_reopen", failing)
+    with Volume.open(str(image)) as v:
+        before = set(os.listdir("/proc/self/fd"))  # the image map's descriptor lives on in the traceback
+        with pytest.raises(RuntimeError, match="planted"):
+            extract(v, "/", str(tmp_path / "out"))
+        opened = set(os.listdir("/proc/self/fd")) - before
+        assert [os.readlink(f"/proc/self/fd/{fd}") for fd in opened] == [os.path.realpath(image)]
+    assert not [t for t in threading.enumerate() if t.name.startswith("extract-writer")]
+    written = [d for d in sorted(os.listdir(tmp_path / "out")) if len(os.listdir(tmp_path / "out" / d)) == 40]
+    assert len(written) == 2

@@ -1,5 +1,8 @@
 """Forensic commands: `vexfs icheck`, `ncheck`, `blkcat`, `timeline`, `extract` (debugfs and
 The Sleuth Kit in spirit). Every one opens the image read-only and never writes to it.
+
+Each command imports its inspect module itself, when it runs: `vexfs extract` does not load
+the diff, the partition tables or DFXML (tens of milliseconds at every start).
 """
 
 from __future__ import annotations
@@ -7,7 +10,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import socket
 import sys
 import time
 
@@ -18,16 +20,7 @@ from ..window import image_offset
 from ..device import Device
 from ..errors import UsageError, VexfsError
 from ..format import constants as C
-from ..inspect.blockmap import icheck
-from ..inspect.dfxml import write_dfxml
-from ..inspect.diff import compare, human_lines, write_differential
-from ..inspect.extract import extract
 from ..inspect.names import display
-from ..inspect.recovery import Recovery, ownership_with_recovery
-from ..inspect.partitions import holds_vexfs, read_table
-from ..inspect.lost import lost_inodes, slack_pieces, unallocated_runs
-from ..inspect.timeline import body_records, escape, mode_string
-from ..inspect.walk import ncheck
 from .common import PLACEMENT, SETTINGS, Placement, handle_errors, json_option, note, offset_options, open_device_readonly, open_readonly, \
     quiet_option, run_standalone, superblock_options
 from .output import JsonArray, Progress
@@ -51,6 +44,8 @@ Examples:
 @handle_errors(error_code=1)
 def icheck_command(image, blocks, as_json, quiet, backup, superblock_block):
     """Which inode owns each BLOCK of IMAGE (debugfs's icheck), and what the block is."""
+    from ..inspect.blockmap import icheck  # noqa: PLC0415
+    from ..inspect.recovery import ownership_with_recovery  # noqa: PLC0415
     with open_readonly(image, backup, superblock_block) as volume:
         progress = Progress("icheck", quiet=quiet)
         ownership = ownership_with_recovery(volume, progress=progress, phase=progress.relabel)
@@ -84,6 +79,8 @@ Examples:
 def ncheck_command(image, inodes, deleted, as_json, quiet, backup, superblock_block):
     """The paths that name each INODE of IMAGE (debugfs's ncheck), through directories
     recovered from orphaned blocks too."""
+    from ..inspect.recovery import Recovery  # noqa: PLC0415
+    from ..inspect.walk import ncheck  # noqa: PLC0415
     with open_readonly(image, backup, superblock_block) as volume:
         slots = volume.geometry.inode_slots
         for ino in inodes:
@@ -181,6 +178,8 @@ def timeline_command(image, mount_point, no_orphans, as_json, quiet, backup, sup
     `fls -r -m /` writes, the input of `mactime -b`): MD5|name|inode|mode|UID|GID|size|
     atime|mtime|ctime|crtime. Deleted names end in " (deleted)"; directories recovered from
     orphaned blocks are included."""
+    from ..inspect.recovery import Recovery  # noqa: PLC0415
+    from ..inspect.timeline import body_records  # noqa: PLC0415
     progress = Progress("timeline", quiet=quiet)
     with open_readonly(image, backup, superblock_block) as volume:
         recovery = Recovery(volume)
@@ -233,6 +232,7 @@ def extract_command(image, path, dest, deleted, unallocated, as_json, quiet, bac
     mode and times (as debugfs's rdump): the root's contents go straight into DEST,
     anything else as DEST/NAME. Safe on hostile images: nothing is written outside DEST,
     no symlink is followed, names are sanitized, every oddity is reported."""
+    from ..inspect.extract import extract  # noqa: PLC0415
     progress = Progress("extracting (MiB)", quiet=quiet)
 
     def on_problem(message: str) -> None:
@@ -274,6 +274,7 @@ def dfxml_command(image, no_hash, quiet, backup, superblock_block):
     fileobject per live, deleted (alloc 0) and recovered name, and per inode in use that no
     name reaches, with times, byte runs and md5/sha1 digests. Streamed: memory stays
     bounded on any image."""
+    from ..inspect.dfxml import write_dfxml  # noqa: PLC0415
     progress = Progress("dfxml (names)", quiet=quiet)
     stdout = click.get_binary_stream("stdout")
     pending: list[str] = []
@@ -354,6 +355,7 @@ def diff_command(image_a, image_b, as_json, as_dfxml, quiet, placement_a, placem
     (which fields); blocks allocated, freed, changed in content or owner; names added,
     removed, renamed; files whose content changed (md5). Directories whose inode maps no
     block are flagged, with the orphaned block they were read from."""
+    from ..inspect.diff import compare, human_lines, write_differential  # noqa: PLC0415
     if as_json and as_dfxml:
         raise UsageError("--json and --dfxml exclude each other")
     progress = Progress("diff (blocks)", quiet=quiet)
@@ -393,6 +395,8 @@ def blkls_command(image, slack, as_map, backup, superblock_block):
     """Write IMAGE's unallocated blocks (TSK's blkls), or with -s its slack, to standard
     output, in order. --map prints one line per piece: its offset in the output, its offset
     in the image, its length, the inode holding it (0: none) and what it is."""
+    from ..inspect.lost import slack_pieces, unallocated_runs  # noqa: PLC0415
+    from ..inspect.recovery import Recovery  # noqa: PLC0415
     with open_readonly(image, backup, superblock_block) as volume:
         pieces = slack_pieces(Recovery(volume)) if slack else unallocated_runs(volume)
         if as_map:
@@ -431,6 +435,10 @@ def ils_command(image, as_body, as_json, backup, superblock_block):
     use, a deleted entry names them), unlinked ones (no link left), orphans (nothing names
     them), and freed slots that still hold block pointers. Columns as ils writes them;
     st_alloc is a (in use) or f (freed)."""
+    import socket  # noqa: PLC0415
+    from ..inspect.lost import lost_inodes  # noqa: PLC0415
+    from ..inspect.recovery import Recovery  # noqa: PLC0415
+    from ..inspect.timeline import escape, mode_string  # noqa: PLC0415
     if as_body and as_json:
         raise UsageError("-m and --json exclude each other")
     with open_readonly(image, backup, superblock_block) as volume:
@@ -477,6 +485,7 @@ def partitions_command(disk, as_json):
     """List the partitions of a whole disk image (MBR with logical partitions, or GPT), as
     mmls does, in 512-byte sectors; those a VexFS superblock starts are marked [VexFS].
     Their numbers are what --partition takes."""
+    from ..inspect.partitions import holds_vexfs, read_table  # noqa: PLC0415
     with Device(disk) as device:
         table = read_table(device)
         if table.kind == "none":

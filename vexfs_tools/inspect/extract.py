@@ -20,7 +20,9 @@ An image is untrusted input, so:
   file named many times is written once and hard-linked;
 - device files, fifos and sockets are not created.
 Each oddity is reported (ExtractReport.problems, and `on_problem` as it happens), never
-fatal; memory stays bounded by one directory's entries and one 8 MiB chunk of data.
+fatal; memory stays bounded by a few directories' entries (the one read, and the batches of
+plain files queued for the writer threads: at most IN_FLIGHT + WRITERS) and one 8 MiB
+chunk of data.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import queue
 import re
 import stat as statmod
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -48,6 +52,8 @@ from .recovery import Entry, Listing, Recovery, join, table_in_map, table_rows, 
 
 CHUNK = 8 << 20
 MAX_STORED_PROBLEMS = 10000
+WRITERS = 2  # threads writing batches of plain files (each system call releases the GIL)
+IN_FLIGHT = 4  # batches queued for the writers at most: memory and open directories stay bounded
 SYMLINK_MAX = 4095
 DELETED_FOLDER = b".deleted"
 UNALLOCATED_FOLDER = b".unallocated"
@@ -104,6 +110,7 @@ class _Directory:
         self.host = host  # relative to DEST, for messages and hard links
         self.used: dict[bytes, int] = {}
         self.finish: tuple[int, int, int] | None = None  # mode, atime, mtime, set on close
+        self.batches: list[_Batch] = []  # handed to the writers, not settled yet
 
     def close(self) -> None:
         if self.finish is not None:
@@ -114,6 +121,48 @@ class _Directory:
             except OSError:
                 pass
         os.close(self.fd)
+
+
+class _Batch:
+    """Plain files of one directory that the walk vouched for and whose names and inodes
+    it claimed (Extractor._claim): written by a writer thread, settled by the walk's."""
+
+    def __init__(self, parent: _Directory, path: bytes, plains: list[tuple[Entry, tuple]], image: memoryview):
+        self.parent, self.path, self.plains, self.image = parent, path, plains, image
+        self.done = threading.Event()
+        self.result: tuple[int, int, list[int], list[tuple[int, str]]] | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = _write_batch(self.parent.fd, self.image, self.plains)
+        except BaseException as e:  # handed to the walk's thread, which raises it
+            self.error = e
+        finally:
+            self.done.set()
+
+
+class _Writers:
+    """Threads that write batches while the walk reads the next directories: the system
+    calls of 100,000 small files (open, write, utime, close) are most of an extraction,
+    and they run in parallel in different directories. The queue is bounded."""
+
+    def __init__(self, count: int):
+        self.jobs: queue.Queue[_Batch | None] = queue.Queue(IN_FLIGHT)
+        self.threads = [threading.Thread(target=self._run, name=f"extract-writer-{n}", daemon=True)
+                        for n in range(count)]
+        for thread in self.threads:
+            thread.start()
+
+    def _run(self) -> None:
+        while (batch := self.jobs.get()) is not None:
+            batch.run()
+
+    def stop(self) -> None:
+        for _ in self.threads:
+            self.jobs.put(None)
+        for thread in self.threads:
+            thread.join()
 
 
 class Extractor:
@@ -156,6 +205,11 @@ class Extractor:
         # plain_files takes files up to here: the direct blocks, and the single indirect
         # block's where the layout has indirect blocks.
         self._plain_limit = (C.DIRECT_BLOCKS + (P if volume.indirect else 0)) * C.BLOCK_SIZE
+        # Writer threads for batches of plain files (from the map only), made on first use.
+        self._writers: _Writers | None = None
+        self._threads = WRITERS if self._table is not None and (os.cpu_count() or 1) > 1 else 0
+        self._pending: list[_Batch] = []  # handed over, in order, not settled yet
+        self._retired: list[_Directory] = []  # done with, closed once their batches are settled
 
     def plain_files(self, entries: list[Entry]) -> list[tuple | None]:
         """walk()'s fast path: for each entry, (size, data, permissions, atime, mtime) when
@@ -416,6 +470,109 @@ class Extractor:
             self.written_past.add(ino)
 
     def write_plains(self, parent: _Directory, plains: list[tuple[Entry, tuple]], directory_path: bytes) -> None:
+        """write_regular for entries plain_files vouched for: handed to the writer threads
+        when every name and inode is new (claimed here, in walk order, so that what is
+        written is what the one-at-a-time path writes), else written here, after the
+        batches in flight (a later name may be linked to a file of theirs)."""
+        if self._threads and self._claim(parent, plains):
+            if self._writers is None:
+                self._writers = _Writers(self._threads)
+            batch = _Batch(parent, directory_path, plains, self._image)
+            parent.batches.append(batch)
+            self._pending.append(batch)
+            self._writers.jobs.put(batch)
+            self._settle_finished()
+            return
+        self._drain()
+        self._write_plains_here(parent, plains, directory_path)
+
+    def _claim(self, parent: _Directory, plains: list[tuple[Entry, tuple]]) -> bool:
+        """Whether write_plains' common case holds for every entry (an inode not written
+        yet and named once in the batch, a name that needs no sanitizing, not taken); if
+        so they are claimed: marked written, their names and first copies recorded."""
+        written, used, limit, unsafe = self.written, parent.used, len(self.written), _UNSAFE.search
+        names: set[bytes] = set()
+        inos: set[int] = set()
+        for (name, ino, _, _, _), _ in plains:
+            if not (ino < limit and not written[ino] and 0 < len(name) <= 255 and name not in used
+                    and not unsafe(name)) or name in names or ino in inos:
+                return False
+            names.add(name)
+            inos.add(ino)
+        host, first_copy = parent.host, self.first_copy
+        for (name, ino, _, _, _), _ in plains:
+            used[name] = 1
+            written[ino] = 1
+            first_copy[ino] = (host, name)
+        return True
+
+    def _settle(self, batch: _Batch) -> None:
+        """A batch, once written, into the report: its counts, its failures to write
+        (reported), the names it could not create (given back and written the general
+        way, which says why)."""
+        batch.done.wait()
+        parent = batch.parent
+        parent.batches.remove(batch)
+        if batch.error is not None:
+            raise batch.error
+        files, nbytes, failed, problems = batch.result
+        self.report.files += files
+        self.report.bytes += nbytes
+        for at, strerror in sorted([(at, "") for at in failed] + problems):
+            (name, ino, _, _, _), _ = batch.plains[at]
+            path = join(batch.path, name)
+            if strerror:
+                self.problem(f"{display(path)}: writing failed: {strerror}")
+                continue
+            del parent.used[name]
+            self.written[ino] = 0
+            del self.first_copy[ino]
+            self.write_regular(parent, name, path, self.volume.read_inode(ino))
+        if self.progress is not None:
+            report = self.report
+            self.progress(report.bytes, report.files + report.directories + report.symlinks)
+
+    def _settle_finished(self, wait: bool = False) -> None:
+        """Settle the batches written (with `wait`, all of them), in order; close the
+        retired directories none of whose batches is left."""
+        pending = self._pending
+        while pending and (wait or pending[0].done.is_set()):
+            self._settle(pending.pop(0))
+        if self._retired:
+            left = []
+            for directory in self._retired:
+                if directory.batches:
+                    left.append(directory)
+                else:
+                    directory.close()
+            self._retired = left
+
+    def _drain(self) -> None:
+        if self._pending or self._retired:
+            self._settle_finished(wait=True)
+
+    def _retire(self, directory: _Directory) -> None:
+        """Close a directory the walk is done with, once its batches are settled (its
+        mode and times are set last, after its files)."""
+        if directory.batches:
+            self._retired.append(directory)
+        else:
+            directory.close()
+
+    def stop_writers(self) -> None:
+        """At the end of a walk (or at an error in it): the writer threads stopped once
+        they have run what was queued, so that none uses a directory any more, then the
+        directories still waiting closed (a later walk starts new writers)."""
+        if self._writers is not None:
+            self._writers.stop()
+            self._writers = None
+        self._pending = []
+        for directory in self._retired:
+            directory.close()
+        self._retired = []
+
+    def _write_plains_here(self, parent: _Directory, plains: list[tuple[Entry, tuple]],
+                           directory_path: bytes) -> None:
         """write_regular for entries plain_files vouched for, from their tuples: the same
         calls, bytes and report, without an InodeRecord; anything less common (a name to
         sanitize or taken, an inode written already) goes the general way. The counts are
@@ -608,7 +765,7 @@ class Extractor:
                     while len(stack) > listing.depth:
                         closing = stack.pop()
                         if closing is not None and closing is not root:
-                            closing.close()
+                            self._retire(closing)
                     stack.append(self._reopen(stack[-1], pending.pop(listing.inode.ino, None)))
                 here = stack[listing.depth]
                 if listing.vouched == len(listing.entries):  # all plain files: the common case
@@ -632,6 +789,8 @@ class Extractor:
                         continue  # its directory could not be made
                     if inode.is_dir and not listing.is_entered(entry):
                         continue  # a cycle or a second name: reported by the walk
+                    if self._pending and self.was_written(entry.ino):
+                        self._drain()  # it is linked to its first copy: that must be written
                     made = self.extract_inode(here, entry.name, path, inode)
                     if made is not None:
                         pending[inode.ino] = (made.host.rsplit(b"/", 1)[-1], made.finish)
@@ -639,7 +798,9 @@ class Extractor:
                         made.close()
                 if plains:
                     self._plains_done(here, plains, listing.path, live)
+            self._drain()
         finally:
+            self.stop_writers()
             for directory in reversed(stack):
                 if directory is not None and directory is not root:
                     directory.close()
@@ -804,6 +965,39 @@ class Extractor:
         return here
 
 
+def _write_batch(dir_fd: int, image: memoryview, plains: list[tuple[Entry, tuple]]) \
+        -> tuple[int, int, list[int], list[tuple[int, str]]]:
+    """A writer thread's work: the claimed plain files of one directory created in it
+    (O_EXCL, O_NOFOLLOW, with their permissions), their data written from the image map
+    and their times set. (files, bytes, positions not created, (position, error) of
+    files whose writing failed): the walk's thread reports them (Extractor._settle)."""
+    open_, pwrite, utime, close = os.open, os.pwrite, os.utime, os.close
+    files = nbytes = 0
+    failed: list[int] = []
+    problems: list[tuple[int, str]] = []
+    for at, ((name, _, _, _, _), (size, start, mode, atime, mtime)) in enumerate(plains):
+        try:
+            fd = open_(name, O_NEW, mode, dir_fd=dir_fd)
+        except OSError:
+            failed.append(at)
+            continue
+        try:
+            if size:
+                if start.__class__ is int:
+                    if pwrite(fd, image[start:start + size], 0) != size:
+                        _write_all(fd, image[start:start + size], 0)
+                else:
+                    _write_runs(fd, image, start)
+                nbytes += size
+            utime(fd, (atime, mtime))
+        except OSError as e:
+            problems.append((at, e.strerror or str(e)))
+        finally:
+            close(fd)
+        files += 1
+    return files, nbytes, failed, problems
+
+
 def _write_all(fd: int, view: memoryview, offset: int) -> None:
     """pwrite all of `view` at `offset`, however short each write is."""
     while view:
@@ -882,4 +1076,5 @@ def extract(volume: Volume, path: str, dest: str, *, deleted: bool = False, unal
             extractor.extract_unallocated()
         return extractor.report
     finally:
+        extractor.stop_writers()
         os.close(extractor.dest_fd)
