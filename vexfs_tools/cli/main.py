@@ -12,18 +12,7 @@ import click
 
 from .. import __version__
 
-# `vexfs extract` and `vexfs dfxml` read an image in bulk and make no BLAS call: OpenBLAS is
-# told to start one thread, not one per CPU, before numpy is imported (by .common, below;
-# standalone.py says why: 60 ms and more of a start on a busy machine), and they exit
-# without the interpreter's teardown (standalone._leave, as fsck and dump do): they close
-# their image and files before returning and start no thread, pool or atexit hook, and
-# after an extract of 100,000 files the teardown alone is 0.1 s.
-BULK_READERS = frozenset({"extract", "dfxml"})
-if sys.argv[1:2] and sys.argv[1] in BULK_READERS:
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-from .common import run_standalone  # noqa: E402 - after the BLAS thread count is set
-from .standalone import _leave  # noqa: E402
+from .common import run_standalone
 
 # name -> (module under vexfs_tools.cli, attribute)
 COMMANDS = {
@@ -96,6 +85,4 @@ def main() -> None:
 
         helper_main()
         return
-    if sys.argv[1:2] and sys.argv[1] in BULK_READERS:
-        _leave(lambda: run_standalone(cli, usage_code=2))
     run_standalone(cli, usage_code=2)
