@@ -641,11 +641,7 @@ class Volume:
         """Free every block an inode's map holds (data and indirect); the inode keeps its
         pointers, as ext2 leaves them, for whoever reads it later."""
         if not self.indirect or not any(fields[top] for top in TOP_FIELDS):
-            # Direct blocks only (most files): a few pointers, no array work (an rm -r of
-            # small files frees one or two blocks a file).
-            for block in fields["i_block"][:C.DIRECT_BLOCKS]:
-                if block and self.geometry.is_data_block(block):
-                    self.free_block(block)
+            self.free_direct_blocks(fields["i_block"])
             return
         block_map = self.block_map(InodeRecord(0, fields, b""))
         blocks = block_map.pointer_array()
@@ -654,6 +650,14 @@ class Volume:
             self.free_run(first, count)
         for block in block_map.indirect_blocks():
             self.free_block(block)
+
+    def free_direct_blocks(self, pointers) -> None:
+        """free_blocks_of for a map of direct blocks only (most files): a few pointers, no
+        array work (an rm -r of small files frees one or two blocks a file)."""
+        is_data_block = self.geometry.is_data_block
+        for block in pointers[:C.DIRECT_BLOCKS]:
+            if block and is_data_block(block):
+                self.free_block(block)
 
     def free_run(self, first: int, count: int) -> None:
         """free_block over consecutive blocks, the bitmap changed a bitmap block at a time."""
@@ -855,6 +859,19 @@ class Volume:
             directory.write_tail(data, 0)
             if self.seed is not None:
                 directory.write_tail(data, checksums.block_checksum(self.seed, block, data))
+
+    def dir_block_to_edit(self, block: int) -> bytearray:
+        """The cached copy of directory block `block`, to change in place (no copy of 4 KiB
+        in and out per entry removed); dir_block_edited(block) after the change."""
+        if not 0 <= block < self.geometry.blocks_count:
+            raise CorruptionError(f"block {block} is outside the file system")
+        return self._meta(block)
+
+    def dir_block_edited(self, block: int) -> None:
+        """write_dir_block for a block changed in place in the cache (dir_block_to_edit)."""
+        self.seal_dir_block(block, self._cache[block])
+        self._dirty.add(block)
+        self._dir_blocks.add(block)
 
     def write_dir_block(self, block: int, data: bytearray) -> None:
         self.seal_dir_block(block, data)
