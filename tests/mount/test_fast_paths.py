@@ -167,3 +167,18 @@ def test_reads_from_values_equal_the_plain_reads(image):  # noqa: F811
             buffer = bytearray(b"\xff" * length)
             n = ns.read_values_into(ino, values, offset, buffer)
             assert bytes(buffer[:n]) == ns.read(ino, offset, length)
+
+
+def test_freeing_a_free_block_changes_nothing(image):  # noqa: F811
+    """Volume.free_block through BlockBitmap.clear: a bit already clear is not counted again."""
+    with Volume.open(str(image), writable=True) as volume:
+        block = volume.allocate_block()
+        free = volume.sb.s_free_blocks
+        volume.free_block(block)
+        assert volume.sb.s_free_blocks == free + 1 and not volume.bitmap.test(block)
+        volume.flush_metadata()
+        assert not volume.bitmap.clear(block)
+        assert not volume.bitmap._dirty
+        volume.free_block(block)
+        assert volume.sb.s_free_blocks == free + 1
+    fsck_clean(image)

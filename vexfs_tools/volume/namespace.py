@@ -446,20 +446,20 @@ class Namespace:
                                 f"{self.volume.max_file_size()} bytes")
         if not data:
             return 0
-        fields = inode.fields
+        fields = inode.fields  # item access below: a Container's attributes cost ~10x (a write per small file)
         first, last = offset // C.BLOCK_SIZE, (end - 1) // C.BLOCK_SIZE
         blocks = self.map_range(fields, first, last + 1)
         missing = [first + i for i, block in enumerate(blocks) if not block]
         fresh: set[int] = set()
         if missing:
-            if self.volume.sb.s_free_blocks < len(missing) + indirect_bound(len(missing)):
+            if self.volume.sb["s_free_blocks"] < len(missing) + indirect_bound(len(missing)):
                 raise fail(E.ENOSPC, "no free block left")
             pairs = self._allocate(fields, missing, first)
             for logical, physical in pairs:
                 blocks[logical - first] = physical
             fresh = {physical for _, physical in pairs}
-        fields.i_size = max(fields.i_size, end)
-        fields.i_mtime = fields.i_ctime = now()
+        fields["i_size"] = max(fields["i_size"], end)
+        fields["i_mtime"] = fields["i_ctime"] = now()
         self.volume.write_inode(ino, fields)
         for position, where, length in self._pieces(fields, offset, end, blocks):
             self._write_run(where, data[position - offset:position - offset + length], fresh)
@@ -509,7 +509,7 @@ class Namespace:
                     goal = physical + 1
             self._goal = goal
         v.set_blocks(fields, pairs)
-        fields.i_blocks += len(pairs)
+        fields["i_blocks"] += len(pairs)
         return pairs
 
     def _past_used(self, goal: int, reach: int = 4) -> int:
@@ -531,7 +531,7 @@ class Namespace:
         while logical < stop:
             if logical < C.DIRECT_BLOCKS:
                 n = min(stop, C.DIRECT_BLOCKS) - logical
-                out += fields.i_block[logical:logical + n]
+                out += fields["i_block"][logical:logical + n]
             elif not self.volume.indirect:
                 n = stop - logical
                 out += [0] * n
@@ -609,8 +609,9 @@ class Namespace:
 
     # --- removing ------------------------------------------------------------------------------
 
-    def _remove_entry(self, parent: int, name: bytes) -> None:
-        v, kept = self.volume, self._listing(parent)
+    def _remove_entry(self, parent: int, name: bytes, kept: Listing | None = None) -> None:
+        """Take `name` out of directory `parent` (`kept`: its listing, when the caller has it)."""
+        v, kept = self.volume, kept or self._listing(parent)
         block, at = kept.blocks.get(name), kept.offsets.get(name)
         data = v.dir_block_to_edit(block) if block is not None and at is not None else None
         if data is not None and remove_at(data, at, name):
@@ -625,14 +626,18 @@ class Namespace:
         kept.offsets.pop(name, None)
 
     def unlink(self, parent: int, name: bytes) -> None:
-        ino = self.lookup(parent, name)
+        check_name(name)
+        kept = self._listing(parent)
+        ino = kept.names.get(name)
+        if ino is None:
+            raise fail(E.ENOENT, os.fsdecode(name))
         values = self._values(ino)  # the record's values, no Container: one unlink per file of an rm -r
         mode = values[V_MODE]
         if not mode:
             raise fail(E.ENOENT, f"inode {ino}")
         if mode & C.S_IFMT == C.S_IFDIR:
             raise fail(E.EISDIR, os.fsdecode(name))
-        self._remove_entry(parent, name)
+        self._remove_entry(parent, name, kept)
         t = now()
         self._touch_dir(parent, t=t)
         self._drop_link(ino, values, t)  # as read: removing its name changed only the parent

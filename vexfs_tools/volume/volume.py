@@ -334,7 +334,8 @@ class Volume:
                 self._used_count = (below + change, above) if reserved else (below, above + change)
             if not reserved:
                 # s_free_inodes follows every slot that changes between free and used.
-                self.sb.s_free_inodes = max(0, self.sb.s_free_inodes - change)
+                sb = self.sb  # item access: a Container's attribute access is ~10x slower
+                sb["s_free_inodes"] = max(0, sb["s_free_inodes"] - change)
                 self.sb_dirty = True
 
     def inode_table(self, *, skip_holes: bool = False, upto_mark: bool = False) -> Iterator[tuple[int, np.ndarray]]:
@@ -363,7 +364,7 @@ class Volume:
         slots = self.geometry.inode_slots
         if not self.lazy_itable:
             return slots
-        mark = self.sb.s_itable_mark
+        mark = self.sb["s_itable_mark"]  # item access: asked at every inode written
         return mark - 1 if 1 <= mark <= slots + 1 else slots
 
     def raise_itable_mark(self, mark: int) -> None:
@@ -534,7 +535,7 @@ class Volume:
         self._fresh.add(block)
         if self.on_block_change is not None:
             self.on_block_change(block, True)
-        self.sb.s_free_blocks = max(0, self.sb.s_free_blocks - 1)
+        self.sb["s_free_blocks"] = max(0, self.sb["s_free_blocks"] - 1)
         self.sb_dirty = True
         if zero:
             self.write_data(block, bytes(C.BLOCK_SIZE))
@@ -583,7 +584,7 @@ class Volume:
     def _take_run(self, first: int, count: int) -> int:
         self.bitmap.set_range(first, count)
         self._fresh_runs.append((first, count))
-        self.sb.s_free_blocks = max(0, self.sb.s_free_blocks - count)
+        self.sb["s_free_blocks"] = max(0, self.sb["s_free_blocks"] - count)
         self.sb_dirty = True
         return first
 
@@ -604,9 +605,8 @@ class Volume:
     def free_block(self, block: int) -> None:
         if self.on_block_change is not None:
             self.on_block_change(block, False)
-        if self.bitmap.test(block):
-            self.bitmap.set(block, False)
-            self.sb.s_free_blocks += 1
+        if self.bitmap.clear(block):
+            self.sb["s_free_blocks"] += 1  # item access: once per block an rm frees
             self.sb_dirty = True
             self._freed.add(block)
         self._cache.pop(block, None)
@@ -733,7 +733,7 @@ class Volume:
         while i < len(pairs):
             logical, physical = pairs[i]
             if logical < C.DIRECT_BLOCKS:
-                fields.i_block[logical] = physical
+                fields["i_block"][logical] = physical
                 i += 1
                 continue
             if not self.indirect:
