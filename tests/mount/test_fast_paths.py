@@ -104,3 +104,81 @@ def test_buffer_view_is_the_request_buffer():
     assert raw.raw == b"aXYdef"
     assert len(buffer_view(pointer, 0, writable=False)) == 0
     assert len(buffer_view(ctypes.POINTER(ctypes.c_byte)(), 0, writable=True)) == 0
+
+
+def test_a_directory_touch_that_changes_nothing_is_not_written(image, monkeypatch):  # noqa: F811
+    """rm -r empties a directory within a second: its record is rewritten once, not per name."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    with Volume.open(str(image), writable=True) as volume:
+        ns = Namespace(volume)
+        d = ns.mkdir(C.ROOT_INO, b"d", 0o755)
+        for i in range(5):
+            ns.create(d, b"f%d" % i, 0o644)
+        ns.utimens(d, 5, 5)  # an old mtime: the first unlink must change it
+        before = volume.inode_writes
+        ns.unlink(d, b"f0")
+        assert volume.inode_writes == before + 2  # the directory, then the freed file
+        for i in range(1, 5):
+            ns.unlink(d, b"f%d" % i)
+        assert volume.inode_writes == before + 6  # each freed file only
+        fields = volume.read_inode(d).fields
+        assert (fields.i_mtime, fields.i_ctime) == (1700000000, 1700000000)
+        assert volume.inode_checksum_ok(volume.read_inode(d))
+    fsck_clean(image)
+
+
+def test_unlink_frees_mapped_blocks_of_every_kind(image):  # noqa: F811
+    """unlink reads the record's values, not a Container: files with direct blocks, with
+    indirect ones (extended), sparse and open ones are freed as before."""
+    with Volume.open(str(image), writable=True) as volume:
+        ns = Namespace(volume)
+        free_blocks = volume.sb.s_free_blocks
+        small, sparse, big, held = (ns.create(C.ROOT_INO, name, 0o644) for name in (b"s", b"p", b"b", b"h"))
+        ns.write(small, 0, b"a" * 5000)
+        ns.write(sparse, 9 * C.BLOCK_SIZE, b"z")
+        ns.write(big, 0, b"b" * (volume.max_file_size() if not volume.indirect else 20 * C.BLOCK_SIZE))
+        ns.write(held, 0, b"h")
+        ns.opened(held)
+        for name in (b"s", b"p", b"b", b"h"):
+            ns.unlink(C.ROOT_INO, name)
+        assert volume.read_inode(held).i_mode and volume.read_inode(held).i_links_count == 0
+        ns.released(held)
+        assert not any(volume.read_inode(ino).i_mode for ino in (small, sparse, big, held))
+        assert volume.sb.s_free_blocks == free_blocks
+    fsck_clean(image)
+
+
+def test_reads_from_values_equal_the_plain_reads(image):  # noqa: F811
+    pytest.importorskip("mfusepy")
+    from vexfs_tools.mount.ops import VexfsOperations  # noqa: PLC0415
+
+    with Volume.open(str(image), writable=True) as volume:
+        ops = VexfsOperations(volume, writable=True)
+        ns = ops.ns
+        ino = ns.create(C.ROOT_INO, b"f", 0o644)
+        ns.write(ino, 0, bytes(range(256)) * 20)
+        ns.write(ino, 7 * C.BLOCK_SIZE + 5, b"after a hole")
+        if volume.indirect:
+            ns.write(ino, 14 * C.BLOCK_SIZE, b"indirect")
+        size = volume.read_inode(ino).i_size
+        values = ops._values(ino)
+        for offset, length in ((0, 1), (0, 4096), (100, 9000), (4090, 20), (5 * C.BLOCK_SIZE, 3 * C.BLOCK_SIZE),
+                               (0, size + 100), (size - 3, 10), (size, 10), (size + 5, 10)):
+            buffer = bytearray(b"\xff" * length)
+            n = ns.read_values_into(ino, values, offset, buffer)
+            assert bytes(buffer[:n]) == ns.read(ino, offset, length)
+
+
+def test_freeing_a_free_block_changes_nothing(image):  # noqa: F811
+    """Volume.free_block through BlockBitmap.clear: a bit already clear is not counted again."""
+    with Volume.open(str(image), writable=True) as volume:
+        block = volume.allocate_block()
+        free = volume.sb.s_free_blocks
+        volume.free_block(block)
+        assert volume.sb.s_free_blocks == free + 1 and not volume.bitmap.test(block)
+        volume.flush_metadata()
+        assert not volume.bitmap.clear(block)
+        assert not volume.bitmap._dirty
+        volume.free_block(block)
+        assert volume.sb.s_free_blocks == free + 1
+    fsck_clean(image)

@@ -139,10 +139,16 @@ class VexfsOperations(mfusepy.Operations):
     # --- caching -----------------------------------------------------------------------------
 
     @staticmethod
-    def cacheable(inode) -> bool:
-        """May the kernel cache this inode's attributes and pages? Only when every change
-        of it passes through one kernel inode: a directory, or anything with one link."""
-        return inode.is_dir or inode.fields.i_links_count <= 1
+    def cacheable(values: tuple) -> bool:
+        """May the kernel cache the attributes and pages of this inode (INODE_STRUCT's
+        values)? Only when every change of it passes through one kernel inode: a
+        directory, or anything with one link."""
+        return values[AT_MODE] & C.S_IFMT == C.S_IFDIR or values[AT_LINKS] <= 1
+
+    def _values(self, ino: int) -> tuple:
+        """The stored record of `ino` as INODE_STRUCT's values (AT_* say where each field
+        is): open and read need a few fields, not a Container."""
+        return INODE_STRUCT.unpack(self.volume.read_inode_raw(ino))
 
     def _invalidate(self, paths) -> None:
         """Drop the kernel's attributes and pages of `paths`. Sent from a helper thread, as
@@ -215,10 +221,15 @@ class VexfsOperations(mfusepy.Operations):
             return hidden
         if self.recovery is not None:
             return self._ino_read_only(path)
-        ino = C.ROOT_INO
-        for part in os.fsencode(path).split(b"/"):
-            if part:  # the kept listings: no inode read per step (ENOTDIR from a file's)
-                found = self.ns.listing(ino).get(part)
+        return self._walk(os.fsencode(path))
+
+    def _walk(self, path: bytes) -> int:
+        """The inode of a path (bytes) through the kept listings: no inode read per step
+        (ENOTDIR from a file's)."""
+        ino, listing = C.ROOT_INO, self.ns.listing
+        for part in path.split(b"/"):
+            if part:
+                found = listing(ino).get(part)
                 if found is None:
                     raise mfusepy.FuseOSError(E.ENAMETOOLONG if len(part) > C.MAX_NAME_LEN else E.ENOENT)
                 ino = found
@@ -240,9 +251,10 @@ class VexfsOperations(mfusepy.Operations):
 
     def _split(self, path: str) -> tuple[int, bytes]:
         head, _, name = os.fsencode(path).rpartition(b"/")
-        name_ok = len(name) <= C.MAX_NAME_LEN
-        if not name_ok:
+        if len(name) > C.MAX_NAME_LEN:
             raise mfusepy.FuseOSError(E.ENAMETOOLONG)
+        if self.recovery is None and not self.hidden:  # a plain directory path: walked as bytes
+            return self._walk(head), name
         return self._ino(os.fsdecode(head) or "/"), name
 
     def _owner(self) -> tuple[int, int]:
@@ -469,20 +481,20 @@ class VexfsOperations(mfusepy.Operations):
         if flags & os.O_TRUNC:
             self.ns.truncate(ino, 0)
             self._changed(ino)
-        return self._handle(ino, flags, path, direct=self._open_direct(self.volume.read_inode(ino), flags))
+        return self._handle(ino, flags, path, direct=self._open_direct(ino, self._values(ino), flags))
 
-    def _open_direct(self, inode, flags: int) -> bool:
+    def _open_direct(self, ino: int, values: tuple, flags: int) -> bool:
         """Direct I/O for a file with more than one name (each has its own page cache); else
         as the opens already held (one kernel inode never mixes the two); else for a file
         opened write-only (no copy into pages nobody reads) or a big one (the kernel's
         readahead asks 128 KiB at a time, direct reads 1 MiB)."""
-        if not self.cacheable(inode):
+        if not self.cacheable(values):
             return True
-        if inode.ino in self.cached:
+        if ino in self.cached:
             return False
-        if self.ns.open_counts.get(inode.ino):
+        if self.ns.open_counts.get(ino):
             return True
-        return flags & os.O_ACCMODE == os.O_WRONLY or inode.i_size >= DIRECT_SIZE
+        return flags & os.O_ACCMODE == os.O_WRONLY or values[AT_SIZE] >= DIRECT_SIZE
 
     @as_errno
     def release(self, path, fh):  # noqa: ARG002
@@ -504,7 +516,8 @@ class VexfsOperations(mfusepy.Operations):
     @as_errno
     def read_into(self, fh: int, offset: int, buffer) -> int:
         """read() straight into libfuse's buffer (no bytes object in between)."""
-        return self.ns.read_inode_into(self.volume.read_inode(self._fh_ino(fh)), offset, buffer)
+        ino = self._fh_ino(fh)
+        return self.ns.read_values_into(ino, self._values(ino), offset, buffer)
 
     @as_errno
     def write(self, path, data, offset, fh):

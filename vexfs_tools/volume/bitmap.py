@@ -65,6 +65,17 @@ class BlockBitmap:
             data[byte] &= ~mask & 0xFF
         self._dirty.add(index)
 
+    def clear(self, block: int) -> bool:
+        """Clear one bit; whether it was set (test and set(False) in one: a free per block
+        an rm frees)."""
+        index, byte, mask = self._locate(block)
+        data = self._load(index)
+        if not data[byte] & mask:
+            return False
+        data[byte] &= ~mask & 0xFF
+        self._dirty.add(index)
+        return True
+
     def set_range(self, first: int, count: int, value: bool = True) -> None:
         """Set `count` bits from `first`, a bitmap block at a time (mkfs marks large runs)."""
         end = first + count

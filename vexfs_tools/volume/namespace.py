@@ -23,7 +23,8 @@ from ..format import constants as C
 from ..format.dtypes import DIRENT_HEADER
 from . import directory
 from .blockmap import LEVEL_SPAN, LEVEL_START, TOP_FIELDS, P, indirect_pointers
-from .inodes import INODE_FIELD_PACKERS, InodeRecord
+from ..format.dtypes import INODE_STRUCT
+from .inodes import BLOCK_VALUES, INODE_FIELD_PACKERS, InodeRecord, value_index
 from .volume import Volume, now
 
 MAX_LINKS = 65535  # i_links_count is 16 bits
@@ -31,6 +32,12 @@ MAX_LINKS = 65535  # i_links_count is 16 bits
 # free when its mode is 0; a directory's link count changes with its subdirectories.
 MODE_OFFSET, MODE_AT = INODE_FIELD_PACKERS["i_mode"]
 LINKS_OFFSET, LINKS_AT = INODE_FIELD_PACKERS["i_links_count"]
+MTIME_OFFSET, MTIME_AT = INODE_FIELD_PACKERS["i_mtime"]
+CTIME_OFFSET, CTIME_AT = INODE_FIELD_PACKERS["i_ctime"]
+# Where fields are among INODE_STRUCT's values (unlink reads a record without a Container).
+V_MODE, V_LINKS, V_SIZE = value_index("i_mode"), value_index("i_links_count"), value_index("i_size")
+DIRECT_BYTES = C.DIRECT_BLOCKS * C.BLOCK_SIZE  # what i_block maps: a read below it needs no indirect block
+V_TOP = [value_index(name) for name in TOP_FIELDS]
 PATH_MAX = 4096  # longest symlink target
 
 
@@ -154,11 +161,11 @@ class Namespace:
         last had room, else first fit there, else Volume.add_entry's first fit or new block."""
         v, kept = self.volume, self._listing(parent)
         if kept.room is not None:
-            data = bytearray(v.read_block(kept.room))
+            data = v.dir_block_to_edit(kept.room)  # changed in place only where the name fits
             at = kept.tail if kept.tail is not None else last_entry(data, v.chain_end)
             new = None if at is None else split_last(data, at, name, ino, file_type, v.chain_end)
             if new is not None or directory.insert_entry(data, name, ino, file_type, chain_end=v.chain_end):
-                v.write_dir_block(kept.room, data)
+                v.dir_block_edited(kept.room)
                 kept.names[name], kept.blocks[name], kept.tail = ino, kept.room, new
                 if new is not None:
                     kept.offsets[name] = new
@@ -232,6 +239,21 @@ class Namespace:
         self._fill(view, offset, self._pieces(inode.fields, offset, end))
         return end - offset
 
+    def read_values_into(self, ino: int, values: tuple, offset: int, buffer) -> int:
+        """read_inode_into from the record's values (INODE_STRUCT's, as the mount holds
+        them: no Container per read); a range within the direct blocks is mapped from them
+        alone, in one device read where its blocks are consecutive."""
+        view = memoryview(buffer).cast("B")
+        end = min(values[V_SIZE], offset + len(view), self.volume.max_file_size())
+        if offset >= end:
+            return 0
+        if end > DIRECT_BYTES:
+            return self.read_inode_into(self.volume.read_inode(ino), offset, buffer)
+        pointers = values[BLOCK_VALUES]
+        blocks = list(pointers[offset // C.BLOCK_SIZE:(end - 1) // C.BLOCK_SIZE + 1])
+        self._fill(view, offset, self._pieces(None, offset, end, blocks))
+        return end - offset
+
     def _fill(self, view: memoryview, offset: int, pieces: list[tuple[int, int | None, int]]) -> None:
         """Put _pieces' bytes into `view` (which starts at file offset `offset`): data from
         the device, zeros for holes."""
@@ -303,12 +325,17 @@ class Namespace:
         if self.volume.sb.s_free_inodes <= 0:
             raise fail(E.ENOSPC, "no free inode left")
 
-    def _touch_dir(self, ino: int, links: int = 0) -> None:
-        """A directory whose entries changed: mtime and ctime now, links changed by `links`."""
-        t = now()
+    def _touch_dir(self, ino: int, links: int = 0, t: int | None = None) -> None:
+        """A directory whose entries changed: mtime and ctime now (`t`), links changed by
+        `links`. A record that already says so is left alone (rm -r empties a directory
+        within a few seconds: one record rewrite a second, not one per name)."""
+        t = now() if t is None else t
+        raw = self.volume.read_inode_raw(ino)
+        if not links and MTIME_AT.unpack_from(raw, MTIME_OFFSET)[0] == t == CTIME_AT.unpack_from(raw, CTIME_OFFSET)[0]:
+            return
         values = {"i_mtime": t, "i_ctime": t}
         if links:
-            values["i_links_count"] = LINKS_AT.unpack_from(self.volume.read_inode_raw(ino), LINKS_OFFSET)[0] + links
+            values["i_links_count"] = LINKS_AT.unpack_from(raw, LINKS_OFFSET)[0] + links
         self.volume.patch_inode(ino, values)
 
     def create(self, parent: int, name: bytes, mode: int = 0o644, *, uid: int = 0, gid: int = 0) -> int:
@@ -419,20 +446,20 @@ class Namespace:
                                 f"{self.volume.max_file_size()} bytes")
         if not data:
             return 0
-        fields = inode.fields
+        fields = inode.fields  # item access below: a Container's attributes cost ~10x (a write per small file)
         first, last = offset // C.BLOCK_SIZE, (end - 1) // C.BLOCK_SIZE
         blocks = self.map_range(fields, first, last + 1)
         missing = [first + i for i, block in enumerate(blocks) if not block]
         fresh: set[int] = set()
         if missing:
-            if self.volume.sb.s_free_blocks < len(missing) + indirect_bound(len(missing)):
+            if self.volume.sb["s_free_blocks"] < len(missing) + indirect_bound(len(missing)):
                 raise fail(E.ENOSPC, "no free block left")
             pairs = self._allocate(fields, missing, first)
             for logical, physical in pairs:
                 blocks[logical - first] = physical
             fresh = {physical for _, physical in pairs}
-        fields.i_size = max(fields.i_size, end)
-        fields.i_mtime = fields.i_ctime = now()
+        fields["i_size"] = max(fields["i_size"], end)
+        fields["i_mtime"] = fields["i_ctime"] = now()
         self.volume.write_inode(ino, fields)
         for position, where, length in self._pieces(fields, offset, end, blocks):
             self._write_run(where, data[position - offset:position - offset + length], fresh)
@@ -482,7 +509,7 @@ class Namespace:
                     goal = physical + 1
             self._goal = goal
         v.set_blocks(fields, pairs)
-        fields.i_blocks += len(pairs)
+        fields["i_blocks"] += len(pairs)
         return pairs
 
     def _past_used(self, goal: int, reach: int = 4) -> int:
@@ -504,7 +531,7 @@ class Namespace:
         while logical < stop:
             if logical < C.DIRECT_BLOCKS:
                 n = min(stop, C.DIRECT_BLOCKS) - logical
-                out += fields.i_block[logical:logical + n]
+                out += fields["i_block"][logical:logical + n]
             elif not self.volume.indirect:
                 n = stop - logical
                 out += [0] * n
@@ -582,12 +609,13 @@ class Namespace:
 
     # --- removing ------------------------------------------------------------------------------
 
-    def _remove_entry(self, parent: int, name: bytes) -> None:
-        v, kept = self.volume, self._listing(parent)
+    def _remove_entry(self, parent: int, name: bytes, kept: Listing | None = None) -> None:
+        """Take `name` out of directory `parent` (`kept`: its listing, when the caller has it)."""
+        v, kept = self.volume, kept or self._listing(parent)
         block, at = kept.blocks.get(name), kept.offsets.get(name)
-        data = bytearray(v.read_block(block)) if block is not None and at is not None else None
+        data = v.dir_block_to_edit(block) if block is not None and at is not None else None
         if data is not None and remove_at(data, at, name):
-            v.write_dir_block(block, data)
+            v.dir_block_edited(block)
         else:
             self._edit_entry(parent, name, lambda data: directory.remove_entry(
                 data, name, chain_end=v.chain_end) is not None)
@@ -598,34 +626,53 @@ class Namespace:
         kept.offsets.pop(name, None)
 
     def unlink(self, parent: int, name: bytes) -> None:
-        ino = self.lookup(parent, name)
-        inode = self.inode(ino)
-        if inode.is_dir:
+        check_name(name)
+        kept = self._listing(parent)
+        ino = kept.names.get(name)
+        if ino is None:
+            raise fail(E.ENOENT, os.fsdecode(name))
+        values = self._values(ino)  # the record's values, no Container: one unlink per file of an rm -r
+        mode = values[V_MODE]
+        if not mode:
+            raise fail(E.ENOENT, f"inode {ino}")
+        if mode & C.S_IFMT == C.S_IFDIR:
             raise fail(E.EISDIR, os.fsdecode(name))
-        self._remove_entry(parent, name)
-        self._touch_dir(parent)
-        self._drop_link(ino, inode)  # as read: removing its name changed only the parent
+        self._remove_entry(parent, name, kept)
+        t = now()
+        self._touch_dir(parent, t=t)
+        self._drop_link(ino, values, t)  # as read: removing its name changed only the parent
 
-    def _drop_link(self, ino: int, inode: InodeRecord | None = None) -> None:
-        """One name fewer (`inode`: as stored, when the caller has read it)."""
-        inode = inode or self.volume.read_inode(ino)
-        fields = inode.fields
-        fields["i_links_count"] = max(0, fields["i_links_count"] - 1)
-        fields["i_ctime"] = now()
-        if fields["i_links_count"] == 0 and not self.open_counts.get(ino):
-            self._release_inode(ino, inode)
+    def _values(self, ino: int) -> tuple:
+        """INODE_STRUCT's values of the stored record (value_index says where each is)."""
+        return INODE_STRUCT.unpack(self.volume.read_inode_raw(ino))
+
+    def _drop_link(self, ino: int, values: tuple | None = None, t: int | None = None) -> None:
+        """One name fewer (`values`: the record as stored, when the caller has read it; `t`:
+        the ctime, now by default)."""
+        values = values or self._values(ino)
+        links = max(0, values[V_LINKS] - 1)
+        t = now() if t is None else t
+        if links == 0 and not self.open_counts.get(ino):
+            self._release_inode(ino, values, t)
             return
-        if fields["i_links_count"] == 0:
+        if links == 0:
             self.unlinked.add(ino)
-        self.volume.patch_inode(ino, {"i_links_count": fields["i_links_count"], "i_ctime": fields["i_ctime"]})
+        self.volume.patch_inode(ino, {"i_links_count": links, "i_ctime": t})
 
-    def _release_inode(self, ino: int, inode: InodeRecord) -> None:
-        """Free an inode's blocks and its slot: mode 0, links 0, its ctime (`inode` as
-        stored, but for a ctime the caller changed); the other fields stay."""
-        self.volume.free_blocks_of(inode.fields)
-        inode.fields.i_mode = 0
-        inode.fields.i_links_count = 0
-        self.volume.patch_inode(ino, {"i_mode": 0, "i_links_count": 0, "i_ctime": inode.fields.i_ctime})
+    def _release_inode(self, ino: int, values: tuple | None = None, ctime: int | None = None) -> None:
+        """Free an inode's blocks and its slot: mode 0, links 0, and `ctime` when given
+        (`values`: the record as stored, when the caller has read it); the other fields
+        stay."""
+        v = self.volume
+        values = values or self._values(ino)
+        if v.indirect and any(values[at] for at in V_TOP):
+            v.free_blocks_of(v.read_inode(ino).fields)
+        else:
+            v.free_direct_blocks(values[BLOCK_VALUES])
+        patch = {"i_mode": 0, "i_links_count": 0}
+        if ctime is not None:
+            patch["i_ctime"] = ctime
+        v.patch_inode(ino, patch)
         self.unlinked.discard(ino)
         self._forget(ino)
         self._give_inode(ino)
@@ -641,11 +688,11 @@ class Namespace:
             return
         self.open_counts.pop(ino, None)
         if ino in self.unlinked:
-            self._release_inode(ino, self.volume.read_inode(ino))
+            self._release_inode(ino)
 
     def release_all(self) -> None:
         for ino in list(self.unlinked):
-            self._release_inode(ino, self.volume.read_inode(ino))
+            self._release_inode(ino)
         self.open_counts.clear()
 
     def _is_empty(self, ino: int) -> bool:
@@ -664,7 +711,7 @@ class Namespace:
             raise fail(E.ENOTEMPTY, os.fsdecode(name))
         self._remove_entry(parent, name)
         self._touch_dir(parent, -1)
-        self._release_inode(ino, inode)
+        self._release_inode(ino)
 
     # --- rename ----------------------------------------------------------------------------------
 
@@ -727,7 +774,7 @@ class Namespace:
         self.volume.write_inode(ino, inode.fields)
         if target is not None:
             if replaced_dir:
-                self._release_inode(target, self.volume.read_inode(target))
+                self._release_inode(target)
             else:
                 self._drop_link(target)
 
