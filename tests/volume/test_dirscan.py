@@ -123,3 +123,29 @@ def test_name_hashes_equal_names_alike_and_find_bad_bytes():
     assert bad.tolist() == [b"/" in name or b"\0" in name for name in names]
     none_hashes, none_bad = name_hashes(data, entries, np.zeros(0, np.int64))
     assert none_hashes.size == 0 and none_bad.size == 0
+
+
+def test_name_hashes_over_every_length_and_place_of_a_bad_byte():
+    """Names of 1..255 bytes, some with a NUL or a '/' at any place (the ends of 8-byte
+    words included); after a name come its padding, then the next entry's header."""
+    rng = random.Random(7)
+    names = []
+    for length in range(1, 256):
+        name = bytearray(rng.choice(b"abcxyz") for _ in range(length))
+        if length % 3 == 0:
+            name[rng.choice([0, length - 1, min(length - 1, 7), min(length - 1, 8), rng.randrange(length)])] = \
+                rng.choice(b"/\0")
+        names.append(bytes(name))
+    names += names[:40]  # the same names again, in other blocks
+    blocks = [directory.pack_entries([(name, 10 + i, 1) for i, name in enumerate(names[at:at + 12])],
+                                     chain_end=C.BLOCK_SIZE)[0] for at in range(0, len(names), 12)]
+    data = np.frombuffer(b"".join(bytes(block) for block in blocks), np.uint8).reshape(-1, C.BLOCK_SIZE).copy()
+    entries = walk_blocks(data)
+    order = np.lexsort((entries.step, entries.row))
+    hashes, bad = name_hashes(data, entries, order)
+    assert bad.tolist() == [b"/" in name or b"\0" in name for name in names]
+    by_name: dict[bytes, set[int]] = {}
+    for name, value in zip(names, hashes.tolist()):
+        by_name.setdefault(name, set()).add(value)
+    assert all(len(values) == 1 for values in by_name.values())
+    assert len({next(iter(v)) for v in by_name.values()}) == len(by_name)
