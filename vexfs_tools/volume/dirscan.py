@@ -28,7 +28,8 @@ _PACKED_WORD = _REC_LEN.word  # tests/format/test_offsets.py: the inode is word 
 _REC_LEN_SHIFT, _REC_LEN_MASK = np.uint32(_REC_LEN.shift), np.uint32(_REC_LEN.mask)
 _NAME_LEN_SHIFT, _NAME_LEN_MASK = np.uint32(_NAME_LEN.shift), np.uint32(_NAME_LEN.mask)
 _HEADER_ROUND = np.uint32(C.DIRENT_HEADER_SIZE + 3)  # min_rec_len: header and name, rounded up to 4
-_LOW_BITS = np.uint32(3)
+_NEGATIVE_OR_UNALIGNED = np.uint32(0x80000003)
+assert _INODE.word == 0  # walk_blocks reads the inode number at the entry's first word
 
 
 def _unpack(packed: np.ndarray, field: WordField) -> np.ndarray:
@@ -73,11 +74,14 @@ def walk_blocks(data: np.ndarray, *, chain_end: int = C.BLOCK_SIZE) -> EntryTabl
     found, stopped, per_step = [], [], []
     while rows.size:
         word = first_word + (np.minimum(at, last_header) >> 2)
-        inode, packed = words[word + _INODE.word], words[word + _PACKED_WORD]
+        inode, packed = words[word], words[word + _PACKED_WORD]
         rec_len = (packed >> _REC_LEN_SHIFT) & _REC_LEN_MASK
         least = (((packed >> _NAME_LEN_SHIFT) & _NAME_LEN_MASK) + _HEADER_ROUND) & _ROUND_DOWN_4  # min_rec_len
         end = at + rec_len
-        ok = (at <= last_header) & ((rec_len & _LOW_BITS) == 0) & (rec_len >= least) & (end <= chain_end)
+        # rec_len a multiple of 4 and >= least (itself one): rec_len - least, in uint32, has
+        # neither its top bit (negative) nor its low two set. Past last_header no entry fits
+        # (least >= 12 > the 8 bytes left), so end <= chain_end covers that too.
+        ok = (((rec_len - least) & _NEGATIVE_OR_UNALIGNED) == 0) & (end <= chain_end)
         if not ok.all():
             stopped.append(rows[~ok])
             rows, at, end, inode, packed, first_word = (a[ok] for a in (rows, at, end, inode, packed, first_word))
