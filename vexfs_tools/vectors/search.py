@@ -16,7 +16,9 @@ gets there fast in two stages:
    far. A row can be among the final k only if its float32 score is >= T - 2E. The scores'
    maxima over segments of SEGMENT rows tell which (segment, query) pairs can hold such a
    row; only those are looked at, so after the first blocks nearly all of a block is
-   dropped by one pass over its scores.
+   dropped by one pass over its scores (one query: the block's best score, then, where it
+   reaches T - 2E, one comparison of all its scores; no segments). Few queries score the
+   first rows of their first block alone: every row of it is above the first thresholds.
 2. Exact selection. Survivors get their float64 distances computed while their block is in
    memory, by the function the reference uses, on the same float64 rows, so the values are
    the reference's bit for bit; the final k is chosen by (distance, id, file index).
@@ -469,23 +471,28 @@ class _Engine:
         threshold are found by one comparison of the scores, without segments (their
         maxima, a reduction per 64 values, cost a one-query search more than the rest of
         its selection). The same rows are taken as through segments: a score below the
-        old threshold is below the k-th best score kept, so it can not change it."""
+        old threshold is below the k-th best score kept, so it can not change it. Its k
+        best scores and threshold are raised as _raise_best_scores and _update_thresholds
+        do, for one query without their fancy indexing."""
         threshold = self.threshold[query]
         if not scores.max() >= threshold:
             return
         hits = np.flatnonzero(scores >= threshold)
         values = scores[hits]
-        self._raise_best_scores(_Live(values[None, None, :], hits[None, :], np.array([query])))
-        keep = hits[values >= self.threshold[query]]
+        merged = np.concatenate([self.best_scores[query], values])
+        cut = len(merged) - self.k
+        top = np.partition(merged, cut)[cut:]
+        self.best_scores[query] = top
+        self.kth_score[query] = top[0]  # the partition's pivot: the k-th best
+        threshold = self.dtype.type(self.kth_score[query] - 2 * self.margin[query])  # _update_thresholds
+        self.threshold[query] = threshold = np.nextafter(threshold, self.dtype.type(-np.inf))
+        keep = hits[values >= threshold]
         if len(keep):
             self._add(np.full(len(keep), query, np.int64), keep, raw, ids, source)
 
     def _live_segments(self, segments: np.ndarray, tile_start: int, tile_end: int) -> "_Live | None":
         """The (segment, query) pairs whose best score reaches the query's threshold, grouped
-        by query; None when there are none (one query: known from the block's best score
-        alone, one pass, as it is for most blocks once the threshold has risen)."""
-        if tile_end - tile_start == 1 and not segments.max() >= self.threshold[tile_start]:
-            return None
+        by query; None when there are none (tiles of one query: _feed_one)."""
         segment, query = np.nonzero(segments.max(axis=1) >= self.threshold[tile_start:tile_end])
         if not len(segment):
             return None
