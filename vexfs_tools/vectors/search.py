@@ -56,7 +56,7 @@ from .queries import check_k, check_metric, pair_distances, prepare_queries
 # compute type; the data block is block_rows rows in the compute type.
 SCORE_BLOCK_BYTES = 4 << 20
 DATA_BLOCK_BYTES = 4 << 20
-VIEW_BLOCK_ROWS = 1 << 16  # rows per block when they are scored where they lie (no copy)
+VIEW_BLOCK_ROWS = 1 << 18  # rows per block when they are scored where they lie (no copy): few Python steps
 FIRST_BLOCK_ROWS = 1 << 12  # few queries: rows scored first, alone (they set the thresholds)
 QUERY_TILE = 1024
 SMALL_BATCH = 4  # up to this many queries, single-threaded einsum instead of BLAS
