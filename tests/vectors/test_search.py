@@ -374,6 +374,23 @@ def test_few_queries_scored_in_the_map_block_by_block(tmp_path, metric, monkeypa
             assert_same(search_arrays(q, x, ids, 7, metric), reference_search(q, x, ids, 7, metric))
 
 
+@pytest.mark.parametrize("et,name,metric", KINDS, ids=[f"{n}-{m}" for _, n, m in KINDS])
+def test_first_block_scored_apart_and_one_query_without_segments(et, name, metric, monkeypatch):
+    """Few queries score the first FIRST_BLOCK_ROWS rows of their first block alone (20
+    here, not a whole number of segments), then the rest; one query's block is taken by
+    comparing its scores whole (no segments). The answers, ties included, are the
+    reference's, for k below, at and above the first rows."""
+    monkeypatch.setattr(search, "FIRST_BLOCK_ROWS", 20)
+    monkeypatch.setattr(search, "VIEW_BLOCK_ROWS", 128)
+    rng = np.random.default_rng([et, 20])
+    x, ids = make_vectors(rng, 700, 9, et), make_ids(rng, 700)
+    for nq in (1, 3):
+        q = make_queries(rng, x, 9, et, nq)
+        for k in (1, 20, 45):
+            want = reference_search(q, x, ids, k, metric, element_type=et)
+            assert_same(search_arrays(q, x, ids, k, metric, element_type=et), want)
+
+
 def test_files_with_an_empty_file(tmp_path, mapping):
     rng = np.random.default_rng(9)
     a = rng.standard_normal((30, 6)).astype(np.float32)

@@ -16,7 +16,9 @@ gets there fast in two stages:
    far. A row can be among the final k only if its float32 score is >= T - 2E. The scores'
    maxima over segments of SEGMENT rows tell which (segment, query) pairs can hold such a
    row; only those are looked at, so after the first blocks nearly all of a block is
-   dropped by one pass over its scores.
+   dropped by one pass over its scores (one query: the block's best score, then, where it
+   reaches T - 2E, one comparison of all its scores; no segments). Few queries score the
+   first rows of their first block alone: every row of it is above the first thresholds.
 2. Exact selection. Survivors get their float64 distances computed while their block is in
    memory, by the function the reference uses, on the same float64 rows, so the values are
    the reference's bit for bit; the final k is chosen by (distance, id, file index).
@@ -54,7 +56,8 @@ from .queries import check_k, check_metric, pair_distances, prepare_queries
 # compute type; the data block is block_rows rows in the compute type.
 SCORE_BLOCK_BYTES = 4 << 20
 DATA_BLOCK_BYTES = 4 << 20
-VIEW_BLOCK_ROWS = 1 << 16  # rows per block when they are scored where they lie (no copy)
+VIEW_BLOCK_ROWS = 1 << 18  # rows per block when they are scored where they lie (no copy): few Python steps
+FIRST_BLOCK_ROWS = 1 << 12  # few queries: rows scored first, alone (they set the thresholds)
 QUERY_TILE = 1024
 SMALL_BATCH = 4  # up to this many queries, single-threaded einsum instead of BLAS
 PAIR_CHUNK_ELEMENTS = 1 << 18  # float64 recomputation: pairs x dims per step
@@ -245,6 +248,8 @@ class _Engine:
         self._error_constants()
         self.views = views  # the rows' type when blocks come as views (a map, an array), else None
         self._row_buffer = None
+        self._half_buffer = None
+        self.first_block = self.nq <= SMALL_BATCH  # the next block is the first: see feed
         self._score_buffers: dict[int, np.ndarray] = {}
         # Running state: the best k scores of every query, the k-th of them (T), the
         # margin E and the threshold T - 2E below which a row can not be among the final k.
@@ -392,7 +397,11 @@ class _Engine:
         if fold:
             np.multiply(norm2, self.dtype.type(-0.5), out=out[:, d])
             return out, None
-        return rows, norm2 * self.dtype.type(0.5)  # not in place: `norms` is the file's; one pass
+        if self._half_buffer is None or len(self._half_buffer) < len(norm2):
+            self._half_buffer = np.empty(len(norm2), self.dtype)
+        half = self._half_buffer[:len(norm2)]  # not in place: `norms` is the file's
+        np.multiply(norm2, self.dtype.type(0.5), out=half)
+        return rows, half
 
     def _scores(self, rows: int, tile: int) -> np.ndarray:
         """A (rows, tile) score buffer, kept between blocks (no fresh pages every block)."""
@@ -411,15 +420,32 @@ class _Engine:
         take the rows still above the new thresholds."""
         if not len(raw):
             return
+        if self.first_block and len(raw) > FIRST_BLOCK_ROWS:
+            self._feed_first(raw, ids, source, norms)
+            return
+        self.first_block = False
         rows, subtract = self._compute_block(raw, norms)
         for tile_start in range(0, self.nq, self.query_tile):
             tile_end = min(self.nq, tile_start + self.query_tile)
             segments = self._tile_scores(rows, subtract, tile_start, tile_end)
+            if tile_end - tile_start == 1:
+                self._feed_one(segments.reshape(-1)[:len(raw)], tile_start, raw, ids, source)
+                continue
             live = self._live_segments(segments, tile_start, tile_end)
             if live is None:
                 continue
             self._raise_best_scores(live)
             self._take_survivors(live, len(raw), raw, ids, source)
+
+    def _feed_first(self, raw: np.ndarray, ids: Callable[[np.ndarray], np.ndarray], source: int,
+                    norms: np.ndarray | None) -> None:
+        """The first block of a few queries' search, its first FIRST_BLOCK_ROWS rows alone:
+        every row of a search's first block is above the thresholds (nothing seen yet), and
+        choosing the k best of a few thousand rows instead of a block's tens of thousands
+        is most of what one query spends on a block besides its scores."""
+        head = FIRST_BLOCK_ROWS
+        self.feed(raw[:head], ids, source, None if norms is None else norms[:head])
+        self.feed(raw[head:], lambda r: ids(r + head), source, None if norms is None else norms[head:])
 
     def _tile_scores(self, rows: np.ndarray, subtract: np.ndarray | None, tile_start: int,
                      tile_end: int) -> np.ndarray:
@@ -439,12 +465,34 @@ class _Engine:
         scores[n:] = -np.inf
         return scores.reshape(segment_count, SEGMENT, tile)
 
+    def _feed_one(self, scores: np.ndarray, query: int, raw: np.ndarray, ids: Callable[[np.ndarray], np.ndarray],
+                  source: int) -> None:
+        """A tile of one query, its block's scores (rows,): the rows at or above the
+        threshold are found by one comparison of the scores, without segments (their
+        maxima, a reduction per 64 values, cost a one-query search more than the rest of
+        its selection). The same rows are taken as through segments: a score below the
+        old threshold is below the k-th best score kept, so it can not change it. Its k
+        best scores and threshold are raised as _raise_best_scores and _update_thresholds
+        do, for one query without their fancy indexing."""
+        threshold = self.threshold[query]
+        if not scores.max() >= threshold:
+            return
+        hits = np.flatnonzero(scores >= threshold)
+        values = scores[hits]
+        merged = np.concatenate([self.best_scores[query], values])
+        cut = len(merged) - self.k
+        top = np.partition(merged, cut)[cut:]
+        self.best_scores[query] = top
+        self.kth_score[query] = top[0]  # the partition's pivot: the k-th best
+        threshold = self.dtype.type(self.kth_score[query] - 2 * self.margin[query])  # _update_thresholds
+        self.threshold[query] = threshold = np.nextafter(threshold, self.dtype.type(-np.inf))
+        keep = hits[values >= threshold]
+        if len(keep):
+            self._add(np.full(len(keep), query, np.int64), keep, raw, ids, source)
+
     def _live_segments(self, segments: np.ndarray, tile_start: int, tile_end: int) -> "_Live | None":
         """The (segment, query) pairs whose best score reaches the query's threshold, grouped
-        by query; None when there are none (one query: known from the block's best score
-        alone, one pass, as it is for most blocks once the threshold has risen)."""
-        if tile_end - tile_start == 1 and not segments.max() >= self.threshold[tile_start]:
-            return None
+        by query; None when there are none (tiles of one query: _feed_one)."""
         segment, query = np.nonzero(segments.max(axis=1) >= self.threshold[tile_start:tile_end])
         if not len(segment):
             return None
