@@ -15,6 +15,7 @@ import pytest
 from vexfs_tools.format import constants as C
 from vexfs_tools.inspect import dfxml as dfxml_module
 from vexfs_tools.inspect import extract as extract_module
+from vexfs_tools.inspect import extract_writers
 from vexfs_tools.inspect.deleted import deleted_entries
 from vexfs_tools.inspect.dfxml import write_dfxml
 from vexfs_tools.inspect.extract import extract
@@ -254,7 +255,7 @@ def test_a_batch_gives_back_what_it_could_not_create(tmp_path, monkeypatch):
     """A writer that can not create a file leaves it to the walk's thread (the general
     path, which says why); a failed write is reported as the one-at-a-time path does."""
     image = build(tmp_path, tree=WIDE_TREE, name="wide.img")
-    real = extract_module._write_batch
+    real = extract_writers.write_batch
     batches = []
 
     def flaky(dir_fd, image_map, plains):
@@ -266,7 +267,7 @@ def test_a_batch_gives_back_what_it_could_not_create(tmp_path, monkeypatch):
         problems += [(at, "Input/output error") for at in kept if plains[at][0][0] == b"f100"]
         return files, nbytes, sorted(skip | {kept[at] for at in failed}), problems
 
-    monkeypatch.setattr(extract_module, "_write_batch", flaky)
+    monkeypatch.setattr(extract_writers, "write_batch", flaky)
     old = os.umask(0o022)
     try:
         with Volume.open(str(image)) as v:
@@ -275,7 +276,7 @@ def test_a_batch_gives_back_what_it_could_not_create(tmp_path, monkeypatch):
         os.umask(old)
     assert batches and sum(batches) == 200
     assert report.files == 200 and report.problems == ["/w/f100: writing failed: Input/output error"]
-    monkeypatch.setattr(extract_module, "_write_batch", real)
+    monkeypatch.setattr(extract_writers, "write_batch", real)
     (threaded, alone), (threaded_tree, alone_tree) = _extract_both(image, tmp_path, monkeypatch)
     assert threaded == alone and threaded_tree == alone_tree
     assert _untimed(tree_of(tmp_path / "out")) == alone_tree

@@ -21,8 +21,8 @@ An image is untrusted input, so:
 - device files, fifos and sockets are not created.
 Each oddity is reported (ExtractReport.problems, and `on_problem` as it happens), never
 fatal; memory stays bounded by a few directories' entries (the one read, and the batches of
-plain files queued for the writer threads: at most IN_FLIGHT + WRITERS) and one 8 MiB
-chunk of data.
+plain files queued for the writer threads: at most extract_writers.IN_FLIGHT + WRITERS)
+and one 8 MiB chunk of data.
 """
 
 from __future__ import annotations
@@ -30,10 +30,8 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import queue
 import re
 import stat as statmod
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -46,20 +44,18 @@ from ..volume.blockmap import P
 from ..volume.inodes import InodeRecord
 from ..volume.volume import Volume
 from .deleted import LINKED
+from .extract_writers import O_NEW, WRITERS, Batch, Writers, write_plain
 from .lost import lost_inodes
 from .names import display
 from .recovery import Entry, Listing, Recovery, join, table_in_map, table_rows, walk
 
 CHUNK = 8 << 20
 MAX_STORED_PROBLEMS = 10000
-WRITERS = 2  # threads writing batches of plain files (each system call releases the GIL)
-IN_FLIGHT = 4  # batches queued for the writers at most: memory and open directories stay bounded
 SYMLINK_MAX = 4095
 DELETED_FOLDER = b".deleted"
 UNALLOCATED_FOLDER = b".unallocated"
 _UNSAFE = re.compile(rb"[\x00-\x1f/\x7f]")
 O_DIR = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclass
@@ -110,7 +106,7 @@ class _Directory:
         self.host = host  # relative to DEST, for messages and hard links
         self.used: dict[bytes, int] = {}
         self.finish: tuple[int, int, int] | None = None  # mode, atime, mtime, set on close
-        self.batches: list[_Batch] = []  # handed to the writers, not settled yet
+        self.batches: list[Batch] = []  # handed to the writers, not settled yet
 
     def close(self) -> None:
         if self.finish is not None:
@@ -121,48 +117,6 @@ class _Directory:
             except OSError:
                 pass
         os.close(self.fd)
-
-
-class _Batch:
-    """Plain files of one directory that the walk vouched for and whose names and inodes
-    it claimed (Extractor._claim): written by a writer thread, settled by the walk's."""
-
-    def __init__(self, parent: _Directory, path: bytes, plains: list[tuple[Entry, tuple]], image: memoryview):
-        self.parent, self.path, self.plains, self.image = parent, path, plains, image
-        self.done = threading.Event()
-        self.result: tuple[int, int, list[int], list[tuple[int, str]]] | None = None
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self.result = _write_batch(self.parent.fd, self.image, self.plains)
-        except BaseException as e:  # handed to the walk's thread, which raises it
-            self.error = e
-        finally:
-            self.done.set()
-
-
-class _Writers:
-    """Threads that write batches while the walk reads the next directories: the system
-    calls of 100,000 small files (open, write, utime, close) are most of an extraction,
-    and they run in parallel in different directories. The queue is bounded."""
-
-    def __init__(self, count: int):
-        self.jobs: queue.Queue[_Batch | None] = queue.Queue(IN_FLIGHT)
-        self.threads = [threading.Thread(target=self._run, name=f"extract-writer-{n}", daemon=True)
-                        for n in range(count)]
-        for thread in self.threads:
-            thread.start()
-
-    def _run(self) -> None:
-        while (batch := self.jobs.get()) is not None:
-            batch.run()
-
-    def stop(self) -> None:
-        for _ in self.threads:
-            self.jobs.put(None)
-        for thread in self.threads:
-            thread.join()
 
 
 class Extractor:
@@ -206,9 +160,9 @@ class Extractor:
         # block's where the layout has indirect blocks.
         self._plain_limit = (C.DIRECT_BLOCKS + (P if volume.indirect else 0)) * C.BLOCK_SIZE
         # Writer threads for batches of plain files (from the map only), made on first use.
-        self._writers: _Writers | None = None
+        self._writers: Writers | None = None
         self._threads = WRITERS if self._table is not None and (os.cpu_count() or 1) > 1 else 0
-        self._pending: list[_Batch] = []  # handed over, in order, not settled yet
+        self._pending: list[Batch] = []  # handed over, in order, not settled yet
         self._retired: list[_Directory] = []  # done with, closed once their batches are settled
 
     def plain_files(self, entries: list[Entry]) -> list[tuple | None]:
@@ -476,8 +430,8 @@ class Extractor:
         batches in flight (a later name may be linked to a file of theirs)."""
         if self._threads and self._claim(parent, plains):
             if self._writers is None:
-                self._writers = _Writers(self._threads)
-            batch = _Batch(parent, directory_path, plains, self._image)
+                self._writers = Writers(self._threads)
+            batch = Batch(parent, directory_path, plains, self._image)
             parent.batches.append(batch)
             self._pending.append(batch)
             self._writers.jobs.put(batch)
@@ -506,7 +460,7 @@ class Extractor:
             first_copy[ino] = (host, name)
         return True
 
-    def _settle(self, batch: _Batch) -> None:
+    def _settle(self, batch: Batch) -> None:
         """A batch, once written, into the report: its counts, its failures to write
         (reported), the names it could not create (given back and written the general
         way, which says why)."""
@@ -580,7 +534,7 @@ class Extractor:
         written, used, first_copy, image, progress = self.written, parent.used, self.first_copy, self._image, \
             self.progress
         host, dir_fd, unsafe, limit = parent.host, parent.fd, _UNSAFE.search, len(self.written)
-        open_, pwrite, utime, close = os.open, os.pwrite, os.utime, os.close
+        open_, close = os.open, os.close
         files = nbytes = 0
         try:
             for (name, ino, _, _, _), (size, start, mode, atime, mtime) in plains:
@@ -596,14 +550,7 @@ class Extractor:
                     continue
                 used[name] = 1
                 try:
-                    if size:
-                        if start.__class__ is int:
-                            if pwrite(fd, image[start:start + size], 0) != size:
-                                _write_all(fd, image[start:start + size], 0)
-                        else:
-                            _write_runs(fd, image, start)
-                        nbytes += size
-                    utime(fd, (atime, mtime))
+                    nbytes += write_plain(fd, image, size, start, atime, mtime)
                 except OSError as e:
                     self.problem(f"{display(join(directory_path, name))}: writing failed: {e.strerror}")
                 finally:
@@ -963,55 +910,6 @@ class Extractor:
             mirrors[step] = made.host
             here = made
         return here
-
-
-def _write_batch(dir_fd: int, image: memoryview, plains: list[tuple[Entry, tuple]]) \
-        -> tuple[int, int, list[int], list[tuple[int, str]]]:
-    """A writer thread's work: the claimed plain files of one directory created in it
-    (O_EXCL, O_NOFOLLOW, with their permissions), their data written from the image map
-    and their times set. (files, bytes, positions not created, (position, error) of
-    files whose writing failed): the walk's thread reports them (Extractor._settle)."""
-    open_, pwrite, utime, close = os.open, os.pwrite, os.utime, os.close
-    files = nbytes = 0
-    failed: list[int] = []
-    problems: list[tuple[int, str]] = []
-    for at, ((name, _, _, _, _), (size, start, mode, atime, mtime)) in enumerate(plains):
-        try:
-            fd = open_(name, O_NEW, mode, dir_fd=dir_fd)
-        except OSError:
-            failed.append(at)
-            continue
-        try:
-            if size:
-                if start.__class__ is int:
-                    if pwrite(fd, image[start:start + size], 0) != size:
-                        _write_all(fd, image[start:start + size], 0)
-                else:
-                    _write_runs(fd, image, start)
-                nbytes += size
-            utime(fd, (atime, mtime))
-        except OSError as e:
-            problems.append((at, e.strerror or str(e)))
-        finally:
-            close(fd)
-        files += 1
-    return files, nbytes, failed, problems
-
-
-def _write_all(fd: int, view: memoryview, offset: int) -> None:
-    """pwrite all of `view` at `offset`, however short each write is."""
-    while view:
-        n = os.pwrite(fd, view, offset)
-        view, offset = view[n:], offset + n
-
-
-def _write_runs(fd: int, image: memoryview, runs: tuple[tuple[int, int], ...]) -> None:
-    """A file's data from the image map, (image offset, length) runs one after another."""
-    position = 0
-    for start, length in runs:
-        if os.pwrite(fd, image[start:start + length], position) != length:
-            _write_all(fd, image[start:start + length], position)
-        position += length
 
 
 def _umask() -> int:
