@@ -161,7 +161,7 @@ def test_reads_from_values_equal_the_plain_reads(image):  # noqa: F811
         if volume.indirect:
             ns.write(ino, 14 * C.BLOCK_SIZE, b"indirect")
         size = volume.read_inode(ino).i_size
-        values = ops._values(ino)
+        values = ops.volume.read_inode_values(ino)
         for offset, length in ((0, 1), (0, 4096), (100, 9000), (4090, 20), (5 * C.BLOCK_SIZE, 3 * C.BLOCK_SIZE),
                                (0, size + 100), (size - 3, 10), (size, 10), (size + 5, 10)):
             buffer = bytearray(b"\xff" * length)

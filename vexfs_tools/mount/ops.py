@@ -27,7 +27,6 @@ import mfusepy
 from ..errors import CorruptionError, VexfsError
 from ..format import constants as C
 from ..format import vector as V
-from ..format.dtypes import INODE_STRUCT
 from ..format.offsets import field_span
 from ..inspect.recovery import Recovery
 from ..volume.inodes import value_index
@@ -144,11 +143,6 @@ class VexfsOperations(mfusepy.Operations):
         values)? Only when every change of it passes through one kernel inode: a
         directory, or anything with one link."""
         return values[AT_MODE] & C.S_IFMT == C.S_IFDIR or values[AT_LINKS] <= 1
-
-    def _values(self, ino: int) -> tuple:
-        """The stored record of `ino` as INODE_STRUCT's values (AT_* say where each field
-        is): open and read need a few fields, not a Container."""
-        return INODE_STRUCT.unpack(self.volume.read_inode_raw(ino))
 
     def _invalidate(self, paths) -> None:
         """Drop the kernel's attributes and pages of `paths`. Sent from a helper thread, as
@@ -271,7 +265,7 @@ class VexfsOperations(mfusepy.Operations):
         the most frequent request, fills its struct stat without a Container), its
         answer's timeout chosen."""
         ino = self._fh_ino(fh) if fh else self._ino(path)
-        values = INODE_STRUCT.unpack(self.volume.read_inode_raw(ino))
+        values = self.volume.read_inode_values(ino)
         if not values[AT_MODE]:
             raise mfusepy.FuseOSError(E.ENOENT)
         self.entry_timeout(values)
@@ -348,7 +342,7 @@ class VexfsOperations(mfusepy.Operations):
         per entry), or None when it can not be read or is not in use (the kernel then
         looks the name up, and the lookup answers the error)."""
         try:
-            values = INODE_STRUCT.unpack(self.volume.read_inode_raw(ino))
+            values = self.volume.read_inode_values(ino)
         except VexfsError:
             return None
         return values if values[AT_MODE] else None
@@ -481,7 +475,7 @@ class VexfsOperations(mfusepy.Operations):
         if flags & os.O_TRUNC:
             self.ns.truncate(ino, 0)
             self._changed(ino)
-        return self._handle(ino, flags, path, direct=self._open_direct(ino, self._values(ino), flags))
+        return self._handle(ino, flags, path, direct=self._open_direct(ino, self.volume.read_inode_values(ino), flags))
 
     def _open_direct(self, ino: int, values: tuple, flags: int) -> bool:
         """Direct I/O for a file with more than one name (each has its own page cache); else
@@ -517,7 +511,7 @@ class VexfsOperations(mfusepy.Operations):
     def read_into(self, fh: int, offset: int, buffer) -> int:
         """read() straight into libfuse's buffer (no bytes object in between)."""
         ino = self._fh_ino(fh)
-        return self.ns.read_values_into(ino, self._values(ino), offset, buffer)
+        return self.ns.read_values_into(ino, self.volume.read_inode_values(ino), offset, buffer)
 
     @as_errno
     def write(self, path, data, offset, fh):

@@ -23,7 +23,6 @@ from ..format import constants as C
 from ..format.dtypes import DIRENT_HEADER
 from . import directory
 from .blockmap import LEVEL_SPAN, LEVEL_START, TOP_FIELDS, P, indirect_pointers
-from ..format.dtypes import INODE_STRUCT
 from .inodes import BLOCK_VALUES, INODE_FIELD_PACKERS, InodeRecord, value_index
 from .volume import Volume, now
 
@@ -34,7 +33,7 @@ MODE_OFFSET, MODE_AT = INODE_FIELD_PACKERS["i_mode"]
 LINKS_OFFSET, LINKS_AT = INODE_FIELD_PACKERS["i_links_count"]
 MTIME_OFFSET, MTIME_AT = INODE_FIELD_PACKERS["i_mtime"]
 CTIME_OFFSET, CTIME_AT = INODE_FIELD_PACKERS["i_ctime"]
-# Where fields are among INODE_STRUCT's values (unlink reads a record without a Container).
+# Where fields are among a record's values (Volume.read_inode_values: unlink reads no Container).
 V_MODE, V_LINKS, V_SIZE = value_index("i_mode"), value_index("i_links_count"), value_index("i_size")
 DIRECT_BYTES = C.DIRECT_BLOCKS * C.BLOCK_SIZE  # what i_block maps: a read below it needs no indirect block
 V_TOP = [value_index(name) for name in TOP_FIELDS]
@@ -165,7 +164,7 @@ class Namespace:
             at = kept.tail if kept.tail is not None else last_entry(data, v.chain_end)
             new = None if at is None else split_last(data, at, name, ino, file_type, v.chain_end)
             if new is not None or directory.insert_entry(data, name, ino, file_type, chain_end=v.chain_end):
-                v.dir_block_edited(kept.room)
+                v.write_dir_block(kept.room, data)
                 kept.names[name], kept.blocks[name], kept.tail = ino, kept.room, new
                 if new is not None:
                     kept.offsets[name] = new
@@ -615,7 +614,7 @@ class Namespace:
         block, at = kept.blocks.get(name), kept.offsets.get(name)
         data = v.dir_block_to_edit(block) if block is not None and at is not None else None
         if data is not None and remove_at(data, at, name):
-            v.dir_block_edited(block)
+            v.write_dir_block(block, data)
         else:
             self._edit_entry(parent, name, lambda data: directory.remove_entry(
                 data, name, chain_end=v.chain_end) is not None)
@@ -631,7 +630,7 @@ class Namespace:
         ino = kept.names.get(name)
         if ino is None:
             raise fail(E.ENOENT, os.fsdecode(name))
-        values = self._values(ino)  # the record's values, no Container: one unlink per file of an rm -r
+        values = self.volume.read_inode_values(ino)  # no Container: one unlink a file of an rm -r
         mode = values[V_MODE]
         if not mode:
             raise fail(E.ENOENT, f"inode {ino}")
@@ -642,14 +641,10 @@ class Namespace:
         self._touch_dir(parent, t=t)
         self._drop_link(ino, values, t)  # as read: removing its name changed only the parent
 
-    def _values(self, ino: int) -> tuple:
-        """INODE_STRUCT's values of the stored record (value_index says where each is)."""
-        return INODE_STRUCT.unpack(self.volume.read_inode_raw(ino))
-
     def _drop_link(self, ino: int, values: tuple | None = None, t: int | None = None) -> None:
         """One name fewer (`values`: the record as stored, when the caller has read it; `t`:
         the ctime, now by default)."""
-        values = values or self._values(ino)
+        values = values or self.volume.read_inode_values(ino)
         links = max(0, values[V_LINKS] - 1)
         t = now() if t is None else t
         if links == 0 and not self.open_counts.get(ino):
@@ -664,7 +659,7 @@ class Namespace:
         (`values`: the record as stored, when the caller has read it); the other fields
         stay."""
         v = self.volume
-        values = values or self._values(ino)
+        values = values or self.volume.read_inode_values(ino)
         if v.indirect and any(values[at] for at in V_TOP):
             v.free_blocks_of(v.read_inode(ino).fields)
         else:

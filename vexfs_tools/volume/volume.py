@@ -25,6 +25,7 @@ from ..device import Device
 from ..errors import (ChecksumError, CorruptionError, FormatError, LimitError, NoSpaceError,
                       NotADirectoryError_, PathNotFoundError, UsageError, VexfsError)
 from ..format import constants as C
+from ..format.dtypes import INODE_STRUCT
 from . import checksums, directory
 from . import superblock as sbio
 from .bitmap import BlockBitmap
@@ -239,9 +240,10 @@ class Volume:
         """Replace a metadata block (directory, indirect) through the cache."""
         if not 0 <= block < self.geometry.blocks_count:
             raise CorruptionError(f"block {block} is outside the file system")
-        if len(self._cache) >= CACHE_LIMIT and block not in self._cache:
-            self._evict()
-        self._cache[block] = bytearray(data)
+        if self._cache.get(block) is not data:  # else changed in place (dir_block_to_edit)
+            if len(self._cache) >= CACHE_LIMIT and block not in self._cache:
+                self._evict()
+            self._cache[block] = bytearray(data)
         self._dirty.add(block)
 
     def write_data(self, block: int, data: bytes) -> None:
@@ -268,6 +270,11 @@ class Volume:
 
     def read_inode(self, ino: int) -> InodeRecord:
         return parse_inode(ino, self.read_inode_raw(ino))
+
+    def read_inode_values(self, ino: int) -> tuple:
+        """Inode `ino` as INODE_STRUCT's values (inodes.value_index says where each field
+        is): for the mount's requests and unlinks, which need a few fields, not a Container."""
+        return INODE_STRUCT.unpack(self.read_inode_raw(ino))
 
     def read_inode_raw(self, ino: int) -> bytes:
         """The 112 bytes of inode `ino` as read_inode parses them (the mount's listings
@@ -861,17 +868,11 @@ class Volume:
                 directory.write_tail(data, checksums.block_checksum(self.seed, block, data))
 
     def dir_block_to_edit(self, block: int) -> bytearray:
-        """The cached copy of directory block `block`, to change in place (no copy of 4 KiB
-        in and out per entry removed); dir_block_edited(block) after the change."""
+        """The cached copy of directory block `block`, to change in place, then hand to
+        write_dir_block (no copy of 4 KiB in and out per entry removed)."""
         if not 0 <= block < self.geometry.blocks_count:
             raise CorruptionError(f"block {block} is outside the file system")
         return self._meta(block)
-
-    def dir_block_edited(self, block: int) -> None:
-        """write_dir_block for a block changed in place in the cache (dir_block_to_edit)."""
-        self.seal_dir_block(block, self._cache[block])
-        self._dirty.add(block)
-        self._dir_blocks.add(block)
 
     def write_dir_block(self, block: int, data: bytearray) -> None:
         self.seal_dir_block(block, data)
